@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "flowrl",
+    products: [
+        .library(name: "FlowRL", targets: ["FlowRL"]),
+        .executable(name: "flowrl-bench", targets: ["FlowRLBenchmarks"]),
+    ],
+    targets: [
+        // OpenBLAS's CBLAS interface, located through pkg-config (Debian: libopenblas-dev).
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "pkg-config"])]
+        ),
+        // The numerical core: tensors, autodiff, layers, optimisers, randomness. No C ABI, no Python.
+        .target(
+            name: "FlowRL",
+            dependencies: ["COpenBLAS"]
+        ),
+        // Helpers shared by every test file (finite-difference gradient checker, closeness).
+        .target(
+            name: "_FlowRLTestSupport",
+            dependencies: ["FlowRL"]
+        ),
+        // Speed benchmarks; kept out of the library product.
+        .executableTarget(
+            name: "FlowRLBenchmarks",
+            dependencies: ["FlowRL", "COpenBLAS"],
+            swiftSettings: [.swiftLanguageMode(.v5)]  // a top-level script, not concurrent code
+        ),
+        .testTarget(
+            name: "FlowRLTests",
+            dependencies: ["FlowRL", "_FlowRLTestSupport"]
+        ),
+    ]
+)

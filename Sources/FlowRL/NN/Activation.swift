@@ -1,0 +1,36 @@
+/// The element-wise nonlinearities a network can use between its layers.
+public enum Activation: String, Codable, Sendable, CaseIterable {
+    case identity, relu, tanh, sigmoid, silu, gelu, softplus
+
+    /// Applies the activation.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        switch self {
+        case .identity: return x
+        case .relu: return x.relu()
+        case .tanh: return x.tanh()
+        case .sigmoid: return x.sigmoid()
+        case .silu: return x.silu()
+        case .gelu: return x.gelu()
+        case .softplus: return x.softplus()
+        }
+    }
+
+    /// The derivative `f′(input)` as a differentiable value (so tangents pushed through it can be
+    /// differentiated again). `output` is `f(input)`, reused where the derivative is cheaper from it.
+    public func derivative(input x: Variable, output y: Variable) -> Variable {
+        switch self {
+        case .identity: return x.tape.constant(Tensor(scalar: 1))
+        case .relu: return x.tape.constant(x.value.map(Elementwise.Step.self))  // f″ = 0 almost everywhere
+        case .tanh: return 1 - y.squared()
+        case .sigmoid: return y * (1 - y)
+        case .silu:
+            let s = x.sigmoid()
+            return s + x * s * (1 - s)
+        case .gelu:  // Φ(x) + x φ(x)
+            let cdf = 0.5 * ((x * Float(0.5).squareRoot()).erf() + 1)
+            let density = (x.squared() * -0.5).exp() * Float(0.39894228040143268)
+            return cdf + x * density
+        case .softplus: return x.sigmoid()
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// A multilayer perceptron: Linear layers with an activation between them and none after the last.
+public final class MLP: Layer, TangentPropagating {
+    /// The layers in order; `layers[i]` maps `sizes[i] → sizes[i + 1]`.
+    public let layers: [Linear]
+    /// The activation after every layer but the last.
+    public let activation: Activation
+
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var inputSize: Int { layers[0].inputSize }
+    public var outputSize: Int { layers[layers.count - 1].outputSize }
+
+    /// An MLP with layer widths `sizes` (input first, output last; at least two entries).
+    /// `outputScale` multiplies the last layer's initial weights and bias, for heads that should
+    /// start near zero (a velocity field starting close to the identity flow, say).
+    public init(sizes: [Int], activation: Activation, outputScale: Float = 1,
+                generator: inout RandomGenerator, name: String = "mlp") {
+        precondition(sizes.count >= 2, "MLP: need at least an input and an output size")
+        var layers: [Linear] = []
+        for index in 0..<(sizes.count - 1) {
+            layers.append(Linear(inputSize: sizes[index], outputSize: sizes[index + 1],
+                                 generator: &generator, name: "\(name).layers.\(index)"))
+        }
+        if outputScale != 1, let last = layers.last {
+            for parameter in last.parameters { parameter.value.scale(by: outputScale) }
+        }
+        self.layers = layers
+        self.activation = activation
+    }
+
+    /// The network's output for a batch `x` of shape `[batch, inputSize]`.
+    public func callAsFunction(_ x: Variable) -> Variable {
+        var h = x
+        for (index, layer) in layers.enumerated() {
+            h = layer(h)
+            if index < layers.count - 1 { h = activation(h) }
+        }
+        return h
+    }
+
+    /// The output and forward-mode tangents: through each activation the tangent is multiplied by
+    /// `f′(pre-activation)`, repeated for each of the `k` stacked directions.
+    public func forward(_ x: Variable, tangents: Variable) -> (output: Variable, tangents: Variable) {
+        precondition(tangents.cols == x.cols && x.rows > 0 && tangents.rows % x.rows == 0,
+                     "MLP.forward: tangents must be [k · \(x.rows), \(x.cols)], got [\(tangents.rows), \(tangents.cols)]")
+        let directions = tangents.rows / x.rows
+        var h = x, t = tangents
+        for (index, layer) in layers.enumerated() {
+            (h, t) = layer.forward(h, tangents: t)
+            if index < layers.count - 1 {
+                let pre = h
+                h = activation(pre)
+                if activation != .identity {
+                    let slope = activation.derivative(input: pre, output: h)
+                    t = t * (directions == 1 ? slope : slope.tiledRows(directions))
+                }
+            }
+        }
+        return (h, t)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Adam (Kingma & Ba, 2015) with bias correction, and AdamW's decoupled weight decay
+/// (Loshchilov & Hutter, 2019), matching `torch.optim.Adam` / `torch.optim.AdamW`:
+///
+///     θ ← θ − lr · λ · θ                               (AdamW only, λ = weightDecay)
+///     m ← β₁ m + (1 − β₁) g,   v ← β₂ v + (1 − β₂) g²
+///     θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
+public final class Adam {
+    /// The parameters this optimiser updates, in order.
+    public let parameters: [Parameter]
+    public var learningRate: Float
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    /// Decoupled weight decay λ (0 gives plain Adam).
+    public let weightDecay: Float
+    /// Number of steps taken.
+    public private(set) var step: Int = 0
+    /// First and second moment estimates, one per parameter (saved in checkpoints).
+    public private(set) var firstMoments: [Tensor]
+    public private(set) var secondMoments: [Tensor]
+
+    public init(parameters: [Parameter], learningRate: Float = 3e-4, beta1: Float = 0.9, beta2: Float = 0.999,
+                epsilon: Float = 1e-8, weightDecay: Float = 0) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        firstMoments = parameters.map { Tensor(rows: $0.value.rows, cols: $0.value.cols) }
+        secondMoments = firstMoments
+    }
+
+    /// One update from the parameters' current gradients (which it leaves in place).
+    public func update() {
+        step += 1
+        let correction1 = 1 - Foundation.pow(Double(beta1), Double(step))
+        let correction2 = 1 - Foundation.pow(Double(beta2), Double(step))
+        let stepSize = Float(Double(learningRate) / correction1)
+        let rootCorrection2 = Float(correction2.squareRoot())
+        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        let decay = 1 - learningRate * weightDecay
+        for index in parameters.indices {
+            let parameter = parameters[index]
+            parameter.gradient.scalars.withUnsafeBufferPointer { gp in
+                parameter.value.scalars.withUnsafeMutableBufferPointer { pp in
+                    firstMoments[index].scalars.withUnsafeMutableBufferPointer { mp in
+                        secondMoments[index].scalars.withUnsafeMutableBufferPointer { vp in
+                            let g = gp.baseAddress!, p = pp.baseAddress!, m = mp.baseAddress!, v = vp.baseAddress!
+                            for i in 0..<pp.count {
+                                if weightDecay != 0 { p[i] *= decay }
+                                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                                p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sets every parameter's gradient to zero.
+    public func zeroGradients() {
+        for parameter in parameters { parameter.zeroGradient() }
+    }
+
+    /// Restores moments and step count (from a checkpoint); shapes must match the parameters.
+    public func restore(step: Int, firstMoments: [Tensor], secondMoments: [Tensor]) throws {
+        guard step >= 0, firstMoments.count == parameters.count, secondMoments.count == parameters.count,
+              zip(parameters, zip(firstMoments, secondMoments)).allSatisfy({
+                  $0.value.hasShape(of: $1.0) && $0.value.hasShape(of: $1.1)
+              }) else {
+            throw FlowRLError.invalidArgument("Adam.restore: moments do not match the parameters' shapes")
+        }
+        self.step = step
+        self.firstMoments = firstMoments
+        self.secondMoments = secondMoments
+    }
+}
+
+/// Scales all gradients together so that their global L2 norm is at most `maxNorm`
+/// (`torch.nn.utils.clip_grad_norm_`: factor `maxNorm / (norm + 1e-6)` when below 1).
+/// Returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float {
+    var total = 0.0
+    for parameter in parameters {
+        parameter.gradient.scalars.withUnsafeBufferPointer { g in
+            for value in g { total += Double(value) * Double(value) }
+        }
+    }
+    let norm = Float(total.squareRoot())
+    let factor = maxNorm / (norm + 1e-6)
+    if factor < 1 {
+        for parameter in parameters { parameter.gradient.scale(by: factor) }
+    }
+    return norm
+}
