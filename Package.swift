@@ -17,7 +17,10 @@ let package = Package(
         // The numerical core: tensors, autodiff, layers, optimisers, randomness. No C ABI, no Python.
         .target(
             name: "FlowRL",
-            dependencies: ["COpenBLAS"]
+            dependencies: ["COpenBLAS"],
+            // Without errno semantics, `squareRoot()` lowers to the vector sqrt instruction instead
+            // of a libm call guarded by a branch, so loops such as Adam's update vectorise.
+            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
         ),
         // Helpers shared by every test file (finite-difference gradient checker, closeness).
         .target(

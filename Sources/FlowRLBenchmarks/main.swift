@@ -21,7 +21,7 @@ let memorySteps = Int(option("--steps", default: "10000")) ?? 10000
 let sizes = [32, 256, 256, 8]
 let batch = 256
 
-BLAS.setThreadCount(1)
+Runtime.prepare(blasThreads: 1)
 
 // MARK: Machine
 
@@ -124,8 +124,8 @@ let timeAdam = timePerCall { optimizer.update() }
 
 func row(_ name: String, _ time: Double, _ flops: Double) -> String {
     let gflops = flops / time / 1e9
-    return String(format: "%-34@ %9.1f µs %8.1f GFLOP/s %6.1f%% of peak", name as NSString, time * 1e6, gflops,
-                  peak > 0 ? 100 * gflops / peak : 0)
+    return name.padding(toLength: 34, withPad: " ", startingAt: 0)
+        + String(format: "%9.1f µs %8.1f GFLOP/s %6.1f%% of peak", time * 1e6, gflops, peak > 0 ? 100 * gflops / peak : 0)
 }
 print("")
 print(row("sgemm, forward shapes", sgemmForward, forwardFlops))
@@ -133,7 +133,8 @@ print(row("sgemm, forward + backward shapes", sgemmForwardBackward, forwardFlops
 print(row("MLP forward (no-grad tape)", timeForward, forwardFlops))
 print(row("MLP forward + backward", timeForwardBackward, forwardFlops + backwardFlops))
 print(row("MLP forward + backward + Adam", timeStep, forwardFlops + backwardFlops))
-print(String(format: "%-34@ %9.1f µs  (%d parameters)", "Adam step alone" as NSString, timeAdam * 1e6, network.parameterCount))
+print("Adam step alone".padding(toLength: 34, withPad: " ", startingAt: 0)
+      + String(format: "%9.1f µs  (%d parameters)", timeAdam * 1e6, network.parameterCount))
 print(String(format: "forward + backward at %.1f%% of bare sgemm's speed on the same shapes (target ≥ 50%%)",
              100 * sgemmForwardBackward / timeForwardBackward))
 print(String(format: "forward at %.1f%% of bare sgemm's speed on the same shapes", 100 * sgemmForward / timeForward))

@@ -40,25 +40,36 @@ public final class Adam {
         let correction2 = 1 - Foundation.pow(Double(beta2), Double(step))
         let stepSize = Float(Double(learningRate) / correction1)
         let rootCorrection2 = Float(correction2.squareRoot())
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
-        let decay = 1 - learningRate * weightDecay
+        let decay = weightDecay != 0 ? 1 - learningRate * weightDecay : 1
         for index in parameters.indices {
             let parameter = parameters[index]
-            parameter.gradient.scalars.withUnsafeBufferPointer { gp in
-                parameter.value.scalars.withUnsafeMutableBufferPointer { pp in
-                    firstMoments[index].scalars.withUnsafeMutableBufferPointer { mp in
-                        secondMoments[index].scalars.withUnsafeMutableBufferPointer { vp in
-                            let g = gp.baseAddress!, p = pp.baseAddress!, m = mp.baseAddress!, v = vp.baseAddress!
-                            for i in 0..<pp.count {
-                                if weightDecay != 0 { p[i] *= decay }
-                                m[i] = b1 * m[i] + (1 - b1) * g[i]
-                                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                                p[i] -= stepSize * m[i] / (v[i].squareRoot() / rootCorrection2 + eps)
-                            }
+            parameter.gradient.scalars.withUnsafeBufferPointer { g in
+                parameter.value.scalars.withUnsafeMutableBufferPointer { p in
+                    firstMoments[index].scalars.withUnsafeMutableBufferPointer { m in
+                        secondMoments[index].scalars.withUnsafeMutableBufferPointer { v in
+                            Adam.kernel(parameters: p.baseAddress!, gradients: g.baseAddress!, first: m.baseAddress!,
+                                        second: v.baseAddress!, count: p.count, decay: decay, beta1: beta1, beta2: beta2,
+                                        stepSize: stepSize, rootCorrection2: rootCorrection2, epsilon: epsilon)
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// The element loop of `update`. Its constants arrive as arguments rather than captured
+    /// variables so the compiler keeps them in registers and vectorises the loop.
+    private static func kernel(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                               first m: UnsafeMutablePointer<Float>, second v: UnsafeMutablePointer<Float>, count: Int,
+                               decay: Float, beta1: Float, beta2: Float, stepSize: Float, rootCorrection2: Float,
+                               epsilon: Float) {
+        for i in 0..<count {
+            let gi = g[i]
+            let mi = beta1 * m[i] + (1 - beta1) * gi
+            let vi = beta2 * v[i] + (1 - beta2) * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / rootCorrection2 + epsilon)
         }
     }
 

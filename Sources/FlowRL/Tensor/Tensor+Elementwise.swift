@@ -116,13 +116,10 @@ public enum Elementwise {
     public enum Reciprocal: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { 1 / x } }
     public enum Tanh: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.tanh(x) } }
     public enum Erf: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.erf(x) } }
-    /// Logistic sigmoid, written to avoid overflow of `exp` for large |x|.
+    /// Logistic sigmoid `1 / (1 + e⁻ˣ)`; `vectorizableExp` never overflows, so one branch-free
+    /// form serves every x.
     public enum Sigmoid: UnaryFunction {
-        @inlinable public static func apply(_ x: Float) -> Float {
-            if x >= 0 { return 1 / (1 + Foundation.exp(-x)) }
-            let e = Foundation.exp(x)
-            return e / (1 + e)
-        }
+        @inlinable public static func apply(_ x: Float) -> Float { 1 / (1 + vectorizableExp(-x)) }
     }
     public enum ReLU: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Swift.max(x, 0) } }
     /// Heaviside step, 1 for x > 0: the derivative of ReLU.

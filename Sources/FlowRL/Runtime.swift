@@ -1,0 +1,35 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-wide settings that suit flowrl's workload: many medium-sized tensors (tens to
+/// hundreds of KiB) allocated and freed on every training step.
+public enum Runtime {
+    /// Sets OpenBLAS to `blasThreads` threads and, on glibc, tells the allocator to keep freed
+    /// memory for reuse instead of returning it to the kernel after every step.
+    ///
+    /// Why: with glibc's defaults a training step's buffers are given back to the kernel when
+    /// freed and faulted in again, zero-filled, on the next step; on the core benchmark that
+    /// costs about a third of the forward + backward time (BENCHMARKS.md). The settings keep up
+    /// to 64 MiB of freed heap (`M_TRIM_THRESHOLD`), grow the heap in 16 MiB steps (`M_TOP_PAD`)
+    /// and serve blocks below 16 MiB from the heap (`M_MMAP_THRESHOLD`). They affect the whole
+    /// process; calling this again changes nothing more.
+    public static func prepare(blasThreads: Int = 1) {
+        BLAS.setThreadCount(blasThreads)
+        tuneAllocator()
+    }
+
+    private static func tuneAllocator() {
+        #if canImport(Glibc)
+        // mallopt is declared in <malloc.h>, which Swift's Glibc module does not import; look it
+        // up at run time (absent on other C libraries, where this does nothing).
+        typealias MalloptFunction = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mallopt = unsafeBitCast(symbol, to: MalloptFunction.self)
+        let trimThreshold: Int32 = -1, topPad: Int32 = -2, mmapThreshold: Int32 = -3  // glibc's M_* values
+        _ = mallopt(trimThreshold, 64 << 20)
+        _ = mallopt(topPad, 16 << 20)
+        _ = mallopt(mmapThreshold, 16 << 20)
+        #endif
+    }
+}
