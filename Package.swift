@@ -4,7 +4,8 @@ import PackageDescription
 let package = Package(
     name: "flowrl",
     products: [
-        .library(name: "FlowRL", targets: ["FlowRL"]),
+        // libflowrl.so: the C ABI declared in include/flowrl.h.
+        .library(name: "flowrl", type: .dynamic, targets: ["CFlowRL"]),
         .executable(name: "flowrl-bench", targets: ["FlowRLBenchmarks"]),
     ],
     targets: [
@@ -21,6 +22,13 @@ let package = Package(
             // Without errno semantics, `squareRoot()` lowers to the vector sqrt instruction instead
             // of a libm call guarded by a branch, so loops such as Adam's update vectorise.
             swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
+        ),
+        // The C ABI's header as a Clang module (include/module.modulemap).
+        .systemLibrary(name: "FlowRLHeader", path: "include"),
+        // The @c layer: converts and checks arguments, maps errors to status codes. No maths.
+        .target(
+            name: "CFlowRL",
+            dependencies: ["FlowRL", "FlowRLHeader"]
         ),
         // Helpers shared by every test file (finite-difference gradient checker, closeness).
         .target(

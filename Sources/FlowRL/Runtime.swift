@@ -19,6 +19,17 @@ public enum Runtime {
         tuneAllocator()
     }
 
+    /// `prepare()` with one BLAS thread, the first time it is called in the process; later calls do
+    /// nothing, so a thread count set by the user is kept.
+    public static func prepareOnce() {
+        _ = preparedOnce
+    }
+
+    private static let preparedOnce: Bool = {
+        prepare(blasThreads: 1)
+        return true
+    }()
+
     private static func tuneAllocator() {
         #if canImport(Glibc)
         // mallopt is declared in <malloc.h>, which Swift's Glibc module does not import; look it

@@ -1,0 +1,153 @@
+/// Behaviour cloning with a flow policy: flow matching on demonstrations (`pretrain`) and on the
+/// replay buffer's `(s, a)` pairs (`update`), sampling with the Euler flow (`act`).
+///
+/// The simplest algorithm behind the agent interface: it has no critic and ignores rewards,
+/// so `update` imitates whatever policy produced the stored transitions.
+public final class FlowBehaviorCloning: Agent {
+    /// Hyperparameters (Python keyword = JSON key in snake_case).
+    public struct Configuration: AgentConfiguration {
+        /// Hidden layer widths of the velocity MLP.
+        public var hiddenSizes = [256, 256]
+        public var activation = Activation.silu
+        /// Euler steps N of the flow.
+        public var flowSteps = 10
+        public var timeEmbeddingSize = 16
+        public var learningRate: Float = 3e-4
+        public var batchSize = 256
+        /// Replay buffer capacity (transitions).
+        public var bufferSize = 1_000_000
+        public var seed: UInt64 = 0
+
+        public init() {}
+
+        public func validate() throws {
+            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
+            try ConfigCheck.inRange(flowSteps, 1...1000, "flow_steps")
+            try ConfigCheck.inRange(timeEmbeddingSize, 2...1024, "time_embedding_size")
+            guard timeEmbeddingSize % 2 == 0 else {
+                throw FlowRLError.invalidArgument("config key 'time_embedding_size' must be even, got \(timeEmbeddingSize)")
+            }
+            try ConfigCheck.finite(learningRate, "learning_rate")
+            try ConfigCheck.inRange(learningRate, 1e-8...1, "learning_rate")
+            try ConfigCheck.inRange(batchSize, 1...1_000_000, "batch_size")
+            try ConfigCheck.inRange(bufferSize, 1...100_000_000, "buffer_size")
+        }
+    }
+
+    public static let algorithm = "flow_bc"
+
+    public let configuration: Configuration
+    public let observationSize: Int
+    public let actionSize: Int
+    public let policy: FlowPolicy
+    let optimizer: Adam
+    let buffer: ReplayBuffer
+    var generator: RandomGenerator
+    var updates = 0
+    var pretrainSteps = 0
+    var transitionsSeen = 0
+    private let tape = Tape()
+
+    public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
+        let configuration = try Configuration.decode(json: configurationJSON, algorithm: Self.algorithm)
+        self.configuration = configuration
+        self.observationSize = observationSize
+        self.actionSize = actionSize
+        var generator = RandomGenerator(seed: configuration.seed)
+        let field = VelocityField(observationSize: observationSize, actionSize: actionSize, hiddenSizes: configuration.hiddenSizes,
+                                  activation: configuration.activation, embeddingSize: configuration.timeEmbeddingSize,
+                                  generator: &generator, name: "velocity")
+        policy = FlowPolicy(field: field, steps: configuration.flowSteps)
+        optimizer = Adam(parameters: policy.parameters, learningRate: configuration.learningRate)
+        buffer = ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
+        self.generator = generator
+    }
+
+    public var configurationJSON: String { configuration.jsonString() }
+    public var counters: [String: Int] { ["updates": updates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen] }
+    public var storedTransitionCount: Int { buffer.count }
+    public var allParameters: [Parameter] { policy.parameters }
+
+    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
+        policy.sample(observations: observations, deterministic: deterministic, generator: &generator)
+    }
+
+    public func observe(_ transitions: Transitions) {
+        buffer.add(transitions)
+        transitionsSeen += transitions.count
+    }
+
+    public func update(gradientSteps: Int) -> [String: Double] {
+        var total = 0.0
+        for _ in 0..<gradientSteps {
+            let batch = buffer.sample(configuration.batchSize, generator: &generator)
+            total += Double(flowMatchingStep(observations: batch.observations, actions: batch.actions))
+            updates += 1
+        }
+        return ["train/bc_loss": total / Double(gradientSteps)]
+    }
+
+    public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
+        var total = 0.0
+        let lastCount = min(steps, 100)
+        for step in 0..<steps {
+            let indices = (0..<configuration.batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
+            let loss = flowMatchingStep(observations: gather(observations, indices), actions: gather(actions, indices))
+            if step >= steps - lastCount { total += Double(loss) }
+            pretrainSteps += 1
+        }
+        return ["pretrain/flow_matching_loss": total / Double(lastCount)]
+    }
+
+    /// One Adam step on the flow-matching loss; returns the loss.
+    private func flowMatchingStep(observations: Tensor, actions: Tensor) -> Float {
+        tape.reset()
+        let loss = policy.flowMatchingLoss(observations: observations, actions: actions, tape: tape, generator: &generator)
+        optimizer.zeroGradients()
+        tape.backward(from: loss)
+        optimizer.update()
+        return loss.value.scalar
+    }
+
+    public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
+
+    public func captureState(includeReplayBuffer: Bool) -> AgentState {
+        var state = AgentState()
+        state.capture(policy, as: "policy")
+        state.capture(optimizer, as: "policy_optimizer")
+        state.capture(generator, as: "generator")
+        state.integers["counters.updates"] = UInt64(updates)
+        state.integers["counters.pretrain_steps"] = UInt64(pretrainSteps)
+        state.integers["counters.transitions_seen"] = UInt64(transitionsSeen)
+        if includeReplayBuffer { state.capture(buffer, as: "replay") }
+        return state
+    }
+
+    public func restoreState(_ state: AgentState) throws {
+        let parameters = try state.parameterValues(for: policy, as: "policy")
+        let moments = try state.optimizerValues(for: optimizer, as: "policy_optimizer")
+        let restoredGenerator = try state.generator(as: "generator")
+        let counters = try ["updates", "pretrain_steps", "transitions_seen"].map { try state.counter("counters.\($0)") }
+        let replay = state.bufferContents(as: "replay")
+        if let (stored, nextIndex) = replay {
+            try buffer.validateRestore(stored, nextIndex: nextIndex)
+        }
+        // Everything checked; now change.
+        policy.assignParameters(parameters)
+        try optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
+        generator = restoredGenerator
+        (updates, pretrainSteps, transitionsSeen) = (counters[0], counters[1], counters[2])
+        if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
+    }
+}
+
+/// Rows `indices` of `tensor`.
+func gather(_ tensor: Tensor, _ indices: [Int]) -> Tensor {
+    Tensor(rows: indices.count, cols: tensor.cols) { out, _ in
+        tensor.scalars.withUnsafeBufferPointer { source in
+            for (row, index) in indices.enumerated() {
+                (out + row * tensor.cols).update(from: source.baseAddress! + index * tensor.cols, count: tensor.cols)
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// An RL algorithm as the rest of flowrl sees it. Inputs arrive already checked by
+/// `ManagedAgent` (shapes match, values finite, actions in [-1, 1]), so implementations hold
+/// only their own maths.
+public protocol Agent: AnyObject {
+    /// The name used to create it (`"flow_bc"`, `"swfp"`, …).
+    static var algorithm: String { get }
+    /// Creates an agent from a configuration JSON (see `AgentConfiguration.decode`).
+    init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws
+
+    var observationSize: Int { get }
+    var actionSize: Int { get }
+    /// The full configuration, defaults included, as JSON (stored in checkpoints).
+    var configurationJSON: String { get }
+    /// Progress counters reported by `info` (updates, transitions seen, …).
+    var counters: [String: Int] { get }
+    /// Transitions currently in the replay buffer (update needs at least one).
+    var storedTransitionCount: Int { get }
+
+    /// Actions in [-1, 1] for `[n, observationSize]` observations.
+    func act(observations: Tensor, deterministic: Bool) -> Tensor
+    /// Stores transitions in the replay buffer.
+    func observe(_ transitions: Transitions)
+    /// `gradientSteps` updates; returns metrics averaged over them.
+    func update(gradientSteps: Int) -> [String: Double]
+    /// Flow-matching pretraining on demonstrations for `steps` minibatch updates.
+    func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double]
+    /// Replaces the random generator's stream.
+    func reseed(_ seed: UInt64)
+
+    /// Everything needed to resume; the replay buffer only when asked (it can be large).
+    func captureState(includeReplayBuffer: Bool) -> AgentState
+    /// Restores a captured state. Checks every entry first, so a bad state changes nothing.
+    func restoreState(_ state: AgentState) throws
+    /// Every trainable parameter, for the finiteness check after updates.
+    var allParameters: [Parameter] { get }
+}
+
+/// The algorithms flowrl can create by name.
+public enum AgentRegistry {
+    /// Every algorithm type, in the order `names` lists them.
+    public static let types: [any Agent.Type] = [FlowBehaviorCloning.self]
+
+    /// The algorithm names.
+    public static var names: [String] { types.map { $0.algorithm } }
+
+    /// A new agent running `algorithm`.
+    public static func make(algorithm: String, configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> any Agent {
+        guard let type = types.first(where: { $0.algorithm == algorithm }) else {
+            throw FlowRLError.invalidArgument("unknown algorithm '\(algorithm)'; available: \(names.joined(separator: ", "))")
+        }
+        guard (1...1_000_000).contains(observationSize) else {
+            throw FlowRLError.invalidArgument("observation_size must be in [1, 1000000], got \(observationSize)")
+        }
+        guard (1...10_000).contains(actionSize) else {
+            throw FlowRLError.invalidArgument("action_size must be in [1, 10000], got \(actionSize)")
+        }
+        return try type.init(configurationJSON: configurationJSON, observationSize: observationSize, actionSize: actionSize)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+
+/// An algorithm's hyperparameters: a `Codable` struct whose `init()` holds the defaults.
+///
+/// JSON keys are the snake_case forms of the property names (`learningRate` ↔ `learning_rate`),
+/// which are also the Python keyword arguments. `decode(json:)` starts from the defaults,
+/// overlays the given keys, rejects unknown keys by name, and calls `validate()`.
+public protocol AgentConfiguration: Codable, Equatable, Sendable {
+    /// The defaults.
+    init()
+    /// Throws `FlowRLError.invalidArgument` naming the first key whose value is out of range.
+    func validate() throws
+}
+
+extension AgentConfiguration {
+    /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.
+    public static func decode(json: String?, algorithm: String) throws -> Self {
+        let text = json?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard !text.isEmpty else { return Self() }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8))
+        } catch {
+            throw FlowRLError.invalidArgument("config is not valid JSON: \(text.prefix(200))")
+        }
+        guard let overrides = parsed as? [String: Any] else {
+            throw FlowRLError.invalidArgument("config must be a JSON object, got: \(text.prefix(200))")
+        }
+        var merged = Self().jsonObject()
+        let valid = merged.keys.sorted()
+        for key in overrides.keys.sorted() where merged[key] == nil {
+            throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); valid keys: \(valid.joined(separator: ", "))")
+        }
+        for (key, value) in overrides { merged[key] = value }
+        let configuration: Self
+        do {
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            configuration = try decoder.decode(Self.self, from: JSONSerialization.data(withJSONObject: merged))
+        } catch let error as DecodingError {
+            throw FlowRLError.invalidArgument("config for \(algorithm): \(describe(error))")
+        } catch {
+            throw FlowRLError.invalidArgument("config for \(algorithm): \(error)")
+        }
+        try configuration.validate()
+        return configuration
+    }
+
+    /// The configuration as a JSON object with snake_case keys and sorted output.
+    public func jsonString() -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(), options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func jsonObject() -> [String: Any] {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        guard let data = try? encoder.encode(self),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+        return object
+    }
+}
+
+private func snakeCase(_ key: CodingKey) -> String {
+    var result = ""
+    for character in key.stringValue {
+        if character.isUppercase { result += "_" + character.lowercased() } else { result.append(character) }
+    }
+    return result
+}
+
+private func describe(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        let keys = context.codingPath.filter { $0.intValue == nil }.map(snakeCase)
+        return keys.isEmpty ? "the config" : "key '\(keys.joined(separator: "."))'"
+    }
+    switch error {
+    case .typeMismatch(let type, let context): return "\(path(context)) has the wrong type (expected \(type))"
+    case .valueNotFound(let type, let context): return "\(path(context)) is null (expected \(type))"
+    case .keyNotFound(let key, _): return "key '\(snakeCase(key))' is missing"
+    case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}
+
+/// Range checks for `validate()`: each throws an error that names the key and the limit.
+public enum ConfigCheck {
+    public static func positive<T: Comparable & Numeric>(_ value: T, _ key: String) throws {
+        guard value > 0 else { throw FlowRLError.invalidArgument("config key '\(key)' must be > 0, got \(value)") }
+    }
+
+    public static func nonNegative<T: Comparable & Numeric>(_ value: T, _ key: String) throws {
+        guard value >= 0 else { throw FlowRLError.invalidArgument("config key '\(key)' must be ≥ 0, got \(value)") }
+    }
+
+    public static func inRange<T: Comparable>(_ value: T, _ range: ClosedRange<T>, _ key: String) throws {
+        guard range.contains(value) else {
+            throw FlowRLError.invalidArgument("config key '\(key)' must be in [\(range.lowerBound), \(range.upperBound)], got \(value)")
+        }
+    }
+
+    public static func finite(_ value: Float, _ key: String) throws {
+        guard value.isFinite else { throw FlowRLError.invalidArgument("config key '\(key)' must be finite, got \(value)") }
+    }
+
+    public static func layerSizes(_ sizes: [Int], _ key: String) throws {
+        guard !sizes.isEmpty, sizes.allSatisfy({ (1...65_536).contains($0) }) else {
+            throw FlowRLError.invalidArgument("config key '\(key)' must be a non-empty list of sizes in [1, 65536], got \(sizes)")
+        }
+    }
+}

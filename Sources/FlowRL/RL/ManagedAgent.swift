@@ -1,0 +1,132 @@
+import Foundation
+
+/// An agent behind checks: every input is validated before the agent sees it, updates are
+/// all-or-nothing, and checkpoints round-trip. This is the surface the C ABI exposes; each
+/// method either succeeds or throws a `FlowRLError` having changed nothing.
+public final class ManagedAgent {
+    public let agent: any Agent
+
+    public init(_ agent: any Agent) {
+        self.agent = agent
+    }
+
+    /// A new agent running `algorithm` (see `AgentRegistry.make`).
+    public convenience init(algorithm: String, configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
+        self.init(try AgentRegistry.make(algorithm: algorithm, configurationJSON: configurationJSON,
+                                         observationSize: observationSize, actionSize: actionSize))
+    }
+
+    /// An agent restored from a decoded checkpoint.
+    public convenience init(checkpoint: Checkpoint) throws {
+        let agent: any Agent
+        do {
+            agent = try AgentRegistry.make(algorithm: checkpoint.algorithm, configurationJSON: checkpoint.configurationJSON,
+                                           observationSize: checkpoint.observationSize, actionSize: checkpoint.actionSize)
+        } catch let error as FlowRLError {
+            throw FlowRLError.io("checkpoint does not describe a valid agent: \(error.description)")
+        }
+        try agent.restoreState(checkpoint.state)
+        self.init(agent)
+    }
+
+    public var observationSize: Int { agent.observationSize }
+    public var actionSize: Int { agent.actionSize }
+
+    // MARK: Checked calls
+
+    /// Actions in [-1, 1] for `[n, observationSize]` finite observations (n ≥ 1).
+    public func act(observations: Tensor, deterministic: Bool) throws -> Tensor {
+        try Self.check(observations, cols: observationSize, name: "observations")
+        return agent.act(observations: observations, deterministic: deterministic)
+    }
+
+    /// Stores a batch after checking all of it.
+    public func observe(_ transitions: Transitions) throws {
+        guard transitions.count >= 1 else { throw FlowRLError.invalidArgument("observe: the batch is empty") }
+        try transitions.validate(observationSize: observationSize, actionSize: actionSize)
+        agent.observe(transitions)
+    }
+
+    /// `gradientSteps` updates, rolled back entirely if any produces a non-finite value.
+    public func update(gradientSteps: Int) throws -> [String: Double] {
+        guard (1...1_000_000).contains(gradientSteps) else {
+            throw FlowRLError.invalidArgument("gradient_steps must be in [1, 1000000], got \(gradientSteps)")
+        }
+        guard agent.storedTransitionCount > 0 else {
+            throw FlowRLError.invalidState("update: the replay buffer is empty; observe transitions first")
+        }
+        return try allOrNothing("update") { agent.update(gradientSteps: gradientSteps) }
+    }
+
+    /// Flow-matching pretraining on demonstrations, rolled back entirely on a non-finite value.
+    public func pretrain(observations: Tensor, actions: Tensor, steps: Int) throws -> [String: Double] {
+        try Self.check(observations, cols: observationSize, name: "observations")
+        try Self.check(actions, cols: actionSize, name: "actions")
+        guard observations.rows == actions.rows else {
+            throw FlowRLError.invalidArgument("pretrain: \(observations.rows) observations but \(actions.rows) actions")
+        }
+        if let bad = actions.scalars.first(where: { abs($0) > 1 }) {
+            throw FlowRLError.invalidArgument("actions must lie in [-1, 1] (flowrl's normalised action space); found \(bad)")
+        }
+        guard (1...100_000_000).contains(steps) else {
+            throw FlowRLError.invalidArgument("steps must be in [1, 100000000], got \(steps)")
+        }
+        return try allOrNothing("pretrain") { agent.pretrain(observations: observations, actions: actions, steps: steps) }
+    }
+
+    public func reseed(_ seed: UInt64) { agent.reseed(seed) }
+
+    /// Algorithm, sizes, configuration and counters as a JSON object.
+    public func infoJSON() -> String {
+        let configuration = (try? JSONSerialization.jsonObject(with: Data(agent.configurationJSON.utf8))) ?? [:]
+        let info: [String: Any] = [
+            "algorithm": type(of: agent).algorithm,
+            "observation_size": observationSize,
+            "action_size": actionSize,
+            "config": configuration,
+            "counters": agent.counters,
+            "replay_size": agent.storedTransitionCount,
+            "version": FlowRLVersion.string,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    // MARK: Checkpoints
+
+    /// The agent as a checkpoint.
+    public func checkpoint(includeReplayBuffer: Bool) -> Checkpoint {
+        Checkpoint(algorithm: type(of: agent).algorithm, observationSize: observationSize, actionSize: actionSize,
+                   configurationJSON: agent.configurationJSON, state: agent.captureState(includeReplayBuffer: includeReplayBuffer))
+    }
+
+    // MARK: Helpers
+
+    static func check(_ tensor: Tensor, cols: Int, name: String) throws {
+        guard tensor.rows >= 1 else { throw FlowRLError.invalidArgument("\(name): the batch is empty") }
+        guard tensor.cols == cols else {
+            throw FlowRLError.invalidArgument("\(name) have \(tensor.cols) features per row, the agent expects \(cols)")
+        }
+        guard tensor.isFinite else { throw FlowRLError.invalidArgument("\(name) contain NaN or Inf") }
+    }
+
+    /// Runs `body`; if a metric or any parameter comes out non-finite, restores the state from
+    /// before and throws. The snapshot shares storage with the live tensors (copy-on-write).
+    private func allOrNothing(_ name: String, _ body: () -> [String: Double]) throws -> [String: Double] {
+        let before = agent.captureState(includeReplayBuffer: false)
+        let metrics = body()
+        let badMetric = metrics.first { !$0.value.isFinite }
+        let badParameter = agent.allParameters.first { !$0.value.isFinite }
+        if badMetric != nil || badParameter != nil {
+            try agent.restoreState(before)
+            let what = badMetric.map { "metric '\($0.key)' = \($0.value)" } ?? "parameter '\(badParameter!.name)'"
+            throw FlowRLError.numerical("\(name) produced a non-finite value (\(what)); the agent was restored to its state before the call")
+        }
+        return metrics
+    }
+}
+
+/// The library version.
+public enum FlowRLVersion {
+    public static let string = "0.1.0"
+}

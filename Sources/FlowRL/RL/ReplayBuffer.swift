@@ -1,0 +1,156 @@
+/// A batch of transitions `(s, a, r, s', terminated)`, row-aligned.
+public struct Transitions {
+    /// `[count, observationSize]`
+    public var observations: Tensor
+    /// `[count, actionSize]`, in [-1, 1].
+    public var actions: Tensor
+    /// `[count, 1]`
+    public var rewards: Tensor
+    /// `[count, observationSize]`
+    public var nextObservations: Tensor
+    /// `[count, 1]`: 1 for a true termination, 0 otherwise (time-limit truncation included).
+    public var terminated: Tensor
+
+    public var count: Int { observations.rows }
+
+    public init(observations: Tensor, actions: Tensor, rewards: Tensor, nextObservations: Tensor, terminated: Tensor) {
+        self.observations = observations
+        self.actions = actions
+        self.rewards = rewards
+        self.nextObservations = nextObservations
+        self.terminated = terminated
+    }
+
+    /// Checks shapes against the sizes and that every value is finite (actions also in [-1, 1],
+    /// flags 0 or 1), so a bad batch is refused before anything is stored.
+    public func validate(observationSize: Int, actionSize: Int) throws {
+        let n = count
+        func expect(_ tensor: Tensor, _ cols: Int, _ name: String) throws {
+            guard tensor.rows == n, tensor.cols == cols else {
+                throw FlowRLError.invalidArgument("\(name) has shape [\(tensor.rows), \(tensor.cols)], expected [\(n), \(cols)]")
+            }
+            guard tensor.isFinite else { throw FlowRLError.invalidArgument("\(name) contains NaN or Inf") }
+        }
+        try expect(observations, observationSize, "observations")
+        try expect(actions, actionSize, "actions")
+        try expect(rewards, 1, "rewards")
+        try expect(nextObservations, observationSize, "next_observations")
+        try expect(terminated, 1, "terminated")
+        if let bad = actions.scalars.first(where: { abs($0) > 1 }) {
+            throw FlowRLError.invalidArgument("actions must lie in [-1, 1] (flowrl's normalised action space); found \(bad)")
+        }
+        guard terminated.scalars.allSatisfy({ $0 == 0 || $0 == 1 }) else {
+            throw FlowRLError.invalidArgument("terminated flags must be 0 or 1")
+        }
+    }
+}
+
+/// A fixed-capacity ring of transitions, overwriting the oldest when full.
+///
+/// Storage is five preallocated float arrays, `capacity × (2·observationSize + actionSize + 2)`
+/// floats in all; pages the buffer has not reached yet are never touched, so a large capacity
+/// costs address space, not memory, until it fills.
+public final class ReplayBuffer {
+    public let capacity: Int
+    public let observationSize: Int
+    public let actionSize: Int
+    /// Number of stored transitions (at most `capacity`).
+    public private(set) var count = 0
+    /// Slot the next transition goes to.
+    public private(set) var nextIndex = 0
+
+    private var observations: [Float]
+    private var actions: [Float]
+    private var rewards: [Float]
+    private var nextObservations: [Float]
+    private var terminated: [Float]
+
+    public init(capacity: Int, observationSize: Int, actionSize: Int) {
+        precondition(capacity > 0 && observationSize > 0 && actionSize > 0, "ReplayBuffer: sizes must be positive")
+        self.capacity = capacity
+        self.observationSize = observationSize
+        self.actionSize = actionSize
+        observations = ReplayBuffer.untouchedArray(capacity * observationSize)
+        actions = ReplayBuffer.untouchedArray(capacity * actionSize)
+        rewards = ReplayBuffer.untouchedArray(capacity)
+        nextObservations = ReplayBuffer.untouchedArray(capacity * observationSize)
+        terminated = ReplayBuffer.untouchedArray(capacity)
+    }
+
+    /// An array of `count` floats whose pages are not written (slots are read only after being stored).
+    private static func untouchedArray(_ count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
+    /// Bytes of transition data the buffer holds when full.
+    public var rawBytes: Int { capacity * (2 * observationSize + actionSize + 2) * MemoryLayout<Float>.size }
+
+    /// Appends a validated batch (see `Transitions.validate`), overwriting the oldest entries when full.
+    public func add(_ batch: Transitions) {
+        for row in 0..<batch.count {
+            let slot = nextIndex
+            copyRow(batch.observations, row, into: &observations, slot, observationSize)
+            copyRow(batch.actions, row, into: &actions, slot, actionSize)
+            rewards[slot] = batch.rewards.scalars[row]
+            copyRow(batch.nextObservations, row, into: &nextObservations, slot, observationSize)
+            terminated[slot] = batch.terminated.scalars[row]
+            nextIndex = (nextIndex + 1) % capacity
+            count = min(count + 1, capacity)
+        }
+    }
+
+    private func copyRow(_ source: Tensor, _ row: Int, into target: inout [Float], _ slot: Int, _ width: Int) {
+        source.scalars.withUnsafeBufferPointer { s in
+            target.withUnsafeMutableBufferPointer { t in
+                (t.baseAddress! + slot * width).update(from: s.baseAddress! + row * width, count: width)
+            }
+        }
+    }
+
+    /// `batchSize` transitions drawn uniformly with replacement. The buffer must not be empty.
+    public func sample(_ batchSize: Int, generator: inout RandomGenerator) -> Transitions {
+        precondition(count > 0, "ReplayBuffer.sample: the buffer is empty")
+        let indices = (0..<batchSize).map { _ in Int(generator.next() % UInt64(count)) }
+        return gather(indices)
+    }
+
+    /// The transitions at `indices` (each in `0..<count`), in that order.
+    public func gather(_ indices: [Int]) -> Transitions {
+        func rows(_ source: [Float], _ width: Int) -> Tensor {
+            Tensor(rows: indices.count, cols: width) { out, _ in
+                source.withUnsafeBufferPointer { s in
+                    for (row, index) in indices.enumerated() {
+                        (out + row * width).update(from: s.baseAddress! + index * width, count: width)
+                    }
+                }
+            }
+        }
+        return Transitions(observations: rows(observations, observationSize), actions: rows(actions, actionSize),
+                           rewards: rows(rewards, 1), nextObservations: rows(nextObservations, observationSize),
+                           terminated: rows(terminated, 1))
+    }
+
+    /// The stored transitions in slot order, for checkpoints.
+    public func storedTransitions() -> Transitions { gather(Array(0..<count)) }
+
+    /// Checks that `stored` (slot order) and `nextIndex` fit this buffer, without changing it.
+    public func validateRestore(_ stored: Transitions, nextIndex: Int) throws {
+        guard stored.count <= capacity, nextIndex >= 0, nextIndex < capacity,
+              stored.count == capacity || nextIndex == stored.count % capacity else {
+            throw FlowRLError.io("replay buffer: \(stored.count) entries and next index \(nextIndex) do not fit capacity \(capacity)")
+        }
+        do {
+            try stored.validate(observationSize: observationSize, actionSize: actionSize)
+        } catch let error as FlowRLError {
+            throw FlowRLError.io("replay buffer in checkpoint: \(error.description)")
+        }
+    }
+
+    /// Replaces the contents with `stored` and the write position (checked by `validateRestore`).
+    public func restore(_ stored: Transitions, nextIndex: Int) {
+        count = 0
+        self.nextIndex = 0
+        if stored.count > 0 { add(stored) }
+        self.nextIndex = nextIndex
+    }
+}

@@ -1,0 +1,128 @@
+/*
+ * flowrl.h — the C ABI of libflowrl, the Swift core of flowrl.
+ *
+ * Conventions, for every function below:
+ *  - The return value is a status (FLOWRL_OK or one of the errors). On an error,
+ *    flowrl_last_error() returns a message saying what was wrong, and nothing was changed:
+ *    an agent that rejected a call is exactly as it was before it.
+ *  - Arrays are float32 (or uint8 for flags), C-contiguous, allocated by the caller, and come
+ *    with explicit sizes that are checked against the agent's dimensions.
+ *  - Observations and actions are batches: `count` rows of `observation_size` or
+ *    `action_size` floats. Actions inside flowrl are in [-1, 1]; rescaling to an environment's
+ *    bounds is the caller's job.
+ *  - Strings returned through `const char **` point into a buffer owned by the library and
+ *    private to the calling thread; they stay valid until that thread's next flowrl call.
+ *  - Thread safety: any function may be called from any thread. Calls on one agent are
+ *    serialised by a lock that agent owns; calls on different agents run in parallel.
+ *  - Handles: a handle is an opaque token, not a pointer to memory. Using a handle after
+ *    flowrl_agent_free (or one never returned by flowrl) gives FLOWRL_INVALID_STATE, never a crash.
+ */
+#ifndef FLOWRL_H
+#define FLOWRL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped whenever a declaration below changes; the Python package refuses a library whose ABI
+ * version differs from the one it was written for. */
+#define FLOWRL_ABI_VERSION 1
+
+/* Status codes. */
+#define FLOWRL_OK 0
+#define FLOWRL_INVALID_ARGUMENT 1 /* malformed input: wrong size, NaN/Inf, unknown name, bad value */
+#define FLOWRL_INVALID_STATE 2    /* the call is not valid now: freed handle, empty replay buffer */
+#define FLOWRL_IO 3               /* a file could not be read or written, or is not a valid checkpoint */
+#define FLOWRL_NUMERICAL 4        /* a computation produced NaN or Inf; the agent was left unchanged */
+#define FLOWRL_INTERNAL 5         /* a bug in flowrl; please report it with the message */
+
+/* An agent: one algorithm's networks, optimisers, replay buffer, random state and counters. */
+typedef struct flowrl_agent flowrl_agent;
+
+/* The ABI version of this library (compare with FLOWRL_ABI_VERSION). */
+int32_t flowrl_abi_version(void);
+
+/* The library version, such as "0.1.0"; a static string. */
+const char *flowrl_version(void);
+
+/* The message of the last error on the calling thread ("" when the last call succeeded). */
+const char *flowrl_last_error(void);
+
+/* Sets how many threads OpenBLAS uses for every agent in the process (default 1; 1 is usually
+ * fastest for flowrl's small matrices and keeps results bit-reproducible). thread_count >= 1. */
+int32_t flowrl_set_blas_threads(int32_t thread_count);
+
+/* The algorithms this library implements, as a JSON array of names, such as ["flow_bc"]. */
+int32_t flowrl_algorithms(const char **json_out);
+
+/* Creates an agent running `algorithm` for observations of `observation_size` floats and actions
+ * of `action_size` floats. `config_json` is a JSON object of hyperparameters (NULL or "{}" for
+ * the defaults); an unknown key or an out-of-range value is an error that names it. On success
+ * *agent_out receives the new handle; on failure it is set to NULL. */
+int32_t flowrl_agent_create(const char *algorithm, const char *config_json, int64_t observation_size,
+                            int64_t action_size, flowrl_agent **agent_out);
+
+/* Releases an agent. NULL is a no-op; a handle that was already freed is FLOWRL_INVALID_STATE.
+ * If another thread is inside a call on the agent, the release waits for that call to finish. */
+int32_t flowrl_agent_free(flowrl_agent *agent);
+
+/* Samples actions for `count` observations (`observations` holds count * observation_size
+ * floats) into `actions_out` (capacity `actions_capacity` floats, at least count * action_size).
+ * deterministic != 0 starts the flow from its mean noise (0) instead of sampling. */
+int32_t flowrl_agent_act(flowrl_agent *agent, const float *observations, int64_t count,
+                         int64_t observation_size, int32_t deterministic, float *actions_out,
+                         int64_t actions_capacity);
+
+/* Stores `count` transitions in the agent's replay buffer. `actions` are in [-1, 1];
+ * `terminated[i] != 0` marks a true termination (a time-limit truncation is not one: pass 0 and
+ * the critic bootstraps through it). Every float must be finite; a NaN or Inf anywhere rejects
+ * the whole batch before anything is stored. */
+int32_t flowrl_agent_observe(flowrl_agent *agent, const float *observations, const float *actions,
+                             const float *rewards, const float *next_observations,
+                             const uint8_t *terminated, int64_t count, int64_t observation_size,
+                             int64_t action_size);
+
+/* Runs `gradient_steps` (>= 1) gradient updates from the replay buffer. *metrics_json_out receives
+ * a JSON object of floats (losses and the like, averaged over the steps). If any update produces
+ * a non-finite value, the agent is restored to its state before the call and FLOWRL_NUMERICAL is
+ * returned. */
+int32_t flowrl_agent_update(flowrl_agent *agent, int32_t gradient_steps, const char **metrics_json_out);
+
+/* Trains the policy by flow matching on `count` demonstration pairs (observation, action in
+ * [-1, 1]) for `steps` (>= 1) minibatch updates. Metrics as for update. */
+int32_t flowrl_agent_pretrain(flowrl_agent *agent, const float *observations, const float *actions,
+                              int64_t count, int64_t observation_size, int64_t action_size,
+                              int64_t steps, const char **metrics_json_out);
+
+/* Reseeds the agent's random generator (action noise, minibatch sampling). */
+int32_t flowrl_agent_seed(flowrl_agent *agent, uint64_t seed);
+
+/* The agent as JSON: algorithm, sizes, config, counters. */
+int32_t flowrl_agent_info(flowrl_agent *agent, const char **json_out);
+
+/* Writes a checkpoint to `path`: everything needed to resume training. The file is written
+ * beside `path` under a temporary name and renamed over it, so an interrupted save never
+ * destroys an existing checkpoint. include_replay_buffer != 0 also stores the replay buffer. */
+int32_t flowrl_agent_save(flowrl_agent *agent, const char *path, int32_t include_replay_buffer);
+
+/* Creates a new agent from a checkpoint file. Missing, unreadable, truncated, corrupted (checksum)
+ * or wrong-version files are FLOWRL_IO errors. */
+int32_t flowrl_agent_load(const char *path, flowrl_agent **agent_out);
+
+/* Serialises the agent into `buffer` (the same bytes as a checkpoint file). Call with
+ * buffer = NULL to learn the size in *size_out; then call again with a buffer of at least that
+ * size. A buffer that is too small is FLOWRL_INVALID_ARGUMENT and *size_out receives the size. */
+int32_t flowrl_agent_save_bytes(flowrl_agent *agent, int32_t include_replay_buffer, uint8_t *buffer,
+                                int64_t capacity, int64_t *size_out);
+
+/* Creates a new agent from `size` bytes made by flowrl_agent_save_bytes or a checkpoint file. */
+int32_t flowrl_agent_load_bytes(const uint8_t *data, int64_t size, flowrl_agent **agent_out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FLOWRL_H */
