@@ -97,6 +97,10 @@ int32_t flowrl_agent_pretrain(flowrl_agent *agent, const float *observations, co
                               int64_t count, int64_t observation_size, int64_t action_size,
                               int64_t steps, const char **metrics_json_out);
 
+/* Attaches a JSON object of the caller's own (such as the environment's spaces) to the agent.
+ * It is saved in checkpoints and returned under "metadata" by flowrl_agent_info. */
+int32_t flowrl_agent_set_metadata(flowrl_agent *agent, const char *metadata_json);
+
 /* Reseeds the agent's random generator (action noise, minibatch sampling). */
 int32_t flowrl_agent_seed(flowrl_agent *agent, uint64_t seed);
 

@@ -124,6 +124,14 @@ public func flowrl_agent_pretrain(_ agent: OpaquePointer?, _ observations: Unsaf
 }
 
 @c @implementation
+public func flowrl_agent_set_metadata(_ agent: OpaquePointer?, _ metadataJSON: UnsafePointer<CChar>?) -> Int32 {
+    runCall {
+        let json = try Arrays.string(metadataJSON, "metadata_json")
+        try Handles.withAgent(agent) { try $0.setMetadata(json) }
+    }
+}
+
+@c @implementation
 public func flowrl_agent_seed(_ agent: OpaquePointer?, _ seed: UInt64) -> Int32 {
     runCall { try Handles.withAgent(agent) { $0.reseed(seed) } }
 }

@@ -1,10 +1,27 @@
 import FlowRL
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pthread mutex (Foundation's NSLock would pull Foundation and its ICU data into the library).
+final class Lock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func lock() { pthread_mutex_lock(mutex) }
+    func unlock() { pthread_mutex_unlock(mutex) }
+}
 
 /// An agent behind a C handle, with the lock that serialises calls on it.
 final class AgentHandle: @unchecked Sendable {
     let agent: ManagedAgent
-    let lock = NSLock()
+    let lock = Lock()
 
     init(_ agent: ManagedAgent) { self.agent = agent }
 }
@@ -13,7 +30,7 @@ final class AgentHandle: @unchecked Sendable {
 /// pointer), never the address of Swift memory, so a freed or forged handle is looked up,
 /// not dereferenced: it fails with a message instead of crashing.
 enum Handles {
-    private static let lock = NSLock()
+    private static let lock = Lock()
     nonisolated(unsafe) private static var table: [UInt: AgentHandle] = [:]
     nonisolated(unsafe) private static var lastToken: UInt = 0
 

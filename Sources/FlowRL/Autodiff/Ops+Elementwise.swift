@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Differentiable element-wise functions. Each backward rule is one fused kernel
 /// `g ⊙ f′(·)`, evaluated from the saved input or output.
@@ -24,29 +28,29 @@ enum Derivative {
     enum Softplus: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * Elementwise.Sigmoid.apply(x) } }
     enum LogSigmoid: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * Elementwise.Sigmoid.apply(-x) } }
     enum Erf: BinaryFunction {
-        static func apply(_ g: Float, _ x: Float) -> Float { g * (2 / Float.pi.squareRoot()) * Foundation.exp(-x * x) }
+        static func apply(_ g: Float, _ x: Float) -> Float { g * (2 / Float.pi.squareRoot()) * exp(-x * x) }
     }
-    enum Sin: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * Foundation.cos(x) } }
-    enum Cos: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { -g * Foundation.sin(x) } }
+    enum Sin: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * cos(x) } }
+    enum Cos: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { -g * sin(x) } }
 }
 
 extension Elementwise {
     /// `x · Φ(x)` with Φ the standard normal CDF: PyTorch's exact (erf) GELU.
     public enum GELU: UnaryFunction {
-        @inlinable public static func apply(_ x: Float) -> Float { 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752)) }
+        @inlinable public static func apply(_ x: Float) -> Float { 0.5 * x * (1 + erf(x * 0.70710678118654752)) }
     }
     /// `Φ(x) + x φ(x)`, the derivative of GELU.
     public enum GELUDerivative: UnaryFunction {
         @inlinable public static func apply(_ x: Float) -> Float {
-            0.5 * (1 + Foundation.erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * Foundation.exp(-0.5 * x * x)
+            0.5 * (1 + erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x)
         }
     }
     /// `x · sigmoid(x)`.
     public enum SiLU: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { x * Sigmoid.apply(x) } }
     /// `log sigmoid(x) = −softplus(−x)`, stable for large |x|.
     public enum LogSigmoid: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { -Softplus.apply(-x) } }
-    public enum Sin: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.sin(x) } }
-    public enum Cos: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.cos(x) } }
+    public enum Sin: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { sin(x) } }
+    public enum Cos: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { cos(x) } }
 }
 
 extension Variable {

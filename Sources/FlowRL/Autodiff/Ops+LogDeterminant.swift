@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The exact log-volume change of an Euler step, `log|det(I + scale · J)|`, per batch row.
 ///
@@ -52,7 +56,7 @@ func luLogAbsDeterminantAndInverse(_ matrix: [Double], size n: Int) -> (Double, 
             permutation.swapAt(col, pivot)
         }
         let diagonal = lu[col * n + col]
-        logDet += Foundation.log(abs(diagonal))
+        logDet += log(abs(diagonal))
         for row in (col + 1)..<max(n, col + 1) {
             let factor = lu[row * n + col] / diagonal
             lu[row * n + col] = factor

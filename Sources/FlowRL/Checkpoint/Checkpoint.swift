@@ -1,6 +1,7 @@
-import Foundation
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// The versioned binary checkpoint format (all integers little-endian):
@@ -12,6 +13,7 @@ import Glibc
 ///       algorithm                     string (UInt32 byte count + UTF-8)
 ///       observation size, action size UInt64, UInt64
 ///       configuration JSON            string
+///       metadata JSON                 string (free-form, set by the caller; "{}" by default)
 ///       integer count, then (name: string, value: UInt64) × count
 ///       tensor count,  then (name: string, rows: UInt64, cols: UInt64, rows·cols Float32) × count
 ///     CRC-32 of every byte above      UInt32
@@ -25,13 +27,17 @@ public struct Checkpoint: Equatable {
     public var observationSize: Int
     public var actionSize: Int
     public var configurationJSON: String
+    /// A JSON object the caller attached to the agent (the Python package keeps the spaces here).
+    public var metadataJSON: String
     public var state: AgentState
 
-    public init(algorithm: String, observationSize: Int, actionSize: Int, configurationJSON: String, state: AgentState) {
+    public init(algorithm: String, observationSize: Int, actionSize: Int, configurationJSON: String,
+                metadataJSON: String = "{}", state: AgentState) {
         self.algorithm = algorithm
         self.observationSize = observationSize
         self.actionSize = actionSize
         self.configurationJSON = configurationJSON
+        self.metadataJSON = metadataJSON
         self.state = state
     }
 
@@ -44,6 +50,7 @@ public struct Checkpoint: Equatable {
         payload.integer(UInt64(observationSize))
         payload.integer(UInt64(actionSize))
         payload.string(configurationJSON)
+        payload.string(metadataJSON)
         payload.integer(UInt32(state.integers.count))
         for key in state.integers.keys.sorted() {
             payload.string(key)
@@ -94,6 +101,7 @@ public struct Checkpoint: Equatable {
         observationSize = try reader.size()
         actionSize = try reader.size()
         configurationJSON = try reader.string()
+        metadataJSON = try reader.string()
         var state = AgentState()
         let integerCount: UInt32 = try reader.integer()
         for _ in 0..<integerCount {
@@ -149,12 +157,22 @@ public struct Checkpoint: Equatable {
 
     /// Reads and checks the checkpoint at `path`.
     public static func read(from path: String) throws -> Checkpoint {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "it is not readable" : "no such file"
-            throw FlowRLError.io("cannot read checkpoint '\(path)': \(reason)")
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw FlowRLError.io("cannot read checkpoint '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FlowRLError.io("cannot read checkpoint '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
         }
         do {
-            return try data.withUnsafeBytes { try Checkpoint(decoding: $0) }
+            return try Checkpoint(decoding: bytes)
         } catch let error as FlowRLError {
             throw FlowRLError.io("'\(path)': \(error.description)")
         }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A flow policy: noise `x₀ ~ N(0, I)` carried by N Euler steps of a velocity field to `x_N`,
 /// executed as `a = tanh(x_N) ∈ [-1, 1]^d` (ALGORITHMS.md, "Euler sampler").
@@ -53,7 +57,7 @@ public final class FlowPolicy: Layer {
                                  generator: inout RandomGenerator) -> Variable {
         let batch = observations.rows
         let limit: Float = 1 - 1e-3
-        let x1 = Tensor(rows: batch, cols: actionSize, scalars: actions.scalars.map { Foundation.atanh(Swift.min(Swift.max($0, -limit), limit)) })
+        let x1 = Tensor(rows: batch, cols: actionSize, scalars: actions.scalars.map { atanh(Swift.min(Swift.max($0, -limit), limit)) })
         let x0 = generator.normalTensor(rows: batch, cols: actionSize)
         let t = generator.uniformTensor(rows: batch, cols: 1)
         let times = tape.constant(t)

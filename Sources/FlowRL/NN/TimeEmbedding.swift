@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A sinusoidal embedding of flow time `t ∈ [0, 1]`:
 /// `emb(t) = [sin(ω₀t), …, sin(ω_{h−1}t), cos(ω₀t), …, cos(ω_{h−1}t)]` with `h = size / 2`
@@ -14,7 +18,7 @@ public struct TimeEmbedding: Sendable {
         precondition(size >= 2 && size % 2 == 0, "TimeEmbedding: size must be even and ≥ 2")
         let half = size / 2
         let frequencies = (0..<half).map { k -> Float in
-            half == 1 ? 1 : Foundation.exp(Float(k) / Float(half - 1) * Foundation.log(maxFrequency))
+            half == 1 ? 1 : exp(Float(k) / Float(half - 1) * log(maxFrequency))
         }
         self.size = size
         self.frequencies = Tensor(rows: 1, cols: half, scalars: frequencies)

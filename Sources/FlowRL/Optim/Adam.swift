@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Adam (Kingma & Ba, 2015) with bias correction, and AdamW's decoupled weight decay
 /// (Loshchilov & Hutter, 2019), matching `torch.optim.Adam` / `torch.optim.AdamW`:
@@ -36,8 +40,8 @@ public final class Adam {
     /// One update from the parameters' current gradients (which it leaves in place).
     public func update() {
         step += 1
-        let correction1 = 1 - Foundation.pow(Double(beta1), Double(step))
-        let correction2 = 1 - Foundation.pow(Double(beta2), Double(step))
+        let correction1 = 1 - pow(Double(beta1), Double(step))
+        let correction2 = 1 - pow(Double(beta2), Double(step))
         let stepSize = Float(Double(learningRate) / correction1)
         let rootCorrection2 = Float(correction2.squareRoot())
         let decay = weightDecay != 0 ? 1 - learningRate * weightDecay : 1

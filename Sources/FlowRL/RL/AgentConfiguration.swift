@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An algorithm's hyperparameters: a `Codable` struct whose `init()` holds the defaults.
 ///
@@ -15,18 +19,20 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
 extension AgentConfiguration {
     /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.
     public static func decode(json: String?, algorithm: String) throws -> Self {
-        let text = json?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        guard !text.isEmpty else { return Self() }
-        let parsed: Any
+        let text = json ?? ""
+        guard text.contains(where: { !$0.isWhitespace }) else { return Self() }
+        let parsed: JSONValue
         do {
-            parsed = try JSONSerialization.jsonObject(with: Data(text.utf8))
+            parsed = try JSONValue.parse(text)
         } catch {
             throw FlowRLError.invalidArgument("config is not valid JSON: \(text.prefix(200))")
         }
-        guard let overrides = parsed as? [String: Any] else {
+        guard case .object(let overrides) = parsed else {
             throw FlowRLError.invalidArgument("config must be a JSON object, got: \(text.prefix(200))")
         }
-        var merged = Self().jsonObject()
+        guard case .object(var merged) = Self().jsonValue() else {
+            throw FlowRLError.invalidArgument("config for \(algorithm): the defaults cannot be encoded")
+        }
         let valid = merged.keys.sorted()
         for key in overrides.keys.sorted() where merged[key] == nil {
             throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); valid keys: \(valid.joined(separator: ", "))")
@@ -36,7 +42,7 @@ extension AgentConfiguration {
         do {
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
-            configuration = try decoder.decode(Self.self, from: JSONSerialization.data(withJSONObject: merged))
+            configuration = try decoder.decode(Self.self, from: Data(JSONValue.object(merged).text.utf8))
         } catch let error as DecodingError {
             throw FlowRLError.invalidArgument("config for \(algorithm): \(describe(error))")
         } catch {
@@ -46,19 +52,18 @@ extension AgentConfiguration {
         return configuration
     }
 
-    /// The configuration as a JSON object with snake_case keys and sorted output.
-    public func jsonString() -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: jsonObject(), options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    func jsonObject() -> [String: Any] {
+    /// The configuration as a JSON object with snake_case keys.
+    public func jsonValue() -> JSONValue {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        guard let data = try? encoder.encode(self),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-        return object
+        guard let data = try? encoder.encode(self), let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+            return .object([:])
+        }
+        return value
     }
+
+    /// The configuration as compact JSON text with sorted keys.
+    public func jsonString() -> String { jsonValue().text }
 }
 
 private func snakeCase(_ key: CodingKey) -> String {

@@ -1,13 +1,22 @@
-import Foundation
 
 /// An agent behind checks: every input is validated before the agent sees it, updates are
 /// all-or-nothing, and checkpoints round-trip. This is the surface the C ABI exposes; each
 /// method either succeeds or throws a `FlowRLError` having changed nothing.
 public final class ManagedAgent {
     public let agent: any Agent
+    /// A JSON object the caller attaches to the agent; saved in checkpoints and shown by `info`.
+    public private(set) var metadataJSON = "{}"
 
     public init(_ agent: any Agent) {
         self.agent = agent
+    }
+
+    /// Replaces the metadata with `json`, which must be a JSON object.
+    public func setMetadata(_ json: String) throws {
+        guard case .object = try? JSONValue.parse(json) else {
+            throw FlowRLError.invalidArgument("metadata must be a JSON object, got: \(json.prefix(200))")
+        }
+        metadataJSON = json
     }
 
     /// A new agent running `algorithm` (see `AgentRegistry.make`).
@@ -27,6 +36,11 @@ public final class ManagedAgent {
         }
         try agent.restoreState(checkpoint.state)
         self.init(agent)
+        do {
+            try setMetadata(checkpoint.metadataJSON)
+        } catch let error as FlowRLError {
+            throw FlowRLError.io("checkpoint: \(error.description)")
+        }
     }
 
     public var observationSize: Int { agent.observationSize }
@@ -78,18 +92,18 @@ public final class ManagedAgent {
 
     /// Algorithm, sizes, configuration and counters as a JSON object.
     public func infoJSON() -> String {
-        let configuration = (try? JSONSerialization.jsonObject(with: Data(agent.configurationJSON.utf8))) ?? [:]
-        let info: [String: Any] = [
-            "algorithm": type(of: agent).algorithm,
-            "observation_size": observationSize,
-            "action_size": actionSize,
+        let configuration = (try? JSONValue.parse(agent.configurationJSON)) ?? .object([:])
+        let info: JSONValue = .object([
+            "algorithm": .string(type(of: agent).algorithm),
+            "observation_size": .integer(Int64(observationSize)),
+            "action_size": .integer(Int64(actionSize)),
             "config": configuration,
-            "counters": agent.counters,
-            "replay_size": agent.storedTransitionCount,
-            "version": FlowRLVersion.string,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+            "metadata": (try? JSONValue.parse(metadataJSON)) ?? .object([:]),
+            "counters": .object(agent.counters.mapValues { .integer(Int64($0)) }),
+            "replay_size": .integer(Int64(agent.storedTransitionCount)),
+            "version": .string(FlowRLVersion.string),
+        ])
+        return info.text
     }
 
     // MARK: Checkpoints
@@ -97,7 +111,8 @@ public final class ManagedAgent {
     /// The agent as a checkpoint.
     public func checkpoint(includeReplayBuffer: Bool) -> Checkpoint {
         Checkpoint(algorithm: type(of: agent).algorithm, observationSize: observationSize, actionSize: actionSize,
-                   configurationJSON: agent.configurationJSON, state: agent.captureState(includeReplayBuffer: includeReplayBuffer))
+                   configurationJSON: agent.configurationJSON, metadataJSON: metadataJSON,
+                   state: agent.captureState(includeReplayBuffer: includeReplayBuffer))
     }
 
     // MARK: Helpers

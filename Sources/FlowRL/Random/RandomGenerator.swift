@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A seedable pseudo-random generator: xoshiro256** (Blackman & Vigna), seeded through splitmix64.
 ///
@@ -71,9 +75,9 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
         // u1 in (0, 1] so that log(u1) is finite.
         let u1 = (Double(next() >> 11) + 1) * (1.0 / 9_007_199_254_740_992.0)
         let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
-        let radius = (-2 * Foundation.log(u1)).squareRoot()
-        cachedNormal = Float(radius * Foundation.sin(2 * Double.pi * u2))
-        return Float(radius * Foundation.cos(2 * Double.pi * u2))
+        let radius = (-2 * log(u1)).squareRoot()
+        cachedNormal = Float(radius * sin(2 * Double.pi * u2))
+        return Float(radius * cos(2 * Double.pi * u2))
     }
 
     /// A tensor of independent standard normals.

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A scalar function of one float, applied element by element by `Tensor.map(_:)`.
 ///
@@ -109,13 +113,13 @@ public enum Elementwise {
     public enum IsGreater: BinaryFunction { @inlinable public static func apply(_ a: Float, _ b: Float) -> Float { a > b ? 1 : 0 } }
 
     public enum Negate: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { -x } }
-    public enum Exp: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.exp(x) } }
-    public enum Log: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.log(x) } }
+    public enum Exp: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { exp(x) } }
+    public enum Log: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { log(x) } }
     public enum Square: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { x * x } }
     public enum SquareRoot: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { x.squareRoot() } }
     public enum Reciprocal: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { 1 / x } }
-    public enum Tanh: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.tanh(x) } }
-    public enum Erf: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { Foundation.erf(x) } }
+    public enum Tanh: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { tanh(x) } }
+    public enum Erf: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { erf(x) } }
     /// Logistic sigmoid `1 / (1 + e⁻ˣ)`; `vectorizableExp` never overflows, so one branch-free
     /// form serves every x.
     public enum Sigmoid: UnaryFunction {
@@ -126,6 +130,6 @@ public enum Elementwise {
     public enum Step: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { x > 0 ? 1 : 0 } }
     /// `log(1 + eˣ)`, stable for large |x|.
     public enum Softplus: UnaryFunction {
-        @inlinable public static func apply(_ x: Float) -> Float { Swift.max(x, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+        @inlinable public static func apply(_ x: Float) -> Float { Swift.max(x, 0) + log1p(exp(-Swift.abs(x))) }
     }
 }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A dense, row-major matrix of `Float`: `rows × cols`, batch first.
 ///
@@ -101,7 +105,7 @@ public struct Tensor: Equatable, Sendable {
 
 extension Tensor: CustomStringConvertible {
     public var description: String {
-        let shown = (0..<min(rows, 4)).map { row($0).prefix(6).map { String(format: "%.4g", $0) }.joined(separator: ", ") }
+        let shown = (0..<min(rows, 4)).map { row($0).prefix(6).map { "\($0)" }.joined(separator: ", ") }
         return "Tensor(\(rows)×\(cols): [\(shown.joined(separator: "; "))\(rows > 4 ? "; …" : "")])"
     }
 }
