@@ -1,0 +1,43 @@
+import FlowRL
+import XCTest
+
+final class ConfigurationTests: XCTestCase {
+    typealias Configuration = FlowBehaviorCloning.Configuration
+
+    func message(_ json: String) -> String {
+        do {
+            _ = try Configuration.decode(json: json, algorithm: "flow_bc")
+            return "no error"
+        } catch let error as FlowRLError {
+            guard case .invalidArgument(let message) = error else { return "wrong error kind: \(error)" }
+            return message
+        } catch {
+            return "unexpected: \(error)"
+        }
+    }
+
+    func testDefaultsAndOverrides() throws {
+        XCTAssertEqual(try Configuration.decode(json: nil, algorithm: "flow_bc"), Configuration())
+        XCTAssertEqual(try Configuration.decode(json: "  {} ", algorithm: "flow_bc"), Configuration())
+        let custom = try Configuration.decode(json: #"{"hidden_sizes": [32, 16], "learning_rate": 0.001, "activation": "tanh"}"#, algorithm: "flow_bc")
+        XCTAssertEqual(custom.hiddenSizes, [32, 16])
+        XCTAssertEqual(custom.learningRate, 0.001)
+        XCTAssertEqual(custom.activation, .tanh)
+        XCTAssertEqual(custom.flowSteps, Configuration().flowSteps)
+        // The JSON form round-trips.
+        XCTAssertEqual(try Configuration.decode(json: custom.jsonString(), algorithm: "flow_bc"), custom)
+    }
+
+    func testErrorsNameTheKey() {
+        let unknown = message(#"{"learning_rat": 0.1}"#)
+        XCTAssertTrue(unknown.contains("unknown config key 'learning_rat'") && unknown.contains("learning_rate"), unknown)
+        XCTAssertTrue(message(#"{"flow_steps": 0}"#).contains("'flow_steps' must be in [1, 1000]"))
+        XCTAssertTrue(message(#"{"learning_rate": -1}"#).contains("'learning_rate'"))
+        XCTAssertTrue(message(#"{"hidden_sizes": []}"#).contains("'hidden_sizes'"))
+        XCTAssertTrue(message(#"{"time_embedding_size": 7}"#).contains("must be even"))
+        XCTAssertTrue(message(#"{"flow_steps": "x"}"#).contains("'flow_steps' has the wrong type"), message(#"{"flow_steps": "x"}"#))
+        XCTAssertTrue(message(#"{"activation": "swish"}"#).contains("'activation'"), message(#"{"activation": "swish"}"#))
+        XCTAssertTrue(message("[1, 2]").contains("must be a JSON object"))
+        XCTAssertTrue(message("{").contains("not valid JSON"))
+    }
+}
