@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the tests need (only what is missing) and runs every test.
+# Installs what the tests need (only what is missing) and runs every test: the Swift core with
+# XCTest, then the Python package (built and installed into .venv-test) with pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-system-deps.sh
 swift build -c release          # the release build must compile, as users and benchmarks use it
 swift test
+./scripts/python-env.sh .venv-test pytest
+.venv-test/bin/python -X faulthandler -m pytest
