@@ -12,7 +12,7 @@ public func flowrl_abi_version() -> Int32 { FLOWRL_ABI_VERSION }
 public func flowrl_version() -> UnsafePointer<CChar>? { Version.cString }
 
 @c @implementation
-public func flowrl_last_error() -> UnsafePointer<CChar>? { UnsafePointer(ThreadStrings.current.lastError) }
+public func flowrl_last_error() -> UnsafePointer<CChar>? { ThreadStrings.current.lastErrorMessage }
 
 @c @implementation
 public func flowrl_set_blas_threads(_ threadCount: Int32) -> Int32 {

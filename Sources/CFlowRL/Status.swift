@@ -7,10 +7,14 @@ import Glibc
 /// Per-thread storage for the last error message and for strings returned to the caller, which
 /// stay valid until the thread's next flowrl call (see include/flowrl.h).
 final class ThreadStrings {
-    var lastError: UnsafeMutablePointer<CChar>
+    /// nil when the last call succeeded (most calls: clearing it then costs no allocation).
+    var lastError: UnsafeMutablePointer<CChar>?
     var result: UnsafeMutablePointer<CChar>?
 
-    init() { lastError = ThreadStrings.copy("") }
+    nonisolated(unsafe) private static let empty: UnsafePointer<CChar> = UnsafePointer(copy(""))  // never written
+
+    /// The message for `flowrl_last_error`.
+    var lastErrorMessage: UnsafePointer<CChar> { lastError.map { UnsafePointer($0) } ?? ThreadStrings.empty }
 
     static func copy(_ string: String) -> UnsafeMutablePointer<CChar> {
         let utf8 = Array(string.utf8CString)
@@ -20,8 +24,13 @@ final class ThreadStrings {
     }
 
     func setError(_ message: String) {
-        lastError.deallocate()
+        lastError?.deallocate()
         lastError = ThreadStrings.copy(message)
+    }
+
+    func clearError() {
+        lastError?.deallocate()
+        lastError = nil
     }
 
     /// Stores `string` as this thread's returned string and gives its address.
@@ -33,7 +42,7 @@ final class ThreadStrings {
     }
 
     deinit {
-        lastError.deallocate()
+        lastError?.deallocate()
         result?.deallocate()
     }
 
@@ -61,7 +70,7 @@ final class ThreadStrings {
 /// code and message. Any other error is a bug and reported as FLOWRL_INTERNAL.
 func runCall(_ body: () throws -> Void) -> Int32 {
     let strings = ThreadStrings.current
-    strings.setError("")
+    strings.clearError()
     do {
         try body()
         return FLOWRL_OK

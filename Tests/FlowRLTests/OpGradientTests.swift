@@ -69,6 +69,32 @@ final class OpGradientTests: XCTestCase {
         assertGradient("affine without bias", [normal(3, 4), normal(5, 4)]) { _, v in affine(v[0], weight: v[1], bias: nil) }
     }
 
+    func testMatrixProductsMatchNaiveReferenceIncludingVectorShapes() {
+        // (m, k, n) including the single-row and single-column cases that go through sgemv.
+        for (m, k, n) in [(1, 5, 4), (4, 5, 1), (1, 5, 1), (3, 1, 4), (3, 5, 4)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let a = transposeA ? normal(k, m) : normal(m, k)
+                    let b = transposeB ? normal(n, k) : normal(k, n)
+                    var c = normal(m, n)
+                    let original = c
+                    Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, alpha: 0.5, beta: 2, into: &c)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var dot: Float = 0
+                            for p in 0..<k { dot += (transposeA ? a[p, i] : a[i, p]) * (transposeB ? b[j, p] : b[p, j]) }
+                            XCTAssertEqual(c[i, j], 0.5 * dot + 2 * original[i, j], accuracy: 1e-5,
+                                           "m=\(m) k=\(k) n=\(n) tA=\(transposeA) tB=\(transposeB)")
+                        }
+                    }
+                    assertGradient("matmul \(m)×\(k)×\(n) tA=\(transposeA) tB=\(transposeB)", [a, b]) { _, v in
+                        matmul(v[0], transposeA: transposeA, v[1], transposeB: transposeB)
+                    }
+                }
+            }
+        }
+    }
+
     func testUnaryFunctions() {
         let x = normal(4, 5), positive = uniform(4, 5, 0.3, 3), kinked = awayFromZero(4, 5)
         assertGradient("exp", [x]) { _, v in v[0].exp() }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import threading
 import weakref
 from typing import Any, ClassVar, Optional, Union
 
@@ -107,9 +108,14 @@ class Agent:
         self.observation_space = observation_space
         self.action_space = action_space
         self.observation_size = int(np.prod(observation_space.shape))
+        self._observation_shape = tuple(observation_space.shape)
         self.action_size = int(action_space.shape[0])
         self._low = action_space.low.astype(np.float64)
         self._range = (action_space.high.astype(np.float64) - self._low)
+        # unit action u ∈ [-1, 1] ↦ middle + half_range · u, in the action space's dtype
+        self._middle = (self._low + 0.5 * self._range).astype(action_space.dtype)
+        self._half_range = (0.5 * self._range).astype(action_space.dtype)
+        self._scratch = threading.local()  # per-thread buffers for single-observation act
 
     def _metadata(self) -> dict[str, Any]:
         return {
@@ -182,7 +188,18 @@ class Agent:
         return np.ascontiguousarray(np.clip(unit, -1.0, 1.0), dtype=np.float32)
 
     def _scale_actions(self, unit: np.ndarray) -> np.ndarray:
-        return (self._low + (unit.astype(np.float64) + 1.0) * 0.5 * self._range).astype(self.action_space.dtype)
+        return unit * self._half_range + self._middle
+
+    def _single_buffers(self) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """This thread's input and output arrays for one observation, with their addresses."""
+        try:
+            return self._scratch.buffers
+        except AttributeError:
+            observation = np.empty(self.observation_space.shape, dtype=np.float32)
+            action = np.empty(self.action_size, dtype=np.float32)
+            buffers = (observation, action, observation.ctypes.data, action.ctypes.data)
+            self._scratch.buffers = buffers
+            return buffers
 
     # ------------------------------------------------------------------ step-level calls
 
@@ -202,13 +219,24 @@ class Agent:
             Actions in the environment's units, ``(action_size,)`` for one observation or
             ``(n, action_size)`` for a batch.
         """
-        batch, single = self._observations(observations)
+        handle = self.handle
+        flag = 1 if deterministic else 0
+        if type(observations) is np.ndarray and observations.shape == self._observation_shape:
+            # One observation, the common case in a loop: reuse this thread's buffers (no allocation
+            # and no address lookups); the result is a new array.
+            observation, action, observation_address, action_address = self._single_buffers()
+            np.copyto(observation, observations, casting="unsafe")
+            status = _lib.lib.flowrl_agent_act(handle, observation_address, 1, self.observation_size, flag,
+                                               action_address, self.action_size)
+            if status:
+                _lib.check(status)
+            return action * self._half_range + self._middle
+        batch, _ = self._observations(observations)
         rows = batch.shape[0]
         unit = np.empty((rows, self.action_size), dtype=np.float32)
-        _lib.call(_lib.lib.flowrl_agent_act, self.handle, batch.ctypes.data, rows, self.observation_size,
-                  1 if deterministic else 0, unit.ctypes.data, unit.size)
-        actions = self._scale_actions(unit)
-        return actions[0] if single else actions
+        _lib.call(_lib.lib.flowrl_agent_act, handle, batch.ctypes.data, rows, self.observation_size,
+                  flag, unit.ctypes.data, unit.size)
+        return self._scale_actions(unit)
 
     def observe(self, observations: Any, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None:
         """Stores transitions in the replay buffer.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import pickle
 from typing import Any, Callable
 
 import numpy as np
@@ -57,6 +58,8 @@ def test_exception_hierarchy_and_status_mapping() -> None:
         error = error_for_status(cls.status, "message")
         assert type(error) is cls
         assert error.message == "message"
+    copied = pickle.loads(pickle.dumps(InvalidArgumentError("bad size")))
+    assert type(copied) is InvalidArgumentError and copied.message == "bad size"
     unknown = error_for_status(99, "what")
     assert type(unknown) is InternalError and "99" in str(unknown) and "what" in str(unknown)
 
@@ -166,6 +169,22 @@ def test_observe_actions_outside_bounds(trained_agent: flowrl.FlowBC, rng: np.ra
     batch.actions[1] = bad_action
     before = snapshot(trained_agent)
     with pytest.raises(InvalidArgumentError, match="bounds"):
+        trained_agent.observe(*batch.as_args())
+    assert_unchanged(trained_agent, before)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
+def test_observe_nan_terminated_flag_is_rejected(trained_agent: flowrl.FlowBC, rng: np.random.Generator) -> None:
+    """Agent.observe documents "NaN or Inf anywhere ... nothing is stored".
+
+    BUG (agent.py, Agent.observe): `terminated` is converted with .astype(np.uint8), so NaN
+    silently becomes 0 (not terminated) and the batch is stored. (Likewise 0.5 becomes 0 and 256
+    becomes 0, though both are truthy.)
+    """
+    batch = random_batch(rng, 3)
+    batch.terminated = np.array([0.0, np.nan, 1.0])
+    before = snapshot(trained_agent)
+    with pytest.raises(InvalidArgumentError):
         trained_agent.observe(*batch.as_args())
     assert_unchanged(trained_agent, before)
 

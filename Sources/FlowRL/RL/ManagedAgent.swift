@@ -48,10 +48,20 @@ public final class ManagedAgent {
 
     // MARK: Checked calls
 
+    /// Calls to `act` and the time spent computing them (reported by `info`, so callers can tell
+    /// the core's share of an act call from their own overhead).
+    public private(set) var actCalls = 0
+    public private(set) var actDuration = Duration.zero
+
     /// Actions in [-1, 1] for `[n, observationSize]` finite observations (n ≥ 1).
     public func act(observations: Tensor, deterministic: Bool) throws -> Tensor {
         try Self.check(observations, cols: observationSize, name: "observations")
-        return agent.act(observations: observations, deterministic: deterministic)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let actions = agent.act(observations: observations, deterministic: deterministic)
+        actDuration += clock.now - start
+        actCalls += 1
+        return actions
     }
 
     /// Stores a batch after checking all of it.
@@ -101,6 +111,10 @@ public final class ManagedAgent {
             "metadata": (try? JSONValue.parse(metadataJSON)) ?? .object([:]),
             "counters": .object(agent.counters.mapValues { .integer(Int64($0)) }),
             "replay_size": .integer(Int64(agent.storedTransitionCount)),
+            "timing": .object([
+                "act_calls": .integer(Int64(actCalls)),
+                "act_seconds": .number(Double(actDuration.components.seconds) + Double(actDuration.components.attoseconds) * 1e-18),
+            ]),
             "version": .string(FlowRLVersion.string),
         ])
         return info.text

@@ -33,6 +33,22 @@ extension Tensor {
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
                 c.scalars.withUnsafeMutableBufferPointer { pc in
+                    // A single row or column is a matrix-vector product: sgemv skips the packing of
+                    // the matrix that sgemm does, which dominates at these sizes (batch-1 acting).
+                    if m == 1 {
+                        // cᵀ = op(b)ᵀ · aᵀ; a is a contiguous vector whether or not it is transposed.
+                        cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans,
+                                    Int32(b.rows), Int32(b.cols), alpha, pb.baseAddress, Int32(max(1, b.cols)),
+                                    pa.baseAddress, 1, beta, pc.baseAddress, 1)
+                        return
+                    }
+                    if n == 1 {
+                        // c = op(a) · op(b), op(b) a contiguous vector.
+                        cblas_sgemv(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+                                    Int32(a.rows), Int32(a.cols), alpha, pa.baseAddress, Int32(max(1, a.cols)),
+                                    pb.baseAddress, 1, beta, pc.baseAddress, 1)
+                        return
+                    }
                     cblas_sgemm(CblasRowMajor,
                                 transposeA ? CblasTrans : CblasNoTrans,
                                 transposeB ? CblasTrans : CblasNoTrans,

@@ -1,0 +1,71 @@
+"""Cost of one ``act`` call for a single observation from Python, split into the Swift
+computation itself and the overhead around it (Python wrapper, ctypes, C-ABI checks).
+
+The core times its own ``act`` work (``info()["timing"]``); the overhead is the wall time per
+call minus that, both averaged over the same calls. Run with the package installed:
+
+    .venv/bin/python scripts/benchmark_act_overhead.py [--calls 20000] [--rounds 7]
+
+Reports the median over rounds. Target (BENCHMARKS.md): overhead ≤ 5 µs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import gymnasium as gym
+import numpy as np
+
+import flowrl
+from flowrl import _lib
+
+
+def measure(agent: flowrl.Agent, call, calls: int) -> tuple[float, float]:
+    """(wall µs per call, core µs per call) over ``calls`` calls."""
+    before = agent.info()["timing"]
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    wall = (time.perf_counter() - start) / calls
+    after = agent.info()["timing"]
+    core = (after["act_seconds"] - before["act_seconds"]) / (after["act_calls"] - before["act_calls"])
+    return wall * 1e6, core * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    arguments = parser.parse_args()
+
+    env = gym.make("Pendulum-v1")
+    print(f"flowrl {flowrl.version()}, Python {platform.python_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}")
+    for name, settings in (("FlowBC defaults (256×256, 10 flow steps)", {}),
+                           ("FlowBC tiny (hidden 4, 1 flow step)", {"hidden_sizes": [4], "flow_steps": 1})):
+        agent = flowrl.FlowBC(env, seed=0, **settings)
+        observation, _ = env.reset(seed=0)
+        single = np.ascontiguousarray(observation, dtype=np.float32)
+        output = np.empty(agent.action_size, dtype=np.float32)
+        handle, act = agent.handle, _lib.lib.flowrl_agent_act
+        observation_address, output_address = single.ctypes.data, output.ctypes.data
+        variants = {
+            "agent.act(obs)": lambda: agent.act(observation),
+            "bare ctypes call": lambda: act(handle, observation_address, 1, agent.observation_size, 0, output_address, agent.action_size),
+        }
+        for _ in range(1000):
+            agent.act(observation)
+        print(f"\n{name}: median of {arguments.rounds} rounds × {arguments.calls} calls")
+        for label, call in variants.items():
+            rounds = [measure(agent, call, arguments.calls) for _ in range(arguments.rounds)]
+            wall = statistics.median(r[0] for r in rounds)
+            core = statistics.median(r[1] for r in rounds)
+            overhead = statistics.median(r[0] - r[1] for r in rounds)
+            print(f"  {label:<18} wall {wall:8.2f} µs   Swift act {core:8.2f} µs   overhead {overhead:6.2f} µs")
+        agent.close()
+
+
+if __name__ == "__main__":
+    main()
