@@ -37,6 +37,8 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertTrue(message(#"{"time_embedding_size": 7}"#).contains("must be even"))
         XCTAssertTrue(message(#"{"flow_steps": "x"}"#).contains("'flow_steps' has the wrong type"), message(#"{"flow_steps": "x"}"#))
         XCTAssertTrue(message(#"{"activation": "swish"}"#).contains("'activation'"), message(#"{"activation": "swish"}"#))
+        XCTAssertTrue(message(#"{"batch_size": 3.5}"#).contains("config key 'batch_size'"), message(#"{"batch_size": 3.5}"#))
+        XCTAssertTrue(message(#"{"seed": -1}"#).contains("config key 'seed'"), message(#"{"seed": -1}"#))
         XCTAssertTrue(message("[1, 2]").contains("must be a JSON object"))
         XCTAssertTrue(message("{").contains("not valid JSON"))
     }

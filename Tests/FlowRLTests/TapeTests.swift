@@ -34,6 +34,21 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(tape.gradient(of: a), Tensor([[3, 4]]))
     }
 
+    func testFrozenLayerPassesGradientToInputsOnly() {
+        var generator = RandomGenerator(seed: 2)
+        let critic = MLP(sizes: [2, 4, 1], activation: .tanh, generator: &generator)
+        let tape = Tape()
+        tape.freeze(critic)
+        let action = tape.input(Tensor([[0.3, -0.2]]))
+        tape.backward(from: critic(action).sum())
+        XCTAssertTrue(critic.parameters.allSatisfy { $0.gradient == Tensor(rows: $0.value.rows, cols: $0.value.cols) })
+        XCTAssertNotEqual(tape.gradient(of: action), Tensor(rows: 1, cols: 2))
+        // After reset the layer trains again.
+        tape.reset()
+        tape.backward(from: critic(tape.constant(Tensor([[0.3, -0.2]]))).sum())
+        XCTAssertFalse(critic.parameters.allSatisfy { $0.gradient == Tensor(rows: $0.value.rows, cols: $0.value.cols) })
+    }
+
     func testParameterGradientsAccumulateAcrossUses() {
         // Using the same parameter twice adds both contributions: d/dp (p·x + p·y) = x + y.
         let parameter = Parameter(Tensor([[2]]), name: "p")

@@ -36,6 +36,7 @@ public final class Tape {
     @usableFromInline var rules: [BackwardRule?] = []
     @usableFromInline var gradients: [Tensor?] = []
     private var parameterNodes: [(node: Int, parameter: Parameter)] = []
+    private var frozen: Set<ObjectIdentifier> = []
     private var hasRunBackward = false
 
     /// A new tape; `recording: false` gives a no-grad tape.
@@ -48,7 +49,15 @@ public final class Tape {
         rules.removeAll(keepingCapacity: true)
         gradients.removeAll(keepingCapacity: true)
         parameterNodes.removeAll(keepingCapacity: true)
+        frozen.removeAll(keepingCapacity: true)
         hasRunBackward = false
+    }
+
+    /// Treats `layer`'s parameters as constants on this tape until `reset()`: gradients still
+    /// flow through the layer to its inputs (∇ₐQ(s, a) for a critic held fixed), but none are
+    /// computed for the parameters themselves.
+    public func freeze(_ layer: some Layer) {
+        for parameter in layer.parameters { frozen.insert(ObjectIdentifier(parameter)) }
     }
 
     /// Number of recorded nodes (leaves and ops).
@@ -69,7 +78,7 @@ public final class Tape {
 
     /// The value of `parameter` as a differentiable leaf; `backward` adds into `parameter.gradient`.
     public func parameter(_ parameter: Parameter) -> Variable {
-        guard isRecording else { return constant(parameter.value) }
+        guard isRecording, frozen.isEmpty || !frozen.contains(ObjectIdentifier(parameter)) else { return constant(parameter.value) }
         let node = appendNode(nil)
         parameterNodes.append((node, parameter))
         return Variable(value: parameter.value, node: node, tape: self)

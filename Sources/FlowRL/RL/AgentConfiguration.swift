@@ -37,19 +37,37 @@ extension AgentConfiguration {
         for key in overrides.keys.sorted() where merged[key] == nil {
             throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); valid keys: \(valid.joined(separator: ", "))")
         }
+        let defaults = merged
         for (key, value) in overrides { merged[key] = value }
         let configuration: Self
         do {
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            configuration = try decoder.decode(Self.self, from: Data(JSONValue.object(merged).text.utf8))
-        } catch let error as DecodingError {
-            throw FlowRLError.invalidArgument("config for \(algorithm): \(describe(error))")
+            configuration = try decodeObject(merged)
         } catch {
-            throw FlowRLError.invalidArgument("config for \(algorithm): \(error)")
+            // Find the key responsible by applying the overrides one at a time, so the message
+            // names it even where the decoder's own error does not.
+            for key in overrides.keys.sorted() {
+                var single = defaults
+                single[key] = overrides[key]
+                do {
+                    _ = try decodeObject(single)
+                } catch let keyError {
+                    let detail = (keyError as? DecodingError).map(describe) ?? "\(keyError)"
+                    throw FlowRLError.invalidArgument(
+                        "config key '\(key)' for \(algorithm) has an invalid value \(overrides[key]!.text) "
+                        + "(expected \(defaults[key]!.kindDescription), like the default \(defaults[key]!.text)); \(detail)")
+                }
+            }
+            let detail = (error as? DecodingError).map(describe) ?? "\(error)"
+            throw FlowRLError.invalidArgument("config for \(algorithm): \(detail)")
         }
         try configuration.validate()
         return configuration
+    }
+
+    private static func decodeObject(_ object: [String: JSONValue]) throws -> Self {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(Self.self, from: Data(JSONValue.object(object).text.utf8))
     }
 
     /// The configuration as a JSON object with snake_case keys.

@@ -45,6 +45,19 @@ public enum JSONValue: Codable, Equatable, Sendable {
         try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
+    /// What kind of value this is, for messages ("an integer", "a list", …).
+    public var kindDescription: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "true or false"
+        case .integer(let value): return value >= 0 ? "a non-negative integer" : "an integer"
+        case .number: return "a number"
+        case .string: return "a string"
+        case .array: return "a list"
+        case .object: return "an object"
+        }
+    }
+
     /// Compact JSON text with sorted keys.
     public var text: String {
         let encoder = JSONEncoder()

@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A number in a configuration that may also be `"auto"` (α, the target entropy).
+public enum AutoOrNumber: Codable, Equatable, Sendable, CustomStringConvertible {
+    case auto
+    case value(Float)
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Float.self) {
+            self = .value(number)
+        } else if let text = try? container.decode(String.self), text == "auto" {
+            self = .auto
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a number or \"auto\"")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .auto: try container.encode("auto")
+        case .value(let number): try container.encode(number)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .auto: return "auto"
+        case .value(let number): return "\(number)"
+        }
+    }
+}
+
+/// The entropy temperature α of soft actor-critic methods: fixed, or tuned on `log α` so that the
+/// policy's entropy tracks a target (SAC; Stable-Baselines3's `ent_coef="auto"`):
+/// `L(log α) = −mean(log α · (log π(a|s) + H̄))`, with `log π` treated as a constant.
+public final class Temperature {
+    /// `log α` as a trainable parameter (`[1, 1]`); fixed when `optimizer` is nil.
+    public let logAlpha: Parameter
+    public let optimizer: Adam?
+    public let targetEntropy: Float
+
+    /// `setting` is `.value(α)` for a fixed α or `.auto` to tune it from `initial`.
+    public init(setting: AutoOrNumber, initial: Float = 1, targetEntropy: Float, learningRate: Float) {
+        switch setting {
+        case .value(let alpha):
+            logAlpha = Parameter(Tensor(scalar: log(alpha)), name: "log_alpha")
+            optimizer = nil
+        case .auto:
+            logAlpha = Parameter(Tensor(scalar: log(initial)), name: "log_alpha")
+            optimizer = Adam(parameters: [logAlpha], learningRate: learningRate)
+        }
+        self.targetEntropy = targetEntropy
+    }
+
+    /// The current α.
+    public var alpha: Float { exp(logAlpha.value.scalar) }
+
+    /// One step of the α loss from sampled `log π` values; returns the loss (0 when α is fixed).
+    @discardableResult
+    public func update(logProbability: Tensor) -> Float {
+        guard let optimizer else { return 0 }
+        let meanShifted = logProbability.sum() / Float(max(1, logProbability.count)) + targetEntropy
+        optimizer.zeroGradients()
+        logAlpha.gradient = Tensor(scalar: -meanShifted)   // ∂L/∂ log α
+        optimizer.update()
+        return -logAlpha.value.scalar * meanShifted
+    }
+
+    public func capture(into state: inout AgentState) {
+        state.tensors["temperature.log_alpha"] = logAlpha.value
+        if let optimizer { state.capture(optimizer, as: "temperature_optimizer") }
+    }
+
+    public func restorer(from state: AgentState) throws -> () -> Void {
+        let value = try state.tensor("temperature.log_alpha", rows: 1, cols: 1)
+        guard value.isFinite else { throw FlowRLError.io("checkpoint: log α is not finite") }
+        let moments = try optimizer.map { try state.optimizerValues(for: $0, as: "temperature_optimizer") }
+        return { [self] in
+            logAlpha.value = value
+            if let optimizer, let moments {
+                try? optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+/// Two Q-networks `Q_φ1, Q_φ2` on `[s, a]` (clipped double Q): the soft critic of every
+/// actor-critic algorithm in flowrl.
+public final class TwinCritic: Layer {
+    public let first: MLP
+    public let second: MLP
+
+    public var parameters: [Parameter] { first.parameters + second.parameters }
+
+    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], activation: Activation = .relu,
+                generator: inout RandomGenerator, name: String = "critic") {
+        let sizes = [observationSize + actionSize] + hiddenSizes + [1]
+        first = MLP(sizes: sizes, activation: activation, generator: &generator, name: name + ".q1")
+        second = MLP(sizes: sizes, activation: activation, generator: &generator, name: name + ".q2")
+    }
+
+    /// `(Q₁(s, a), Q₂(s, a))`, each `[batch, 1]`; `actions` in [-1, 1].
+    public func callAsFunction(observations: Variable, actions: Variable) -> (Variable, Variable) {
+        let input = concatenateColumns([observations, actions])
+        return (first(input), second(input))
+    }
+
+    /// `min(Q₁, Q₂)(s, a)`.
+    public func minimum(observations: Variable, actions: Variable) -> Variable {
+        let (q1, q2) = self(observations: observations, actions: actions)
+        return FlowRL.minimum(q1, q2)
+    }
+}
+
+/// The soft critic's learning: twin critic, its Polyak-averaged target, its optimiser.
+///
+/// Target (ALGORITHMS.md, "Soft twin critic"):
+/// `y = r + γ (1 − terminated) (min_j Q̄_j(s', a') − α log π(a'|s'))` with `a' ~ π(·|s')` sampled
+/// fresh by the caller; truncation is not termination, so time limits bootstrap.
+/// Loss `Σ_j ½ mean (Q_j(s, a) − y)²`.
+public final class SoftCritic {
+    public let critic: TwinCritic
+    public let target: TwinCritic
+    public let optimizer: Adam
+    public let discount: Float
+    public let targetRate: Float
+    private let tape = Tape()
+    private let noGrad = Tape(recording: false)
+
+    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], learningRate: Float, discount: Float,
+                targetRate: Float, generator: inout RandomGenerator) {
+        critic = TwinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
+                            generator: &generator, name: "critic")
+        target = TwinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
+                            generator: &generator, name: "critic")
+        target.copyParameters(from: critic)
+        optimizer = Adam(parameters: critic.parameters, learningRate: learningRate)
+        self.discount = discount
+        self.targetRate = targetRate
+    }
+
+    /// The soft Bellman targets for a batch, `[batch, 1]`.
+    public func targets(for batch: Transitions, nextActions: Tensor, nextLogProbability: Tensor, alpha: Float) -> Tensor {
+        noGrad.reset()
+        let next = target.minimum(observations: noGrad.constant(batch.nextObservations), actions: noGrad.constant(nextActions))
+        let soft = next - noGrad.constant(nextLogProbability) * alpha
+        let continuing = 1 - noGrad.constant(batch.terminated)
+        return (noGrad.constant(batch.rewards) + discount * continuing * soft).value
+    }
+
+    /// One Adam step on the critic loss; returns `(loss, mean Q₁)`.
+    public func update(on batch: Transitions, targets: Tensor) -> (loss: Float, meanQ: Float) {
+        tape.reset()
+        let (q1, q2) = critic(observations: tape.constant(batch.observations), actions: tape.constant(batch.actions))
+        let y = tape.constant(targets)
+        let loss = 0.5 * (q1 - y).squared().mean() + 0.5 * (q2 - y).squared().mean()
+        optimizer.zeroGradients()
+        tape.backward(from: loss)
+        optimizer.update()
+        return (loss.value.scalar, q1.value.sum() / Float(max(1, q1.rows)))
+    }
+
+    /// `φ̄ ← (1 − τ_Q) φ̄ + τ_Q φ`.
+    public func updateTarget() { target.polyakUpdate(towards: critic, rate: targetRate) }
+
+    public func capture(into state: inout AgentState) {
+        state.capture(critic, as: "critic")
+        state.capture(target, as: "critic_target")
+        state.capture(optimizer, as: "critic_optimizer")
+    }
+
+    /// Reads everything first; returns a closure that applies it (so callers check all parts
+    /// of a state before changing any).
+    public func restorer(from state: AgentState) throws -> () -> Void {
+        let values = try state.parameterValues(for: critic, as: "critic")
+        let targetValues = try state.parameterValues(for: target, as: "critic_target")
+        let moments = try state.optimizerValues(for: optimizer, as: "critic_optimizer")
+        return { [self] in
+            critic.assignParameters(values)
+            target.assignParameters(targetValues)
+            try? optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
+        }
+    }
+}
