@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-system-deps.sh
-./scripts/python-env.sh .venv
+./scripts/python-env.sh .venv tqdm matplotlib
 .venv/bin/python examples/bc_pendulum.py "$@"

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh
 swift build -c release          # the release build must compile, as users and benchmarks use it
 swift test
-./scripts/python-env.sh .venv-test pytest
+./scripts/python-env.sh .venv-test pytest tqdm matplotlib
 .venv-test/bin/python -X faulthandler -m pytest

@@ -4,10 +4,14 @@
 >>> env = gym.make("Pendulum-v1")
 >>> agent = flowrl.FlowBC(env, seed=0)
 >>> action = agent.act(env.reset(seed=0)[0], deterministic=True)
+>>> agent = agent.learn(total_timesteps=200)
+>>> action, _ = agent.predict(env.reset(seed=1)[0], deterministic=True)
 """
 
+from . import callbacks, logger
 from ._lib import ABI_VERSION, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
+from .callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
 from .errors import (
     CheckpointError,
     FlowRLError,
@@ -16,20 +20,30 @@ from .errors import (
     InvalidStateError,
     NumericalError,
 )
+from .plotting import plot_learning_curve
+from .swfp import SWFP
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ABI_VERSION",
     "Agent",
+    "BaseCallback",
+    "CallbackList",
+    "CheckpointCallback",
     "CheckpointError",
+    "EvalCallback",
     "FlowBC",
     "FlowRLError",
     "InternalError",
     "InvalidArgumentError",
     "InvalidStateError",
     "NumericalError",
+    "SWFP",
+    "callbacks",
     "library_path",
+    "logger",
+    "plot_learning_curve",
     "set_blas_threads",
     "version",
 ]

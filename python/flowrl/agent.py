@@ -2,7 +2,9 @@
 
 An algorithm's Python class only names its algorithm (and documents its hyperparameters);
 everything else (creating the handle, checking arrays, rescaling actions to the environment's
-bounds, saving, loading, pickling, closing) happens here, through one C-ABI path.
+bounds, saving, loading, pickling, closing) happens here, through one C-ABI path, and so does the
+Stable-Baselines3-style training layer (:meth:`Agent.learn`, :meth:`Agent.predict`,
+:meth:`Agent.evaluate`, logging, callbacks) that every off-policy algorithm shares.
 """
 
 from __future__ import annotations
@@ -11,25 +13,62 @@ import ctypes
 import json
 import os
 import threading
+import time
 import weakref
+from collections import deque
 from typing import Any, ClassVar, Optional, Union
 
 import numpy as np
 from gymnasium import spaces
 
 from . import _lib
+from .callbacks import CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
 from .errors import InvalidArgumentError, InvalidStateError
+from .logger import Logger, configure_logger
+from .training import EnvBatch, evaluate_episodes
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: Actions this far outside the Box bounds (relative to the range) are clipped, beyond it rejected.
 _ACTION_TOLERANCE = 1e-5
 
-_registry: dict[str, type["Agent"]] = {}
+_registry: dict[str, type[Agent]] = {}
+
+#: Defaults of the training-schedule keys read from ``config`` by :meth:`Agent.learn`.
+_SCHEDULE_DEFAULTS = {"learning_starts": 100, "train_freq": 1, "gradient_steps": 1}
+
+#: How many finished episodes feed ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``.
+_EPISODE_WINDOW = 100
 
 
 def _free(handle: int) -> None:
     _lib.lib.flowrl_agent_free(handle)
+
+
+def _bounds_to_json(bounds: Any) -> list[Any]:
+    """A Box bound as a JSON list; infinities (not valid JSON numbers) become "inf" / "-inf"."""
+    return [value if np.isfinite(value) else str(value) for value in np.asarray(bounds, np.float64).ravel().tolist()]
+
+
+def _bounds_from_json(values: Any, dtype: Any, shape: Any) -> np.ndarray:
+    """The inverse of :func:`_bounds_to_json`."""
+    return np.array([float(value) for value in values], dtype=dtype).reshape(shape)
+
+
+def _space_dtype(name: Any) -> np.dtype:
+    """A recorded Box dtype (float32 when missing, as in checkpoints that predate the field)."""
+    dtype = np.dtype(name or "float32")
+    if dtype.kind != "f":
+        raise ValueError(f"not a floating-point dtype: {dtype}")
+    return dtype
+
+
+def _check_count(value: Any, name: str, low: int, high: int) -> int:
+    """``value`` as an int within ``[low, high]`` (the range of its C argument), else InvalidArgumentError."""
+    count = int(value)
+    if not low <= count <= high:
+        raise InvalidArgumentError(f"{name} must be in [{low}, {high}], got {value}")
+    return count
 
 
 def _plain(value: Any) -> Any:
@@ -52,10 +91,26 @@ class Agent:
     observation_space, action_space : gymnasium.spaces.Box, optional
         Instead of ``env``.
     seed : int
-        Seeds every random choice the agent makes (initial weights, noise, minibatches).
+        Seeds every random choice the agent makes (initial weights, noise, minibatches, the
+        random actions of :meth:`learn` before ``learning_starts``).
+    verbose : int
+        ``>= 1`` prints Stable-Baselines3's table of training values while learning. Python only
+        (not sent to the core); kept in checkpoints.
+    log_dir : str or os.PathLike, optional
+        If given, :meth:`learn` writes ``log_dir/progress.csv`` with the same rows. Python only;
+        kept in checkpoints.
     **hyperparameters
         The algorithm's settings; see the subclass. An unknown name raises
         :class:`~flowrl.errors.InvalidArgumentError` listing the valid ones.
+
+    Attributes
+    ----------
+    env : gymnasium.Env or gymnasium.vector.VectorEnv or None
+        The env :meth:`learn` steps (see :meth:`set_env`).
+    num_timesteps : int
+        Real transitions collected by :meth:`learn` (reset by ``reset_num_timesteps=True``).
+    ep_info_buffer : collections.deque
+        The last 100 finished episodes as ``{"r": return, "l": length, "t": seconds}``.
 
     Notes
     -----
@@ -72,18 +127,23 @@ class Agent:
             _registry[cls.algorithm] = cls
 
     def __init__(self, env: Any = None, *, observation_space: Optional[spaces.Space] = None,
-                 action_space: Optional[spaces.Space] = None, seed: int = 0, **hyperparameters: Any) -> None:
+                 action_space: Optional[spaces.Space] = None, seed: int = 0, verbose: int = 0,
+                 log_dir: Optional[PathLike] = None, **hyperparameters: Any) -> None:
         if not self.algorithm:
             raise TypeError("Agent is abstract; use an algorithm class such as flowrl.FlowBC")
         observation_space, action_space = self._spaces(env, observation_space, action_space)
         self._set_spaces(observation_space, action_space)
+        if not 0 <= int(seed) < 2**64:
+            raise InvalidArgumentError(f"config key 'seed' must be in [0, 2**64), got {seed}")
+        self._init_training_state(int(seed), {"verbose": verbose, "log_dir": log_dir})
+        self.env: Any = env
         config = {key: _plain(value) for key, value in hyperparameters.items()}
         config["seed"] = int(seed)
         handle = ctypes.c_void_p()
         _lib.call(_lib.lib.flowrl_agent_create, self.algorithm.encode(), json.dumps(config).encode(),
                   self.observation_size, self.action_size, ctypes.byref(handle))
         self._adopt(handle.value)
-        _lib.call(_lib.lib.flowrl_agent_set_metadata, self._handle, json.dumps(self._metadata()).encode())
+        self._store_metadata()
 
     # ------------------------------------------------------------------ spaces and handle
 
@@ -121,10 +181,61 @@ class Agent:
         return {
             "python_class": type(self).__name__,
             "observation_shape": list(self.observation_space.shape),
-            "observation_low": np.asarray(self.observation_space.low, np.float64).ravel().tolist(),
-            "observation_high": np.asarray(self.observation_space.high, np.float64).ravel().tolist(),
-            "action_low": self._low.tolist(),
-            "action_high": (self._low + self._range).tolist(),
+            "observation_low": _bounds_to_json(self.observation_space.low),
+            "observation_high": _bounds_to_json(self.observation_space.high),
+            "observation_dtype": np.dtype(self.observation_space.dtype).name,
+            "action_low": _bounds_to_json(self.action_space.low),
+            "action_high": _bounds_to_json(self.action_space.high),
+            "action_dtype": np.dtype(self.action_space.dtype).name,
+            "training": self._training_metadata(),
+        }
+
+    def _store_metadata(self) -> None:
+        """Attaches the spaces and the Python-side training state to the core agent (checkpointed)."""
+        text = json.dumps(self._metadata())
+        if text != getattr(self, "_stored_metadata", None):
+            _lib.call(_lib.lib.flowrl_agent_set_metadata, self.handle, text.encode())
+            self._stored_metadata = text
+
+    # ------------------------------------------------------------------ Python-side training state
+
+    def _init_training_state(self, seed: int, saved: Optional[dict[str, Any]] = None) -> None:
+        """Sets the attributes that live in Python only: settings, counters, the random-action generator.
+
+        ``saved`` is the ``"training"`` entry of a checkpoint's metadata (or the constructor's
+        ``verbose`` and ``log_dir``).
+        """
+        saved = saved or {}
+        self.env = None
+        self.verbose = int(saved.get("verbose") or 0)
+        log_dir = saved.get("log_dir")
+        self.log_dir: Optional[str] = None if log_dir is None else os.fspath(log_dir)
+        self.num_timesteps = int(saved.get("num_timesteps", 0))
+        self._episode_num = int(saved.get("episode_num", 0))
+        self._n_updates = 0
+        self._total_timesteps = 0
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=_EPISODE_WINDOW)
+        self._logger: Optional[Logger] = None
+        self._custom_logger = False
+        self._rollout: Optional[tuple[Any, EnvBatch, np.ndarray]] = None
+        # the first reset of learn() seeds the env (not again after a checkpoint of a trained agent)
+        self._env_seed: Optional[int] = seed if self.num_timesteps == 0 else None
+        self._action_rng = np.random.default_rng(seed)
+        state = saved.get("action_rng")
+        if state:
+            try:
+                self._action_rng.bit_generator.state = json.loads(state)
+            except (TypeError, ValueError, KeyError):
+                pass  # a generator of another kind: keep the fresh one
+
+    def _training_metadata(self) -> dict[str, Any]:
+        return {
+            "verbose": self.verbose,
+            "log_dir": self.log_dir,
+            "num_timesteps": self.num_timesteps,
+            "episode_num": self._episode_num,
+            # the state holds 128-bit integers, which the core's JSON would round: keep it as text
+            "action_rng": json.dumps(self._action_rng.bit_generator.state),
         }
 
     def _adopt(self, handle: Optional[int]) -> None:
@@ -153,7 +264,7 @@ class Agent:
         finalizer = getattr(self, "_finalizer", None)
         return finalizer is None or not finalizer.alive
 
-    def __enter__(self) -> "Agent":
+    def __enter__(self) -> Agent:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -171,7 +282,8 @@ class Agent:
             array = array.reshape(array.shape[0], self.observation_size)
         else:
             raise InvalidArgumentError(
-                f"{name} have shape {array.shape}; expected {self.observation_space.shape} or (n, *{self.observation_space.shape})")
+                f"{name} have shape {array.shape}; "
+                f"expected {self.observation_space.shape} or (n, *{self.observation_space.shape})")
         return np.ascontiguousarray(array), single
 
     def _normalise_actions(self, actions: Any, rows: int, name: str = "actions") -> np.ndarray:
@@ -266,9 +378,15 @@ class Agent:
         reward_array = np.ascontiguousarray(np.asarray(rewards, dtype=np.float32).reshape(-1))
         if reward_array.shape[0] != rows:
             raise InvalidArgumentError(f"rewards have {reward_array.shape[0]} entries, expected {rows}")
-        flags = np.ascontiguousarray(np.asarray(terminated).reshape(-1).astype(np.uint8))
+        flags = np.asarray(terminated).reshape(-1)
         if flags.shape[0] != rows:
             raise InvalidArgumentError(f"terminated has {flags.shape[0]} entries, expected {rows}")
+        if flags.dtype != np.bool_:
+            if flags.dtype.kind not in "biuf" or (flags.dtype.kind == "f" and not np.all(np.isfinite(flags))):
+                raise InvalidArgumentError(
+                    f"terminated must be booleans (or finite numbers), got {flags.dtype} values {flags[:5]}")
+            flags = flags != 0
+        flags = np.ascontiguousarray(flags, dtype=np.uint8)
         _lib.call(_lib.lib.flowrl_agent_observe, self.handle, batch.ctypes.data, unit.ctypes.data, reward_array.ctypes.data,
                   following.ctypes.data, flags.ctypes.data, rows, self.observation_size, self.action_size)
 
@@ -287,7 +405,8 @@ class Agent:
         NumericalError
             If an update produced NaN or Inf; the agent is then restored to its state before the call.
         """
-        return json.loads(_lib.string_result(_lib.lib.flowrl_agent_update, self.handle, int(gradient_steps)))
+        steps = _check_count(gradient_steps, "gradient_steps", -2**31, 2**31 - 1)  # a C int32; the core checks >= 1
+        return json.loads(_lib.string_result(_lib.lib.flowrl_agent_update, self.handle, steps))
 
     def pretrain(self, observations: Any, actions: Any, steps: int = 10_000) -> dict[str, float]:
         """Trains the policy by flow matching on demonstrations.
@@ -306,17 +425,22 @@ class Agent:
         dict of str to float
             ``pretrain/flow_matching_loss``: the mean loss over the last 100 steps.
         """
+        steps = _check_count(steps, "steps", -2**63, 2**63 - 1)  # a C int64; the core checks >= 1
         batch, _ = self._observations(observations)
         rows = batch.shape[0]
         unit = self._normalise_actions(actions, rows)
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,
-                                             rows, self.observation_size, self.action_size, int(steps)))
+                                             rows, self.observation_size, self.action_size, steps))
 
     def seed(self, seed: int) -> None:
-        """Reseeds the agent's random generator."""
+        """Reseeds the agent's random generators (the core's and :meth:`learn`'s random actions);
+        the next :meth:`learn` also resets its env with this seed."""
         if not 0 <= int(seed) < 2**64:
             raise InvalidArgumentError(f"seed must be in [0, 2**64), got {seed}")
         _lib.call(_lib.lib.flowrl_agent_seed, self.handle, int(seed))
+        self._action_rng = np.random.default_rng(int(seed))
+        self._env_seed = int(seed)
+        self._rollout = None
 
     def info(self) -> dict[str, Any]:
         """Algorithm, sizes, full configuration (defaults included), counters and replay size."""
@@ -327,31 +451,301 @@ class Agent:
         """The full configuration, defaults included."""
         return self.info()["config"]
 
+    # ------------------------------------------------------------------ Stable-Baselines3-style API
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """Stable-Baselines3's ``predict``: actions for one observation or a batch.
+
+        Parameters
+        ----------
+        observation : array_like
+            Exactly ``observation_space.shape`` gives one action ``(action_size,)``; a batch
+            ``(n, *observation_space.shape)`` gives ``(n, action_size)``.
+        state, episode_start
+            Ignored (the policy has no recurrent state); accepted so that Stable-Baselines3's
+            ``evaluate_policy`` can drive the agent.
+        deterministic : bool
+            Start the flow from zero noise instead of sampling it.
+
+        Returns
+        -------
+        actions : numpy.ndarray
+            In the environment's units, clipped to the ``Box`` bounds.
+        state : None
+        """
+        return self._env_actions(self.act(observation, deterministic=deterministic)), None
+
+    def evaluate(self, env: Any = None, n_episodes: int = 10, deterministic: bool = True,
+                 seed: Optional[int] = None) -> tuple[float, float]:
+        """Mean and standard deviation of the return over ``n_episodes`` full episodes.
+
+        Parameters
+        ----------
+        env : gymnasium.Env or gymnasium.vector.VectorEnv, optional
+            Defaults to the agent's env (whose episode in progress in :meth:`learn` is then
+            abandoned: the next ``learn`` resets it).
+        n_episodes : int
+        deterministic : bool
+            Act from zero flow noise (the default, as in Stable-Baselines3's ``evaluate_policy``).
+        seed : int, optional
+            Passed to the env's first reset, for reproducible evaluations.
+
+        Returns
+        -------
+        mean_return, std_return : float
+        """
+        env = self._require_env() if env is None else env
+        if self._rollout is not None and self._rollout[0] is env:
+            self._rollout = None
+        returns, _ = evaluate_episodes(self, env, n_episodes, deterministic=deterministic, seed=seed)
+        return float(np.mean(returns)), float(np.std(returns))
+
+    def set_env(self, env: Any) -> None:
+        """Sets the env :meth:`learn` steps; its spaces must match the agent's."""
+        observation_space, action_space = Agent._spaces(env, None, None)
+        if observation_space.shape != self.observation_space.shape or action_space.shape != self.action_space.shape:
+            raise InvalidArgumentError(
+                f"the env's spaces {observation_space.shape}, {action_space.shape} differ from the agent's "
+                f"{self.observation_space.shape}, {self.action_space.shape}")
+        self.env = env
+        self._rollout = None
+
+    def get_env(self) -> Any:
+        """The env :meth:`learn` steps, or None."""
+        return self.env
+
+    @property
+    def logger(self) -> Logger:
+        """The logger :meth:`learn` writes to (callbacks may record values into it)."""
+        if self._logger is None:
+            self._logger = Logger()
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Uses ``logger`` for every later :meth:`learn` instead of the one built from
+        ``verbose`` and ``log_dir``."""
+        self._logger = logger
+        self._custom_logger = True
+
+    def learn(self, total_timesteps: int, callback: MaybeCallback = None, log_interval: Optional[int] = 4,
+              progress_bar: bool = False, reset_num_timesteps: bool = True) -> Agent:
+        """Trains the agent on its env, Stable-Baselines3's off-policy loop.
+
+        Every step acts for all sub-envs at once (random actions, uniform in the ``Box``, until
+        ``learning_starts`` transitions were collected; then sampled from the policy), stores
+        the step's real transitions with one :meth:`observe` (never the step of a NEXT_STEP
+        autoreset; ``terminated`` is stored, a truncation is not a termination; the final
+        observation, not the reset one, is the next observation), and every ``train_freq``
+        steps, once more than ``learning_starts`` transitions were collected, calls
+        ``update(gradient_steps)``. ``learning_starts``, ``train_freq`` and ``gradient_steps``
+        come from :attr:`config` (defaults 100, 1, 1); ``gradient_steps=-1`` runs as many
+        gradient steps as transitions were collected in the last ``train_freq`` steps.
+
+        Parameters
+        ----------
+        total_timesteps : int
+            Transitions to collect (with ``n`` sub-envs the last step may overshoot by ``n - 1``).
+        callback : BaseCallback, callable, list or None
+            See :mod:`flowrl.callbacks`; a list becomes a :class:`~flowrl.callbacks.CallbackList`
+            and ``f(locals_dict, globals_dict) -> bool`` is called after every step.
+        log_interval : int or None
+            Write a log row (``rollout/``, ``time/`` and the latest ``train/`` values) every this many
+            episodes; None never.
+        progress_bar : bool
+            Show a tqdm progress bar (``pip install tqdm``).
+        reset_num_timesteps : bool
+            Start ``num_timesteps`` from 0, reset the env and start ``progress.csv`` anew; with False,
+            continue the count, the episodes in progress and the CSV file.
+
+        Returns
+        -------
+        Agent
+            ``self``.
+
+        Notes
+        -----
+        An exception (such as KeyboardInterrupt) leaves the agent usable: each core call is atomic,
+        ``num_timesteps`` is re-read from the core's ``transitions_seen`` counter, and the next
+        ``learn`` resets the env.
+        """
+        env = self._require_env()
+        total_timesteps = int(total_timesteps)
+        if total_timesteps < 0:
+            raise InvalidArgumentError(f"total_timesteps must be >= 0, got {total_timesteps}")
+        if log_interval is not None and int(log_interval) < 1:
+            raise InvalidArgumentError(f"log_interval must be >= 1 or None, got {log_interval}")
+        learning_starts, train_freq, gradient_steps = self._train_schedule()
+        callback = convert_callback(callback)
+        progress = ProgressBarCallback() if progress_bar else None  # raises now if tqdm is missing
+        if progress is not None:
+            callback = CallbackList([callback, progress])
+
+        # Set-up: counters, env, logger, callbacks.
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._episode_num = 0
+            self.ep_info_buffer.clear()
+        counters = self.info()["counters"]
+        self._n_updates = int(counters.get("updates", 0))
+        self._seen_at_start = int(counters.get("transitions_seen", 0))
+        self._timesteps_at_start = self.num_timesteps
+        self._total_timesteps = self.num_timesteps + total_timesteps
+        self._start_time = time.time()
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.log_dir, append=not reset_num_timesteps)
+        if self._rollout is not None and self._rollout[0] is env and not reset_num_timesteps:
+            _, batch, observations = self._rollout
+        else:
+            batch = EnvBatch(env)
+            observations = batch.reset(seed=self._env_seed)
+            self._env_seed = None
+        self._rollout = None  # until the loop below has a consistent (env, observations) pair again
+        loop = {"self": self, "env": env, "callback": callback, "total_timesteps": self._total_timesteps,
+                "start_timesteps": self._timesteps_at_start, "log_interval": log_interval,
+                "learning_starts": learning_starts, "train_freq": train_freq, "gradient_steps": gradient_steps}
+        callback.init_callback(self)
+        callback.on_training_start(loop, globals())
+
+        steps = 0
+        collected = 0  # transitions in the last train_freq steps (for gradient_steps=-1)
+        try:
+            while self.num_timesteps < self._total_timesteps:
+                if self.num_timesteps < learning_starts:
+                    actions = self._random_actions(batch.num_envs)
+                else:
+                    actions = self._env_actions(self.act(observations))
+                step = batch.step(actions)
+                count = int(np.count_nonzero(step.real))
+                if count:
+                    rows = slice(None) if count == batch.num_envs else step.real
+                    self.observe(observations[rows], actions[rows], step.rewards[rows],
+                                 step.next_observations[rows], step.terminated[rows])
+                    self.num_timesteps += count
+                    collected += count
+                observations = step.observations
+                steps += 1
+                episodes_before = self._episode_num
+                for episode_return, length in step.finished:
+                    self.ep_info_buffer.append({"r": episode_return, "l": length,
+                                                "t": round(time.time() - self._start_time, 6)})
+                    self._episode_num += 1
+
+                loop.update(actions=actions, new_obs=observations, rewards=step.rewards, dones=step.dones,
+                            terminated=step.terminated, truncated=step.truncated, infos=step.infos, real=step.real)
+                callback.update_locals(loop)
+                if not callback.on_step():
+                    break
+                if log_interval is not None and self._episode_num // log_interval > episodes_before // log_interval:
+                    self._dump_logs()
+                if steps % train_freq == 0:
+                    n_steps = gradient_steps if gradient_steps > 0 else collected
+                    if self.num_timesteps > learning_starts and n_steps > 0:
+                        self._train(n_steps)
+                    collected = 0
+        except BaseException:
+            self._resync_counters()
+            if progress is not None:
+                progress.close()
+            raise
+        self._rollout = (env, batch, observations)
+        callback.on_training_end()
+        return self
+
+    def _require_env(self) -> Any:
+        if self.env is None:
+            raise InvalidStateError("the agent has no env: pass one to the constructor, to load(env=...) or to set_env")
+        return self.env
+
+    def _train_schedule(self) -> tuple[int, int, int]:
+        """``learning_starts``, ``train_freq`` and ``gradient_steps`` from the config (or the defaults)."""
+        config = self.config
+        values = {key: config.get(key, default) for key, default in _SCHEDULE_DEFAULTS.items()}
+        learning_starts, train_freq, gradient_steps = (int(values[key]) for key in _SCHEDULE_DEFAULTS)
+        if learning_starts < 0 or train_freq < 1 or gradient_steps == 0 or gradient_steps < -1:
+            raise InvalidArgumentError(f"invalid training schedule {values}: need learning_starts >= 0, "
+                                       "train_freq >= 1 and gradient_steps >= 1 or -1")
+        return learning_starts, train_freq, gradient_steps
+
+    def _random_actions(self, count: int) -> np.ndarray:
+        """``count`` actions drawn uniformly from the action ``Box``."""
+        unit = self._action_rng.uniform(-1.0, 1.0, size=(count, self.action_size))
+        return self._env_actions(unit.astype(self.action_space.dtype) * self._half_range + self._middle)
+
+    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Actions clipped to the ``Box`` bounds, in the action space's dtype."""
+        return np.clip(actions, self.action_space.low, self.action_space.high).astype(self.action_space.dtype, copy=False)
+
+    def _train(self, gradient_steps: int) -> None:
+        """One ``update`` and its metrics into the logger (``train/`` prefix added where missing)."""
+        metrics = self.update(gradient_steps)
+        self._n_updates += gradient_steps
+        for key, value in metrics.items():
+            self.logger.record(key if "/" in key else f"train/{key}", value)
+        self.logger.record("train/n_updates", self._n_updates)
+
+    def _dump_logs(self) -> None:
+        """Records the ``rollout/`` and ``time/`` values and writes the row."""
+        elapsed = max(time.time() - self._start_time, 1e-9)
+        logger = self.logger
+        if self.ep_info_buffer:
+            logger.record("rollout/ep_rew_mean", float(np.mean([episode["r"] for episode in self.ep_info_buffer])))
+            logger.record("rollout/ep_len_mean", float(np.mean([episode["l"] for episode in self.ep_info_buffer])))
+        logger.record("time/episodes", self._episode_num)
+        logger.record("time/fps", int((self.num_timesteps - self._timesteps_at_start) / elapsed))
+        logger.record("time/time_elapsed", int(elapsed))
+        logger.record("time/total_timesteps", self.num_timesteps)
+        logger.dump(step=self.num_timesteps)
+
+    def _resync_counters(self) -> None:
+        """After an exception in :meth:`learn`: counters re-read from the core, env to be reset."""
+        self._rollout = None
+        try:
+            counters = self.info()["counters"]
+        except Exception:  # the agent itself is unusable (closed): nothing to keep consistent
+            return
+        if "transitions_seen" in counters:
+            self.num_timesteps = self._timesteps_at_start + int(counters["transitions_seen"]) - self._seen_at_start
+        if "updates" in counters:
+            self._n_updates = int(counters["updates"])
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: PathLike, include_replay_buffer: bool = False) -> None:
         """Writes a checkpoint (networks, optimisers, random state, counters; optionally the replay
-        buffer). The file is replaced atomically: an interrupted save leaves the old one intact."""
+        buffer). The file is replaced atomically: an interrupted save leaves the old one intact.
+        The Python-side state (``verbose``, ``log_dir``, ``num_timesteps``, the random-action
+        generator) is saved in the checkpoint's metadata; the env is not saved."""
+        self._store_metadata()
         _lib.call(_lib.lib.flowrl_agent_save, self.handle, os.fsencode(path), 1 if include_replay_buffer else 0)
 
     def to_bytes(self, include_replay_buffer: bool = True) -> bytes:
         """The agent as checkpoint bytes (what :meth:`save` writes)."""
+        self._store_metadata()
         size = ctypes.c_int64()
         flag = 1 if include_replay_buffer else 0
         _lib.call(_lib.lib.flowrl_agent_save_bytes, self.handle, flag, None, 0, ctypes.byref(size))
-        buffer = (ctypes.c_uint8 * size.value)()
-        _lib.call(_lib.lib.flowrl_agent_save_bytes, self.handle, flag, buffer, size.value, ctypes.byref(size))
-        return bytes(buffer)[: size.value]
+        while True:
+            # Another thread may store transitions between the size query and the copy, growing the
+            # checkpoint: leave some room, and retry with the size a too-small call reports.
+            capacity = size.value + size.value // 16 + 4096
+            buffer = (ctypes.c_uint8 * capacity)()
+            status = _lib.lib.flowrl_agent_save_bytes(self.handle, flag, buffer, capacity, ctypes.byref(size))
+            if status == InvalidArgumentError.status and size.value > capacity:
+                continue
+            _lib.check(status)
+            return ctypes.string_at(buffer, size.value)
 
     @classmethod
-    def load(cls, path: PathLike, env: Any = None) -> "Agent":
+    def load(cls, path: PathLike, env: Any = None) -> Agent:
         """Loads a checkpoint written by :meth:`save`.
 
         Parameters
         ----------
         path : str or os.PathLike
         env : gymnasium.Env, optional
-            If given, its spaces must match the saved ones.
+            If given, its spaces must match the saved ones; it becomes the agent's env for
+            :meth:`learn`.
 
         Raises
         ------
@@ -363,7 +757,7 @@ class Agent:
         return cls._from_handle(handle.value, env)
 
     @classmethod
-    def from_bytes(cls, data: bytes, env: Any = None) -> "Agent":
+    def from_bytes(cls, data: bytes, env: Any = None) -> Agent:
         """An agent from :meth:`to_bytes` output or a checkpoint file's contents."""
         raw = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         handle = ctypes.c_void_p()
@@ -371,7 +765,7 @@ class Agent:
         return cls._from_handle(handle.value, env)
 
     @classmethod
-    def _from_handle(cls, handle: Optional[int], env: Any) -> "Agent":
+    def _from_handle(cls, handle: Optional[int], env: Any) -> Agent:
         agent = object.__new__(cls)
         agent._adopt(handle)  # released by its finalizer even if the checks below fail
         info = agent.info()
@@ -383,9 +777,14 @@ class Agent:
         agent.__class__ = target
         metadata = info.get("metadata", {})
         try:
-            observation_space = spaces.Box(np.asarray(metadata["observation_low"], np.float32).reshape(metadata["observation_shape"]),
-                                           np.asarray(metadata["observation_high"], np.float32).reshape(metadata["observation_shape"]))
-            action_space = spaces.Box(np.asarray(metadata["action_low"], np.float32), np.asarray(metadata["action_high"], np.float32))
+            shape = tuple(metadata["observation_shape"])
+            observation_dtype = _space_dtype(metadata.get("observation_dtype"))
+            action_dtype = _space_dtype(metadata.get("action_dtype"))
+            observation_space = spaces.Box(_bounds_from_json(metadata["observation_low"], observation_dtype, shape),
+                                           _bounds_from_json(metadata["observation_high"], observation_dtype, shape),
+                                           dtype=observation_dtype)
+            action_space = spaces.Box(_bounds_from_json(metadata["action_low"], action_dtype, -1),
+                                      _bounds_from_json(metadata["action_high"], action_dtype, -1), dtype=action_dtype)
         except (KeyError, TypeError, ValueError):
             if env is None:
                 agent.close()
@@ -402,6 +801,9 @@ class Agent:
         if agent.observation_size != info["observation_size"] or agent.action_size != info["action_size"]:
             agent.close()
             raise InvalidArgumentError("the checkpoint's recorded spaces do not match its networks")
+        training = metadata.get("training") if isinstance(metadata.get("training"), dict) else {}
+        agent._init_training_state(int(info.get("config", {}).get("seed", 0)), training)
+        agent.env = env
         return agent
 
     def __getstate__(self) -> dict[str, Any]:
@@ -409,9 +811,10 @@ class Agent:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         restored = Agent.from_bytes(state["checkpoint"])
-        # Take over the restored agent's handle and spaces; detach its finalizer from it.
+        # Take over the restored agent's handle, spaces and Python-side state; detach its finalizer.
         restored._finalizer.detach()
-        self._set_spaces(restored.observation_space, restored.action_space)
+        attributes = {name: value for name, value in vars(restored).items() if name not in ("_handle", "_finalizer")}
+        self.__dict__.update(attributes)
         self._adopt(restored._handle)
 
     def __repr__(self) -> str:
@@ -429,6 +832,9 @@ class FlowBC(Agent):
     Hyperparameters (keyword arguments; defaults in brackets): ``hidden_sizes`` [256, 256],
     ``activation`` ["silu"], ``flow_steps`` [10], ``time_embedding_size`` [16],
     ``learning_rate`` [3e-4], ``batch_size`` [256], ``buffer_size`` [1_000_000].
+
+    Its config has no training-schedule keys, so :meth:`~Agent.learn` uses the defaults
+    ``learning_starts=100``, ``train_freq=1``, ``gradient_steps=1``.
     """
 
     algorithm = "flow_bc"

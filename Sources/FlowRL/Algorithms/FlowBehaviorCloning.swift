@@ -41,12 +41,12 @@ public final class FlowBehaviorCloning: Agent {
     public let actionSize: Int
     public let policy: FlowPolicy
     let optimizer: Adam
+    let trainer: FlowMatchingTrainer
     let buffer: ReplayBuffer
     var generator: RandomGenerator
     var updates = 0
     var pretrainSteps = 0
     var transitionsSeen = 0
-    private let tape = Tape()
 
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
         let configuration = try Configuration.decode(json: configurationJSON, algorithm: Self.algorithm)
@@ -54,11 +54,12 @@ public final class FlowBehaviorCloning: Agent {
         self.observationSize = observationSize
         self.actionSize = actionSize
         var generator = RandomGenerator(seed: configuration.seed)
-        let field = VelocityField(observationSize: observationSize, actionSize: actionSize, hiddenSizes: configuration.hiddenSizes,
-                                  activation: configuration.activation, embeddingSize: configuration.timeEmbeddingSize,
-                                  generator: &generator, name: "velocity")
-        policy = FlowPolicy(field: field, steps: configuration.flowSteps)
+        policy = FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: configuration.flowSteps,
+                            hiddenSizes: configuration.hiddenSizes, activation: configuration.activation,
+                            embeddingSize: configuration.timeEmbeddingSize, separateBlocks: false,
+                            generator: &generator, name: "velocity")
         optimizer = Adam(parameters: policy.parameters, learningRate: configuration.learningRate)
+        trainer = FlowMatchingTrainer(policy: policy, optimizer: optimizer)
         buffer = ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
         self.generator = generator
     }
@@ -81,32 +82,16 @@ public final class FlowBehaviorCloning: Agent {
         var total = 0.0
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(configuration.batchSize, generator: &generator)
-            total += Double(flowMatchingStep(observations: batch.observations, actions: batch.actions))
+            total += Double(trainer.step(observations: batch.observations, actions: batch.actions, generator: &generator))
             updates += 1
         }
         return ["train/bc_loss": total / Double(gradientSteps)]
     }
 
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        var total = 0.0
-        let lastCount = min(steps, 100)
-        for step in 0..<steps {
-            let indices = (0..<configuration.batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
-            let loss = flowMatchingStep(observations: gather(observations, indices), actions: gather(actions, indices))
-            if step >= steps - lastCount { total += Double(loss) }
-            pretrainSteps += 1
-        }
-        return ["pretrain/flow_matching_loss": total / Double(lastCount)]
-    }
-
-    /// One Adam step on the flow-matching loss; returns the loss.
-    private func flowMatchingStep(observations: Tensor, actions: Tensor) -> Float {
-        tape.reset()
-        let loss = policy.flowMatchingLoss(observations: observations, actions: actions, tape: tape, generator: &generator)
-        optimizer.zeroGradients()
-        tape.backward(from: loss)
-        optimizer.update()
-        return loss.value.scalar
+        pretrainSteps += steps
+        return trainer.pretrain(observations: observations, actions: actions, steps: steps,
+                                batchSize: configuration.batchSize, generator: &generator)
     }
 
     public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
@@ -141,13 +126,3 @@ public final class FlowBehaviorCloning: Agent {
     }
 }
 
-/// Rows `indices` of `tensor`.
-func gather(_ tensor: Tensor, _ indices: [Int]) -> Tensor {
-    Tensor(rows: indices.count, cols: tensor.cols) { out, _ in
-        tensor.scalars.withUnsafeBufferPointer { source in
-            for (row, index) in indices.enumerated() {
-                (out + row * tensor.cols).update(from: source.baseAddress! + index * tensor.cols, count: tensor.cols)
-            }
-        }
-    }
-}

@@ -4,27 +4,79 @@ import Glibc
 import Darwin
 #endif
 
-/// A flow policy: noise `x₀ ~ N(0, I)` carried by N Euler steps of a velocity field to `x_N`,
-/// executed as `a = tanh(x_N) ∈ [-1, 1]^d` (ALGORITHMS.md, "Euler sampler").
+/// How the log-volume change `ℓ_n` of an Euler block is computed (ALGORITHMS.md,
+/// "Log-density of the discrete flow").
+public enum DivergenceMethod: Equatable, Sendable {
+    /// `ℓ_n = dt · tr J_n`, the trace by d forward tangents (the paper's first-order form).
+    case exact
+    /// `ℓ_n = dt · (1/k) Σ εᵀ J_n ε` with k Rademacher probes.
+    case hutchinson(probes: Int)
+    /// `ℓ_n = log|det(I + dt · J_n)|`, exact for the Euler step.
+    case logDeterminant
+}
+
+/// A flow policy: noise `x₀ ~ N(0, I)` carried by N Euler steps to `x_N`, executed as
+/// `a = tanh(x_N) ∈ [-1, 1]^d` (ALGORITHMS.md, "Euler sampler"). The velocity is one shared
+/// time-conditioned field, or one field per block (SWFP's "cascade of small flow blocks").
 public final class FlowPolicy: Layer {
-    public let field: VelocityField
+    /// One field (shared across steps) or `steps` fields (block n uses `fields[n]`).
+    public let fields: [VelocityField]
     /// Number of Euler steps N; `dt = 1/N`, `t_n = n/N`.
     public let steps: Int
 
-    public var parameters: [Parameter] { field.parameters }
-    public var observationSize: Int { field.observationSize }
-    public var actionSize: Int { field.actionSize }
+    public var parameters: [Parameter] { fields.flatMap(\.parameters) }
+    public var observationSize: Int { fields[0].observationSize }
+    public var actionSize: Int { fields[0].actionSize }
+    public var dt: Float { 1 / Float(steps) }
 
-    public init(field: VelocityField, steps: Int) {
+    public init(fields: [VelocityField], steps: Int) {
         precondition(steps >= 1, "FlowPolicy: steps must be ≥ 1")
-        self.field = field
+        precondition(fields.count == 1 || fields.count == steps, "FlowPolicy: need one field or one per step")
+        self.fields = fields
         self.steps = steps
     }
 
+    /// A policy with freshly initialised fields: one shared, or one per block when `separateBlocks`.
+    public convenience init(observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int], activation: Activation,
+                            embeddingSize: Int, separateBlocks: Bool, generator: inout RandomGenerator, name: String) {
+        let count = separateBlocks ? steps : 1
+        let fields = (0..<count).map { index in
+            VelocityField(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
+                          activation: activation, embeddingSize: embeddingSize, generator: &generator,
+                          name: separateBlocks ? "\(name).\(index)" : name)
+        }
+        self.init(fields: fields, steps: steps)
+    }
+
+    /// The field that drives block `n`.
+    public func field(forStep n: Int) -> VelocityField { fields.count == 1 ? fields[0] : fields[n] }
+
+    /// `t_n = n / N`.
+    public func time(atStep n: Int) -> Float { Float(n) * dt }
+
     /// One Euler step `x_{n+1} = x_n + dt · v_θ(t_n, s, x_n)`.
     public func eulerStep(observations: Variable, x: Variable, step n: Int) -> Variable {
-        let dt = 1 / Float(steps)
-        return x + dt * field(observations: observations, x: x, time: Float(n) * dt)
+        x + dt * field(forStep: n)(observations: observations, x: x, time: time(atStep: n))
+    }
+
+    /// One Euler step and its log-volume change `ℓ_n` (`[batch, 1]`), both differentiable.
+    public func eulerStepWithLogVolume(observations: Variable, x: Variable, step n: Int, method: DivergenceMethod,
+                                       generator: inout RandomGenerator) -> (next: Variable, logVolume: Variable) {
+        let field = field(forStep: n)
+        let input = field.input(observations: observations, x: x, time: time(atStep: n))
+        let velocity: Variable, logVolume: Variable
+        switch method {
+        case .exact:
+            let (output, divergence) = Divergence.exact(of: field.network, at: input, columns: field.actionColumns)
+            (velocity, logVolume) = (output, dt * divergence)
+        case .hutchinson(let probes):
+            let (output, divergence) = Divergence.hutchinson(of: field.network, at: input, columns: field.actionColumns,
+                                                             probes: probes, generator: &generator)
+            (velocity, logVolume) = (output, dt * divergence)
+        case .logDeterminant:
+            (velocity, logVolume) = Divergence.logDeterminant(of: field.network, at: input, columns: field.actionColumns, scale: dt)
+        }
+        return (x + dt * velocity, logVolume)
     }
 
     /// Runs the chain from `noise` (`[batch, d]`) without recording gradients and returns every
@@ -34,6 +86,7 @@ public final class FlowPolicy: Layer {
         let s = tape.constant(observations)
         var x = tape.constant(noise)
         var particles = [noise]
+        particles.reserveCapacity(steps + 1)
         for n in 0..<steps {
             x = eulerStep(observations: s, x: x, step: n)
             particles.append(x.value)
@@ -41,30 +94,79 @@ public final class FlowPolicy: Layer {
         return particles
     }
 
+    /// Noise for `rows` samples: standard normal, or zeros when `deterministic`.
+    public func noise(rows: Int, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
+        deterministic ? Tensor(rows: rows, cols: actionSize) : generator.normalTensor(rows: rows, cols: actionSize)
+    }
+
     /// Actions in [-1, 1] for a batch of observations: from sampled noise, or from `x₀ = 0`
     /// when `deterministic`.
     public func sample(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
-        let noise = deterministic ? Tensor(rows: observations.rows, cols: actionSize)
-                                  : generator.normalTensor(rows: observations.rows, cols: actionSize)
-        let final = chain(observations: observations, noise: noise).last!
-        return Tape(recording: false).constant(final).tanh().value
+        let x0 = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
+        return chain(observations: observations, noise: x0).last!.map(Elementwise.Tanh.self)
+    }
+
+    /// Sampled actions with their log-density, without gradients:
+    /// `log π(a|s) = log N(x₀; 0, I) − Σ_n ℓ_n − Σ_j log(1 − tanh²(x_N,j) + 1e-6)`.
+    public func sampleWithLogProbability(observations: Tensor, method: DivergenceMethod,
+                                         generator: inout RandomGenerator) -> (actions: Tensor, logProbability: Tensor) {
+        let x0 = generator.normalTensor(rows: observations.rows, cols: actionSize)
+        return actionsWithLogProbability(observations: observations, noise: x0, method: method, generator: &generator)
+    }
+
+    /// The actions reached from the given noise `x₀` and their log-density (as above).
+    public func actionsWithLogProbability(observations: Tensor, noise x0: Tensor, method: DivergenceMethod,
+                                          generator: inout RandomGenerator) -> (actions: Tensor, logProbability: Tensor) {
+        let tape = Tape(recording: false)
+        let s = tape.constant(observations)
+        var x = tape.constant(x0)
+        var logProbability = gaussianLogDensity(x)
+        for n in 0..<steps {
+            let (next, logVolume) = eulerStepWithLogVolume(observations: s, x: x, step: n, method: method, generator: &generator)
+            logProbability = logProbability - logVolume
+            x = next
+        }
+        let actions = x.tanh()
+        logProbability = logProbability - squashLogJacobian(actions)
+        return (actions.value, logProbability.value)
+    }
+
+    /// `log N(x; 0, I)` per row, `[batch, 1]`.
+    public func gaussianLogDensity(_ x: Variable) -> Variable {
+        x.squared().sumOfEachRow() * -0.5 - 0.5 * Float(actionSize) * log(2 * Float.pi)
+    }
+
+    /// `Σ_j log(1 − a_j² + 1e-6)` per row for squashed actions `a = tanh(x)`.
+    public func squashLogJacobian(_ actions: Variable) -> Variable {
+        (1 + 1e-6 - actions.squared()).log().sumOfEachRow()
     }
 
     /// The conditional flow-matching loss on demonstrations (ALGORITHMS.md, "Flow-matching
     /// pretraining"): `x₁ = atanh(clip(a, ±(1 − 1e-3)))`, `x₀ ~ N(0, I)`, `t ~ U(0, 1)`,
-    /// `x_t = (1 − t) x₀ + t x₁`, `L = mean_batch ‖v_θ(t, s, x_t) − (x₁ − x₀)‖²`.
+    /// `x_t = (1 − t) x₀ + t x₁`, `L = mean_batch ‖v_θ(t, s, x_t) − (x₁ − x₀)‖²`. With separate
+    /// blocks, one block n is drawn per minibatch and `t ~ U[t_n, t_{n+1})`.
     public func flowMatchingLoss(observations: Tensor, actions: Tensor, tape: Tape,
                                  generator: inout RandomGenerator) -> Variable {
         let batch = observations.rows
-        let limit: Float = 1 - 1e-3
-        let x1 = Tensor(rows: batch, cols: actionSize, scalars: actions.scalars.map { atanh(Swift.min(Swift.max($0, -limit), limit)) })
+        let x1 = actions.map(ClippedArctanh.self)
         let x0 = generator.normalTensor(rows: batch, cols: actionSize)
-        let t = generator.uniformTensor(rows: batch, cols: 1)
+        let block = fields.count == 1 ? 0 : Int(generator.next() % UInt64(steps))
+        let t = generator.uniformTensor(rows: batch, cols: 1,
+                                        lower: fields.count == 1 ? 0 : time(atStep: block),
+                                        upper: fields.count == 1 ? 1 : time(atStep: block + 1))
         let times = tape.constant(t)
         let xt = (1 - times) * tape.constant(x0) + times * tape.constant(x1)
-        let s = tape.constant(observations)
-        let velocity = field.network(field.input(observations: s, x: xt, times: times))
+        let field = fields[block]
+        let velocity = field.network(field.input(observations: tape.constant(observations), x: xt, times: times))
         let target = tape.constant(x1) - tape.constant(x0)
         return (velocity - target).squared().sumOfEachRow().mean()
+    }
+}
+
+/// `atanh(clip(a, ±(1 − 1e-3)))`: the pre-squash point of a demonstrated action.
+enum ClippedArctanh: UnaryFunction {
+    static func apply(_ a: Float) -> Float {
+        let limit: Float = 1 - 1e-3
+        return atanh(Swift.min(Swift.max(a, -limit), limit))
     }
 }

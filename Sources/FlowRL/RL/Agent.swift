@@ -38,7 +38,7 @@ public protocol Agent: AnyObject {
 /// The algorithms flowrl can create by name.
 public enum AgentRegistry {
     /// Every algorithm type, in the order `names` lists them.
-    public static let types: [any Agent.Type] = [FlowBehaviorCloning.self]
+    public static var types: [any Agent.Type] { [FlowBehaviorCloning.self, SWFP.self] }
 
     /// The algorithm names.
     public static var names: [String] { types.map { $0.algorithm } }

@@ -1,0 +1,79 @@
+import FlowRL
+import XCTest
+import _FlowRLTestSupport
+
+/// SWFP: the block loss's gradients, the flow's log-density, determinism. (The 2-D bandit it must
+/// solve is a Python test, python/tests/test_swfp.py, run on the release build.)
+final class SWFPTests: XCTestCase {
+    func smallAgent(_ extra: String = "", observationSize: Int = 2, actionSize: Int = 2) throws -> SWFP {
+        try SWFP(configurationJSON: #"{"hidden_sizes": [16, 16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 256\#(extra)}"#,
+                 observationSize: observationSize, actionSize: actionSize)
+    }
+
+    func testBlockLossGradientsIncludingTheDivergence() throws {
+        for (energyAtTerminal, method) in [(false, DivergenceMethod.exact), (true, .exact), (false, .logDeterminant), (false, .hutchinson(probes: 2))] {
+            let agent = try smallAgent()
+            var generator = RandomGenerator(seed: 4)
+            let observations = generator.normalTensor(rows: 5, cols: 2)
+            let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+            let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.softCritic.critic, alpha: 0.5,
+                                     tau: 0.1, w2Scale: 0.4, energyAtTerminal: energyAtTerminal, method: method)
+            // Only θ is checked: the observations also feed the ReLU critic, whose kinks a finite
+            // difference in s can straddle.
+            let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
+                tape.freeze(agent.softCritic.critic)
+                tape.freeze(agent.prior)
+                var probes = RandomGenerator(seed: 11)   // the same Hutchinson probes in every evaluation
+                return loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
+            }
+            XCTAssertTrue(result.passed, "terminal=\(energyAtTerminal) \(method): \(result)")
+        }
+    }
+
+    func testLogDensityOfAOneDimensionalFlowMatchesTheNumericalDensity() throws {
+        // In 1-D the flow x₀ ↦ a = tanh(x_N) is monotone, so log π(a) = log N(x₀) − log|da/dx₀|.
+        // The derivative is taken by central differences in x₀ (step 1e-3). With "logdet" each
+        // Euler step's volume change is exact, so the two agree up to the finite difference's
+        // Float32 rounding (checked to 2e-2); the first-order divergence form differs by
+        // O(dt² J²) per step (checked to 0.1).
+        let agent = try smallAgent(#", "flow_steps": 4"#, observationSize: 1, actionSize: 1)
+        // Give the field some shape: a short flow-matching fit to a bimodal target.
+        var generator = RandomGenerator(seed: 3)
+        let states = Tensor(rows: 256, cols: 1)
+        let actions = Tensor(rows: 256, cols: 1, scalars: (0..<256).map { $0 % 2 == 0 ? 0.5 : -0.3 })
+        _ = agent.pretrain(observations: states, actions: actions, steps: 200)
+        let noise = Tensor(rows: 7, cols: 1, scalars: [-1.5, -0.8, -0.2, 0, 0.3, 0.9, 1.6])
+        let s = Tensor(rows: 7, cols: 1)
+        let (reached, logDensity) = agent.policy.actionsWithLogProbability(observations: s, noise: noise, method: .logDeterminant, generator: &generator)
+        let firstOrder = agent.policy.actionsWithLogProbability(observations: s, noise: noise, method: .exact, generator: &generator).logProbability
+        let h: Float = 1e-3
+        func action(_ x0: Tensor) -> Tensor { agent.policy.chain(observations: s, noise: x0).last!.map(Elementwise.Tanh.self) }
+        var plus = noise, minus = noise
+        for i in 0..<7 { plus.scalars[i] += h; minus.scalars[i] -= h }
+        let (up, down) = (action(plus), action(minus))
+        for i in 0..<7 {
+            let x0 = Double(noise.scalars[i])
+            let derivative = (Double(up.scalars[i]) - Double(down.scalars[i])) / (2 * Double(h))
+            let numeric = -0.5 * x0 * x0 - 0.5 * Foundation.log(2 * Double.pi) - Foundation.log(abs(derivative))
+            XCTAssertEqual(Double(logDensity.scalars[i]), numeric, accuracy: 2e-2, "x0 = \(x0), a = \(reached.scalars[i])")
+            XCTAssertEqual(Double(firstOrder.scalars[i]), numeric, accuracy: 0.1, "first order, x0 = \(x0)")
+        }
+    }
+
+    func testSameSeedGivesBitwiseEqualWeightsAfter200Updates() throws {
+        func train() throws -> [UInt8] {
+            let agent = ManagedAgent(try smallAgent(#", "seed": 5"#))
+            var generator = RandomGenerator(seed: 1)
+            let count = 64
+            try agent.observe(Transitions(observations: generator.normalTensor(rows: count, cols: 2),
+                                          actions: generator.uniformTensor(rows: count, cols: 2, lower: -1, upper: 1),
+                                          rewards: generator.normalTensor(rows: count, cols: 1),
+                                          nextObservations: generator.normalTensor(rows: count, cols: 2),
+                                          terminated: Tensor(rows: count, cols: 1)))
+            _ = try agent.update(gradientSteps: 200)
+            return agent.checkpoint(includeReplayBuffer: true).encoded()
+        }
+        let first = try train()
+        XCTAssertEqual(first, try train())
+    }
+}
