@@ -24,6 +24,18 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    func testInferencePathMatchesTheTapedForwardPass() {
+        for activation in Activation.allCases {
+            var generator = RandomGenerator(seed: 12)
+            let network = MLP(sizes: [5, 16, 16, 3], activation: activation, generator: &generator)
+            for rows in [1, 7] {
+                let x = generator.normalTensor(rows: rows, cols: 5)
+                let taped = network(Tape(recording: false).constant(x)).value
+                XCTAssertLessThanOrEqual(closenessRatio(network.inference(x), taped, atol: 1e-6, rtol: 1e-5), 1, "\(activation), \(rows) rows")
+            }
+        }
+    }
+
     func testLayerNormGradientsAndStatistics() {
         let norm = LayerNorm(size: 6)
         var generator = RandomGenerator(seed: 5)

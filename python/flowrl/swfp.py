@@ -19,7 +19,7 @@ class SWFP(Agent):
     ``energy_at`` ["block" | "terminal"], ``prior_update`` [0.01] (Polyak rate, or a whole
     number K: hard copy every K actor updates), ``blocks`` ["shared" | "separate"],
     ``block_training`` ["sampled" | "parallel"], ``divergence`` ["exact" | "hutchinson" | "logdet"],
-    ``hutchinson_probes`` [1], ``hidden_sizes`` [256, 256, 256], ``activation`` ["silu"],
+    ``hutchinson_probes`` [1], ``hidden_sizes`` [256, 256], ``activation`` ["silu"],
     ``time_embedding_size`` [16], ``critic_hidden_sizes`` [256, 256], ``learning_rate`` [3e-4],
     ``critic_learning_rate`` [3e-4], ``batch_size`` [256], ``buffer_size`` [1_000_000],
     ``gamma`` [0.99], ``critic_tau`` [0.005], ``learning_starts`` [1000], ``train_freq`` [1],

@@ -100,10 +100,19 @@ public final class FlowPolicy: Layer {
     }
 
     /// Actions in [-1, 1] for a batch of observations: from sampled noise, or from `x₀ = 0`
-    /// when `deterministic`.
+    /// when `deterministic`. Runs the chain on the inference path (`MLP.inference`).
     public func sample(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
-        let x0 = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
-        return chain(observations: observations, noise: x0).last!.map(Elementwise.Tanh.self)
+        var x = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
+        let noGrad = Tape(recording: false)
+        for n in 0..<steps {
+            let field = field(forStep: n)
+            let times = noGrad.constant(Tensor(rows: 1, cols: 1, repeating: time(atStep: n)))
+            let embedding = field.embedding(times).value.broadcast(toRows: observations.rows, cols: field.embedding.size)
+            let velocity = field.network.inference(Tensor.concatenatingColumns([observations, x, embedding]))
+            x.add(velocity, scaledBy: dt)
+        }
+        x.apply(Elementwise.Tanh.self)
+        return x
     }
 
     /// Sampled actions with their log-density, without gradients:

@@ -15,6 +15,19 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         }
     }
 
+    /// Applies the activation to a tensor in place (the inference path: no tape, no allocation).
+    public func apply(to x: inout Tensor) {
+        switch self {
+        case .identity: return
+        case .relu: x.apply(Elementwise.ReLU.self)
+        case .tanh: x.apply(Elementwise.Tanh.self)
+        case .sigmoid: x.apply(Elementwise.Sigmoid.self)
+        case .silu: x.apply(Elementwise.SiLU.self)
+        case .gelu: x.apply(Elementwise.GELU.self)
+        case .softplus: x.apply(Elementwise.Softplus.self)
+        }
+    }
+
     /// The derivative `f′(input)` as a differentiable value (so tangents pushed through it can be
     /// differentiated again). `output` is `f(input)`, reused where the derivative is cheaper from it.
     public func derivative(input x: Variable, output y: Variable) -> Variable {

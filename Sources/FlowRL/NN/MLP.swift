@@ -37,6 +37,20 @@ public final class MLP: Layer, TangentPropagating {
         return h
     }
 
+    /// The output for a batch without recording anything: the same arithmetic as
+    /// `callAsFunction`, with activations applied in place. For acting, where tape bookkeeping
+    /// would cost as much as the products themselves at batch 1.
+    public func inference(_ x: Tensor) -> Tensor {
+        var h = x
+        for (index, layer) in layers.enumerated() {
+            var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
+            Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
+            if index < layers.count - 1 { activation.apply(to: &out) }
+            h = out
+        }
+        return h
+    }
+
     /// The output and forward-mode tangents: through each activation the tangent is multiplied by
     /// `f′(pre-activation)`, repeated for each of the `k` stacked directions.
     public func forward(_ x: Variable, tangents: Variable) -> (output: Variable, tangents: Variable) {

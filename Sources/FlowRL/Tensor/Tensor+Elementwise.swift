@@ -29,6 +29,15 @@ extension Tensor {
         }
     }
 
+    /// Applies `F` to every element in place (no allocation when the storage is unshared).
+    @inlinable
+    public mutating func apply<F: UnaryFunction>(_: F.Type) {
+        scalars.withUnsafeMutableBufferPointer { buffer in
+            let pointer = buffer.baseAddress!
+            for index in 0..<buffer.count { pointer[index] = F.apply(pointer[index]) }
+        }
+    }
+
     /// The shape two operands broadcast to: each axis must agree or be 1 in one of them.
     @inlinable
     public static func broadcastShape(_ a: Tensor, _ b: Tensor) -> (rows: Int, cols: Int)? {

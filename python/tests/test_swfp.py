@@ -1,0 +1,120 @@
+"""SWFP end to end from Python: the 2-D bandit of ALGORITHMS.md solved, a short Pendulum run,
+checkpoint round trips that continue identically, vector envs, and pretrain-then-fine-tune."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+import flowrl
+
+RADIUS, MODE_STD, REWARD_WIDTH = 2.0, 0.15, 0.3
+CENTRES = np.array([[RADIUS * np.cos(2 * np.pi * k / 8), RADIUS * np.sin(2 * np.pi * k / 8)] for k in range(8)])
+REWARDED = CENTRES[::2]
+
+
+def bandit_reward(actions: np.ndarray) -> np.ndarray:
+    """High on the four even-numbered modes, low elsewhere."""
+    squared = ((actions[:, None, :] - REWARDED[None, :, :]) ** 2).sum(axis=-1)
+    return np.exp(-squared / (2 * REWARD_WIDTH**2)).sum(axis=1)
+
+
+def share_near(actions: np.ndarray, centres: np.ndarray, radius: float = 0.5) -> float:
+    distances = np.linalg.norm(actions[:, None, :] - centres[None, :, :], axis=2)
+    return float(np.mean(distances.min(axis=1) < radius))
+
+
+def bandit_agent(seed: int) -> flowrl.SWFP:
+    # α = 0.02: with a critic learned from the samples (not the true reward), α = 0.05 moves the
+    # mass too slowly for a short test (see BENCHMARKS.md, "SWFP on the 2-D bandit").
+    return flowrl.SWFP(observation_space=spaces.Box(-1, 1, (1,)), action_space=spaces.Box(-4, 4, (2,)), seed=seed,
+                       hidden_sizes=[128, 128], critic_hidden_sizes=[64, 64], batch_size=128, alpha=0.02,
+                       learning_rate=1e-3, critic_learning_rate=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bandit_fine_tuning_moves_most_mass_to_the_rewarded_modes(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    demonstrations = (CENTRES[np.arange(1000) % 8] + MODE_STD * rng.standard_normal((1000, 2))).astype(np.float32)
+    states = np.zeros((1000, 1), np.float32)
+    agent = bandit_agent(seed)
+    agent.pretrain(states, demonstrations, steps=2000)
+    before = share_near(agent.act(states), REWARDED)
+    batch = np.zeros((64, 1), np.float32)
+    for _ in range(160):
+        actions = agent.act(batch)
+        agent.observe(batch, actions, bandit_reward(actions), batch, np.ones(64, dtype=bool))
+        metrics = agent.update(4)
+        assert all(np.isfinite(value) for value in metrics.values()), metrics
+    after = share_near(agent.act(states), REWARDED)
+    assert before < 0.5, f"the pretrained policy already sits on the rewarded modes ({before})"
+    assert after >= 0.7, f"only {after:.2f} of the samples moved to the rewarded modes (from {before:.2f})"
+
+
+def small_swfp(env, **overrides) -> flowrl.SWFP:
+    settings = dict(hidden_sizes=[32, 32], critic_hidden_sizes=[32, 32], batch_size=32, learning_starts=100, buffer_size=5000)
+    settings.update(overrides)
+    return flowrl.SWFP(env, seed=0, **settings)
+
+
+def test_pendulum_thousand_steps_with_finite_losses() -> None:
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1")
+    agent = small_swfp(env)
+    agent.learn(1000)
+    info = agent.info()
+    assert info["counters"]["transitions_seen"] == 1000
+    assert info["counters"]["updates"] == 900 - 1 or info["counters"]["updates"] > 800
+    metrics = agent.update(2)
+    for key in ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy"):
+        assert key in metrics and np.isfinite(metrics[key]), (key, metrics)
+    mean, std = agent.evaluate(env, n_episodes=2)
+    assert np.isfinite(mean) and np.isfinite(std)
+
+
+def test_checkpoint_round_trip_continues_training_identically(tmp_path) -> None:
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1")
+    agent = small_swfp(env, learning_starts=50)
+    agent.learn(200)
+    path = tmp_path / "swfp.flowrl"
+    agent.save(path, include_replay_buffer=True)
+    copy = flowrl.Agent.load(path)
+    assert isinstance(copy, flowrl.SWFP)
+    probe = np.stack([env.observation_space.sample() for _ in range(8)])
+    assert np.array_equal(agent.act(probe, deterministic=True), copy.act(probe, deterministic=True))
+    assert agent.update(5) == copy.update(5)
+    assert np.array_equal(agent.act(probe), copy.act(probe))
+    assert agent.to_bytes() == copy.to_bytes()
+
+
+def test_vector_env_loop_stores_every_real_transition() -> None:
+    gym = pytest.importorskip("gymnasium")
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Pendulum-v1") for _ in range(3)])
+    agent = small_swfp(envs, learning_starts=60)
+    agent.learn(300)
+    counters = agent.info()["counters"]
+    assert counters["transitions_seen"] == agent.num_timesteps >= 300
+    assert counters["updates"] > 0
+    actions, _ = agent.predict(envs.reset(seed=0)[0])
+    assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2)
+
+
+def test_pretrain_then_fine_tune() -> None:
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    observations = np.stack([env.observation_space.sample() for _ in range(500)]).astype(np.float32)
+    actions = np.clip(-2.0 * observations[:, 1:2], -2, 2).astype(np.float32)   # a simple torque law
+    agent = small_swfp(env, learning_starts=0, learning_rate=1e-3)
+    metrics = agent.pretrain(observations, actions, steps=400)
+    assert np.isfinite(metrics["pretrain/flow_matching_loss"])
+    probe = observations[:64]
+    error = np.mean(np.abs(agent.act(probe, deterministic=True) - actions[:64]))
+    assert error < 0.5, f"pretraining did not fit the demonstrations (mean error {error:.2f})"
+    # The prior policy starts at the pretrained flow, so fine-tuning begins from it.
+    agent.learn(300)
+    assert agent.info()["counters"]["updates"] > 0
+    assert np.all(np.isfinite(agent.act(probe)))
+    del rng
