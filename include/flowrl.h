@@ -76,6 +76,15 @@ int32_t flowrl_agent_act(flowrl_agent *agent, const float *observations, int64_t
                          int64_t observation_size, int32_t deterministic, float *actions_out,
                          int64_t actions_capacity);
 
+/* The particles of the policy's sampling chain for `count` observations: (N + 1) blocks of
+ * count * action_size floats, block n holding tanh(x_n) in [-1, 1] (x_0 is the noise, x_N gives
+ * the action). Call with particles_out = NULL to learn the number of floats in *size_out, then
+ * with a buffer of at least that many. Algorithms without a particle chain give
+ * FLOWRL_INVALID_STATE. */
+int32_t flowrl_agent_particle_chain(flowrl_agent *agent, const float *observations, int64_t count,
+                                    int64_t observation_size, int32_t deterministic, float *particles_out,
+                                    int64_t particles_capacity, int64_t *size_out);
+
 /* Stores `count` transitions in the agent's replay buffer. `actions` are in [-1, 1];
  * `terminated[i] != 0` marks a true termination (a time-limit truncation is not one: pass 0 and
  * the critic bootstraps through it). Every float must be finite; a NaN or Inf anywhere rejects

@@ -74,6 +74,35 @@ public func flowrl_agent_act(_ agent: OpaquePointer?, _ observations: UnsafePoin
 }
 
 @c @implementation
+public func flowrl_agent_particle_chain(_ agent: OpaquePointer?, _ observations: UnsafePointer<Float>?, _ count: Int64,
+                                        _ observationSize: Int64, _ deterministic: Int32, _ particlesOut: UnsafeMutablePointer<Float>?,
+                                        _ particlesCapacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
+    runCall {
+        guard let sizeOut else { throw FlowRLError.invalidArgument("size_out is NULL") }
+        try Handles.withAgent(agent) { agent in
+            let rows = try Arrays.count(count, "count")
+            try Arrays.expectWidth(observationSize, agent.observationSize, "observation_size")
+            guard let length = agent.chainLength else {
+                throw FlowRLError.invalidState("\(agent.algorithm) has no particle chain")
+            }
+            let needed = length * rows * agent.actionSize
+            sizeOut.pointee = Int64(needed)
+            guard let particlesOut else { return }  // size query
+            guard particlesCapacity >= Int64(needed) else {
+                throw FlowRLError.invalidArgument("particles_capacity is \(particlesCapacity), need \(needed)")
+            }
+            let input = try Arrays.tensor(observations, rows: rows, cols: agent.observationSize, name: "observations")
+            let chain = try agent.particleChain(observations: input, deterministic: deterministic != 0)
+            var offset = 0
+            for particles in chain {
+                particles.scalars.withUnsafeBufferPointer { (particlesOut + offset).update(from: $0.baseAddress!, count: $0.count) }
+                offset += particles.count
+            }
+        }
+    }
+}
+
+@c @implementation
 public func flowrl_agent_observe(_ agent: OpaquePointer?, _ observations: UnsafePointer<Float>?, _ actions: UnsafePointer<Float>?,
                                  _ rewards: UnsafePointer<Float>?, _ nextObservations: UnsafePointer<Float>?,
                                  _ terminated: UnsafePointer<UInt8>?, _ count: Int64, _ observationSize: Int64,

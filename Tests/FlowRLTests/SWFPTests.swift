@@ -76,4 +76,17 @@ final class SWFPTests: XCTestCase {
         let first = try train()
         XCTAssertEqual(first, try train())
     }
+
+    func testActingPathMatchesTheTapedChain() throws {
+        for separate in [false, true] {
+            let agent = try smallAgent(separate ? #", "blocks": "separate""# : "")
+            var generator = RandomGenerator(seed: 8), same = RandomGenerator(seed: 8)
+            let observations = generator.normalTensor(rows: 6, cols: 2)
+            let acted = agent.policy.sample(observations: observations, deterministic: false, generator: &generator)
+            _ = same.normalTensor(rows: 6, cols: 2)   // the observations
+            let noise = same.normalTensor(rows: 6, cols: 2)
+            let taped = agent.policy.chain(observations: observations, noise: noise).last!.map(Elementwise.Tanh.self)
+            XCTAssertLessThanOrEqual(closenessRatio(acted, taped, atol: 1e-6, rtol: 1e-5), 1, "separate blocks: \(separate)")
+        }
+    }
 }

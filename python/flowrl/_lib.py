@@ -33,6 +33,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_agent_create": (c_int32, [c_char_p, c_char_p, c_int64, c_int64, POINTER(_agent_p)]),
     "flowrl_agent_free": (c_int32, [_agent_p]),
     "flowrl_agent_act": (c_int32, [_agent_p, _float_p, c_int64, c_int64, c_int32, _float_p, c_int64]),
+    "flowrl_agent_particle_chain": (c_int32, [_agent_p, _float_p, c_int64, c_int64, c_int32, _float_p, c_int64, POINTER(c_int64)]),
     "flowrl_agent_observe": (c_int32, [_agent_p, _float_p, _float_p, _float_p, _float_p, _uint8_p, c_int64, c_int64, c_int64]),
     "flowrl_agent_update": (c_int32, [_agent_p, c_int32, POINTER(c_char_p)]),
     "flowrl_agent_pretrain": (c_int32, [_agent_p, _float_p, _float_p, c_int64, c_int64, c_int64, c_int64, POINTER(c_char_p)]),

@@ -350,6 +350,38 @@ class Agent:
                   flag, unit.ctypes.data, unit.size)
         return self._scale_actions(unit)
 
+    def sample_chain(self, observations: Any, deterministic: bool = False) -> np.ndarray:
+        """The particles of the policy's sampling chain, in the environment's units.
+
+        Parameters
+        ----------
+        observations : array_like
+            One observation or a batch ``(n, *observation_space.shape)``.
+        deterministic : bool
+            Start from zero noise instead of sampled noise.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N + 1, n, action_size)``: entry ``k`` is ``tanh(x_k)`` mapped to the action bounds
+            (``k = 0`` is the noise, ``k = N`` the action).
+
+        Raises
+        ------
+        InvalidStateError
+            For an algorithm without a particle chain.
+        """
+        batch, _ = self._observations(observations)
+        rows = batch.shape[0]
+        size = ctypes.c_int64()
+        handle = self.handle
+        _lib.call(_lib.lib.flowrl_agent_particle_chain, handle, batch.ctypes.data, rows, self.observation_size,
+                  1 if deterministic else 0, None, 0, ctypes.byref(size))
+        particles = np.empty(size.value, dtype=np.float32)
+        _lib.call(_lib.lib.flowrl_agent_particle_chain, handle, batch.ctypes.data, rows, self.observation_size,
+                  1 if deterministic else 0, particles.ctypes.data, particles.size, ctypes.byref(size))
+        return self._scale_actions(particles.reshape(-1, rows, self.action_size))
+
     def observe(self, observations: Any, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None:
         """Stores transitions in the replay buffer.
 

@@ -118,3 +118,15 @@ def test_pretrain_then_fine_tune() -> None:
     assert agent.info()["counters"]["updates"] > 0
     assert np.all(np.isfinite(agent.act(probe)))
     del rng
+
+
+def test_sample_chain_ends_at_the_action_and_starts_at_the_noise() -> None:
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1")
+    agent = small_swfp(env, flow_steps=4)
+    observations = np.stack([env.observation_space.sample() for _ in range(5)])
+    chain = agent.sample_chain(observations, deterministic=True)
+    assert chain.shape == (5, 5, 1)
+    np.testing.assert_allclose(chain[-1], agent.act(observations, deterministic=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(chain[0], 0.0, atol=1e-6)   # zero noise, squashed and mapped to [-2, 2]
+    assert np.all(np.abs(chain) <= 2)

@@ -167,6 +167,10 @@ public final class SWFP: Agent {
         policy.sample(observations: observations, deterministic: deterministic, generator: &generator)
     }
 
+    public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? {
+        squashedChain(policy, observations: observations, deterministic: deterministic, generator: &generator)
+    }
+
     public func observe(_ transitions: Transitions) {
         buffer.add(transitions)
         transitionsSeen += transitions.count

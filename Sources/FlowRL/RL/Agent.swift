@@ -33,6 +33,19 @@ public protocol Agent: AnyObject {
     func restoreState(_ state: AgentState) throws
     /// Every trainable parameter, for the finiteness check after updates.
     var allParameters: [Parameter] { get }
+    /// The squashed particles `tanh(x₀) … tanh(x_N)` of the policy's sampling chain, or nil for an
+    /// algorithm without one.
+    func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]?
+}
+
+extension Agent {
+    public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? { nil }
+}
+
+/// The chain of a flow policy, squashed, for agents built on one.
+func squashedChain(_ policy: FlowPolicy, observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> [Tensor] {
+    let noise = policy.noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
+    return policy.chain(observations: observations, noise: noise).map { $0.map(Elementwise.Tanh.self) }
 }
 
 /// The algorithms flowrl can create by name.

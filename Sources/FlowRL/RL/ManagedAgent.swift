@@ -44,6 +44,8 @@ public final class ManagedAgent {
     }
 
     public var observationSize: Int { agent.observationSize }
+    /// The algorithm's name.
+    public var algorithm: String { type(of: agent).algorithm }
     public var actionSize: Int { agent.actionSize }
 
     // MARK: Checked calls
@@ -62,6 +64,20 @@ public final class ManagedAgent {
         actDuration += clock.now - start
         actCalls += 1
         return actions
+    }
+
+    /// The policy's particles `tanh(x₀) … tanh(x_N)` for `[n, observationSize]` observations.
+    public func particleChain(observations: Tensor, deterministic: Bool) throws -> [Tensor] {
+        try Self.check(observations, cols: observationSize, name: "observations")
+        guard let chain = agent.particleChain(observations: observations, deterministic: deterministic) else {
+            throw FlowRLError.invalidState("\(type(of: agent).algorithm) has no particle chain")
+        }
+        return chain
+    }
+
+    /// Number of tensors `particleChain` returns (N + 1), or nil without a chain.
+    public var chainLength: Int? {
+        agent.particleChain(observations: Tensor(rows: 1, cols: observationSize), deterministic: true)?.count
     }
 
     /// Stores a batch after checking all of it.
