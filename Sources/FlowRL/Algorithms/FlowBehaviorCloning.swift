@@ -3,7 +3,7 @@
 ///
 /// The simplest algorithm behind the agent interface: it has no critic and ignores rewards,
 /// so `update` imitates whatever policy produced the stored transitions.
-public final class FlowBehaviorCloning: Agent {
+public final class FlowBehaviorCloning: FlowPolicyAgent {
     /// Hyperparameters (Python keyword = JSON key in snake_case).
     public struct Configuration: AgentConfiguration {
         /// Hidden layer widths of the velocity MLP.
@@ -42,11 +42,11 @@ public final class FlowBehaviorCloning: Agent {
     public let policy: FlowPolicy
     let optimizer: Adam
     let trainer: FlowMatchingTrainer
-    let buffer: ReplayBuffer
-    var generator: RandomGenerator
+    public let buffer: ReplayBuffer
+    public var generator: RandomGenerator
     var updates = 0
     var pretrainSteps = 0
-    var transitionsSeen = 0
+    public var transitionsSeen = 0
 
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
         let configuration = try Configuration.decode(json: configurationJSON, algorithm: Self.algorithm)
@@ -66,21 +66,7 @@ public final class FlowBehaviorCloning: Agent {
 
     public var configurationJSON: String { configuration.jsonString() }
     public var counters: [String: Int] { ["updates": updates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen] }
-    public var storedTransitionCount: Int { buffer.count }
     public var allParameters: [Parameter] { policy.parameters }
-
-    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
-        policy.sample(observations: observations, deterministic: deterministic, generator: &generator)
-    }
-
-    public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? {
-        squashedChain(policy, observations: observations, deterministic: deterministic, generator: &generator)
-    }
-
-    public func observe(_ transitions: Transitions) {
-        buffer.add(transitions)
-        transitionsSeen += transitions.count
-    }
 
     public func update(gradientSteps: Int) -> [String: Double] {
         var total = 0.0
@@ -97,8 +83,6 @@ public final class FlowBehaviorCloning: Agent {
         return trainer.pretrain(observations: observations, actions: actions, steps: steps,
                                 batchSize: configuration.batchSize, generator: &generator)
     }
-
-    public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
 
     public func captureState(includeReplayBuffer: Bool) -> AgentState {
         var state = AgentState()

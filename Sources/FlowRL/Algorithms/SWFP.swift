@@ -5,7 +5,7 @@
 /// One update (`update`): a critic step on soft Bellman targets with fresh `log π(a'|s')`; then,
 /// every `policy_delay` updates, a block step (`swfpBlockLoss`), an α step, and the prior
 /// policy θ̄ moved towards θ; finally the critic targets are Polyak-averaged.
-public final class SWFP: Agent {
+public final class SWFP: FlowPolicyAgent {
     public static let algorithm = "swfp"
 
     public enum EnergyPoint: String, Codable, Sendable { case block, terminal }
@@ -116,12 +116,12 @@ public final class SWFP: Agent {
     public let temperature: Temperature
     let policyOptimizer: Adam
     let pretrainer: FlowMatchingTrainer
-    let buffer: ReplayBuffer
-    var generator: RandomGenerator
+    public let buffer: ReplayBuffer
+    public var generator: RandomGenerator
     var updates = 0
     var actorUpdates = 0
     var pretrainSteps = 0
-    var transitionsSeen = 0
+    public var transitionsSeen = 0
     private let tape = Tape()
 
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
@@ -156,24 +156,8 @@ public final class SWFP: Agent {
     public var counters: [String: Int] {
         ["updates": updates, "actor_updates": actorUpdates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen]
     }
-    public var storedTransitionCount: Int { buffer.count }
     public var allParameters: [Parameter] {
         policy.parameters + prior.parameters + softCritic.critic.parameters + softCritic.target.parameters + [temperature.logAlpha]
-    }
-
-    // MARK: Acting and storing
-
-    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
-        policy.sample(observations: observations, deterministic: deterministic, generator: &generator)
-    }
-
-    public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? {
-        squashedChain(policy, observations: observations, deterministic: deterministic, generator: &generator)
-    }
-
-    public func observe(_ transitions: Transitions) {
-        buffer.add(transitions)
-        transitionsSeen += transitions.count
     }
 
     // MARK: Learning
@@ -251,8 +235,6 @@ public final class SWFP: Agent {
         prior.copyParameters(from: policy)   // fine-tuning starts from the pretrained flow
         return metrics
     }
-
-    public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
 
     // MARK: State
 

@@ -42,11 +42,6 @@ extension Agent {
     public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? { nil }
 }
 
-/// The chain of a flow policy, squashed, for agents built on one.
-func squashedChain(_ policy: FlowPolicy, observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> [Tensor] {
-    let noise = policy.noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
-    return policy.chain(observations: observations, noise: noise).map { $0.map(Elementwise.Tanh.self) }
-}
 
 /// The algorithms flowrl can create by name.
 public enum AgentRegistry {
