@@ -59,6 +59,19 @@ final class ReplayBufferTests: XCTestCase {
         XCTAssertEqual(buffer.rawBytes, 10_000_000 * 48 * 4)
     }
 
+    func testFullBufferUsesItsRawBytesWithinTenPercent() {
+        // 500,000 Pendulum-sized transitions (3 + 1 + 1 + 3 + 1 floats = 18 MB of data).
+        let before = residentBytes()
+        let buffer = ReplayBuffer(capacity: 500_000, observationSize: 3, actionSize: 1)
+        let chunk = Transitions(observations: Tensor(rows: 10_000, cols: 3, repeating: 0.5), actions: Tensor(rows: 10_000, cols: 1),
+                                rewards: Tensor(rows: 10_000, cols: 1), nextObservations: Tensor(rows: 10_000, cols: 3),
+                                terminated: Tensor(rows: 10_000, cols: 1))
+        for _ in 0..<50 { buffer.add(chunk) }
+        let growth = Double(residentBytes() - before)
+        XCTAssertEqual(buffer.count, 500_000)
+        XCTAssertLessThanOrEqual(growth, 1.1 * Double(buffer.rawBytes), "grew \(growth) bytes for \(buffer.rawBytes) raw")
+    }
+
     private func batch20(_ n: Int) -> Transitions {
         Transitions(observations: Tensor(rows: n, cols: 20), actions: Tensor(rows: n, cols: 6), rewards: Tensor(rows: n, cols: 1),
                     nextObservations: Tensor(rows: n, cols: 20), terminated: Tensor(rows: n, cols: 1))
