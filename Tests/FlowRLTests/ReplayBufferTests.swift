@@ -11,8 +11,8 @@ final class ReplayBufferTests: XCTestCase {
                            terminated: Tensor(rows: n, cols: 1, scalars: values.map { $0 == 3 ? 1 : 0 }))
     }
 
-    func testRingOverwritesOldestAndKeepsRowsAligned() {
-        let buffer = ReplayBuffer(capacity: 4, observationSize: 1, actionSize: 1)
+    func testRingOverwritesOldestAndKeepsRowsAligned() throws {
+        let buffer = try ReplayBuffer(capacity: 4, observationSize: 1, actionSize: 1)
         buffer.add(batch([1, 2, 3]))
         XCTAssertEqual(buffer.count, 3)
         buffer.add(batch([4, 5, 6]))
@@ -26,8 +26,8 @@ final class ReplayBufferTests: XCTestCase {
         XCTAssertEqual(stored.actions.scalars, [0.05, 0.06, 0.03, 0.04])
     }
 
-    func testSamplingIsUniformOverStoredRowsAndSeeded() {
-        let buffer = ReplayBuffer(capacity: 100, observationSize: 1, actionSize: 1)
+    func testSamplingIsUniformOverStoredRowsAndSeeded() throws {
+        let buffer = try ReplayBuffer(capacity: 100, observationSize: 1, actionSize: 1)
         buffer.add(batch([1, 2, 3, 4]))
         var generator = RandomGenerator(seed: 1), again = RandomGenerator(seed: 1)
         let sample = buffer.sample(4000, generator: &generator)
@@ -49,20 +49,20 @@ final class ReplayBufferTests: XCTestCase {
         XCTAssertThrowsError(try batch([1]).validate(observationSize: 2, actionSize: 1))
     }
 
-    func testLargeCapacityCostsNoMemoryUntilUsed() {
+    func testLargeCapacityCostsNoMemoryUntilUsed() throws {
         // 10 million transitions of 20 + 20 + 6 + 2 floats reserve 1.9 GB of address space.
         let before = residentBytes()
-        let buffer = ReplayBuffer(capacity: 10_000_000, observationSize: 20, actionSize: 6)
+        let buffer = try ReplayBuffer(capacity: 10_000_000, observationSize: 20, actionSize: 6)
         buffer.add(batch20(1000))
         let growth = residentBytes() - before
         XCTAssertLessThan(growth, 64 << 20, "resident memory grew by \(growth) bytes")
         XCTAssertEqual(buffer.rawBytes, 10_000_000 * 48 * 4)
     }
 
-    func testFullBufferUsesItsRawBytesWithinTenPercent() {
+    func testFullBufferUsesItsRawBytesWithinTenPercent() throws {
         // 500,000 Pendulum-sized transitions (3 + 1 + 1 + 3 + 1 floats = 18 MB of data).
         let before = residentBytes()
-        let buffer = ReplayBuffer(capacity: 500_000, observationSize: 3, actionSize: 1)
+        let buffer = try ReplayBuffer(capacity: 500_000, observationSize: 3, actionSize: 1)
         let chunk = Transitions(observations: Tensor(rows: 10_000, cols: 3, repeating: 0.5), actions: Tensor(rows: 10_000, cols: 1),
                                 rewards: Tensor(rows: 10_000, cols: 1), nextObservations: Tensor(rows: 10_000, cols: 3),
                                 terminated: Tensor(rows: 10_000, cols: 1))
@@ -70,6 +70,13 @@ final class ReplayBufferTests: XCTestCase {
         let growth = Double(residentBytes() - before)
         XCTAssertEqual(buffer.count, 500_000)
         XCTAssertLessThanOrEqual(growth, 1.1 * Double(buffer.rawBytes), "grew \(growth) bytes for \(buffer.rawBytes) raw")
+    }
+
+    func testCapacityBeyondMemoryIsRefused() {
+        XCTAssertThrowsError(try ReplayBuffer(capacity: 100_000_000, observationSize: 100_000, actionSize: 1)) {
+            XCTAssertTrue("\($0)".contains("more than this machine's memory"), "\($0)")
+        }
+        XCTAssertThrowsError(try ReplayBuffer(capacity: 0, observationSize: 1, actionSize: 1))
     }
 
     private func batch20(_ n: Int) -> Transitions {

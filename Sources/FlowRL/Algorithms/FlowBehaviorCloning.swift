@@ -60,7 +60,7 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
                             generator: &generator, name: "velocity")
         optimizer = Adam(parameters: policy.parameters, learningRate: configuration.learningRate)
         trainer = FlowMatchingTrainer(policy: policy, optimizer: optimizer)
-        buffer = ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
+        buffer = try ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
         self.generator = generator
     }
 

@@ -148,7 +148,7 @@ public final class SWFP: FlowPolicyAgent {
                                   targetEntropy: targetEntropy, learningRate: configuration.learningRate)
         policyOptimizer = Adam(parameters: policy.parameters, learningRate: configuration.learningRate)
         pretrainer = FlowMatchingTrainer(policy: policy, optimizer: policyOptimizer)
-        buffer = ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
+        buffer = try ReplayBuffer(capacity: configuration.bufferSize, observationSize: observationSize, actionSize: actionSize)
         self.generator = generator
     }
 

@@ -127,8 +127,13 @@ public enum ConfigCheck {
     }
 
     public static func layerSizes(_ sizes: [Int], _ key: String) throws {
-        guard !sizes.isEmpty, sizes.allSatisfy({ (1...65_536).contains($0) }) else {
-            throw FlowRLError.invalidArgument("config key '\(key)' must be a non-empty list of sizes in [1, 65536], got \(sizes)")
+        guard !sizes.isEmpty, sizes.count <= 64, sizes.allSatisfy({ (1...16_384).contains($0) }) else {
+            throw FlowRLError.invalidArgument("config key '\(key)' must be a list of 1 to 64 sizes in [1, 16384], got \(sizes)")
+        }
+        // Hidden-to-hidden weights alone; past this a network would not fit in memory sensibly.
+        let weights = zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
+        guard weights <= 100_000_000 else {
+            throw FlowRLError.invalidArgument("config key '\(key)': \(sizes) needs \(weights) weights between hidden layers; the limit is 100,000,000")
         }
     }
 }

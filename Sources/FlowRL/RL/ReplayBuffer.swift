@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A batch of transitions `(s, a, r, s', terminated)`, row-aligned.
 public struct Transitions {
     /// `[count, observationSize]`
@@ -65,8 +71,13 @@ public final class ReplayBuffer {
     private var nextObservations: [Float]
     private var terminated: [Float]
 
-    public init(capacity: Int, observationSize: Int, actionSize: Int) {
-        precondition(capacity > 0 && observationSize > 0 && actionSize > 0, "ReplayBuffer: sizes must be positive")
+    /// Throws `FlowRLError.invalidArgument` for sizes that are not positive or storage larger than
+    /// the machine's memory (see `checkCapacity`).
+    public init(capacity: Int, observationSize: Int, actionSize: Int) throws {
+        guard capacity > 0, observationSize > 0, actionSize > 0 else {
+            throw FlowRLError.invalidArgument("replay buffer sizes must be positive (capacity \(capacity))")
+        }
+        try ReplayBuffer.checkCapacity(capacity, observationSize: observationSize, actionSize: actionSize)
         self.capacity = capacity
         self.observationSize = observationSize
         self.actionSize = actionSize
@@ -75,6 +86,18 @@ public final class ReplayBuffer {
         rewards = ReplayBuffer.untouchedArray(capacity)
         nextObservations = ReplayBuffer.untouchedArray(capacity * observationSize)
         terminated = ReplayBuffer.untouchedArray(capacity)
+    }
+
+    /// Refuses a capacity whose storage exceeds the machine's physical memory: such a buffer
+    /// could not fill, and allocating it could fail outright.
+    public static func checkCapacity(_ capacity: Int, observationSize: Int, actionSize: Int) throws {
+        let floatsPerTransition = 2 * observationSize + actionSize + 2
+        let (floats, overflow) = capacity.multipliedReportingOverflow(by: floatsPerTransition)
+        let physical = Int(sysconf(Int32(_SC_PHYS_PAGES))) * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard !overflow, floats <= Int.max / 4, physical <= 0 || floats * 4 <= physical else {
+            throw FlowRLError.invalidArgument("buffer_size \(capacity) needs \(overflow ? "more than Int.max" : "\(floats / 262_144) MiB of") "
+                + "replay storage (\(floatsPerTransition) floats per transition), more than this machine's memory")
+        }
     }
 
     /// An array of `count` floats whose pages are not written (slots are read only after being stored).
