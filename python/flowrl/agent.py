@@ -41,6 +41,9 @@ _SCHEDULE_DEFAULTS = {"learning_starts": 100, "train_freq": 1, "gradient_steps":
 _EPISODE_WINDOW = 100
 
 
+_act = _lib.lib.flowrl_agent_act  # looked up once: act is the hot call
+
+
 def _free(handle: int) -> None:
     _lib.lib.flowrl_agent_free(handle)
 
@@ -175,6 +178,9 @@ class Agent:
         # unit action u ∈ [-1, 1] ↦ middle + half_range · u, in the action space's dtype
         self._middle = (self._low + 0.5 * self._range).astype(action_space.dtype)
         self._half_range = (0.5 * self._range).astype(action_space.dtype)
+        # Most Box spaces are symmetric ([-h, h]), many are [-1, 1]: skip the operations that do nothing.
+        self._centred = bool(np.all(self._middle == 0))
+        self._unit_range = self._centred and bool(np.all(self._half_range == 1)) and self.action_space.dtype == np.float32
         self._scratch = threading.local()  # per-thread buffers for single-observation act
 
     def _metadata(self) -> dict[str, Any]:
@@ -242,18 +248,20 @@ class Agent:
         if not handle:
             raise InvalidStateError("the library returned no agent")
         self._handle = handle
+        self._open_handle: Optional[int] = handle   # None once closed: checked on every call
         self._finalizer = weakref.finalize(self, _free, handle)
 
     @property
     def handle(self) -> int:
         """The C handle; raises :class:`~flowrl.errors.InvalidStateError` after :meth:`close`."""
-        finalizer = getattr(self, "_finalizer", None)
-        if finalizer is None or not finalizer.alive:
+        handle = getattr(self, "_open_handle", None)
+        if handle is None:
             raise InvalidStateError("the agent is closed")
-        return self._handle
+        return handle
 
     def close(self) -> None:
         """Releases the Swift agent now (it is released anyway when this object is collected)."""
+        self._open_handle = None
         finalizer = getattr(self, "_finalizer", None)
         if finalizer is not None:
             finalizer()
@@ -331,18 +339,21 @@ class Agent:
             Actions in the environment's units, ``(action_size,)`` for one observation or
             ``(n, action_size)`` for a batch.
         """
-        handle = self.handle
+        handle = getattr(self, "_open_handle", None)
+        if handle is None:
+            raise InvalidStateError("the agent is closed")
         flag = 1 if deterministic else 0
         if type(observations) is np.ndarray and observations.shape == self._observation_shape:
             # One observation, the common case in a loop: reuse this thread's buffers (no allocation
             # and no address lookups); the result is a new array.
             observation, action, observation_address, action_address = self._single_buffers()
             np.copyto(observation, observations, casting="unsafe")
-            status = _lib.lib.flowrl_agent_act(handle, observation_address, 1, self.observation_size, flag,
-                                               action_address, self.action_size)
+            status = _act(handle, observation_address, 1, self.observation_size, flag, action_address, self.action_size)
             if status:
                 _lib.check(status)
-            return action * self._half_range + self._middle
+            if self._unit_range:
+                return action.copy()
+            return action * self._half_range if self._centred else action * self._half_range + self._middle
         batch, _ = self._observations(observations)
         rows = batch.shape[0]
         unit = np.empty((rows, self.action_size), dtype=np.float32)
