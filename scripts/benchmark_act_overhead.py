@@ -44,6 +44,7 @@ def main() -> None:
     env = gym.make("Pendulum-v1")
     print(f"flowrl {flowrl.version()}, Python {platform.python_version()}, numpy {np.__version__}, {platform.processor() or platform.machine()}")
     for name, make in (("SWFP defaults (velocity 256×256, N = 5)", lambda: flowrl.SWFP(env, seed=0)),
+                       ("SWFP, velocity 256×256×256 (N = 5)", lambda: flowrl.SWFP(env, seed=0, hidden_sizes=[256, 256, 256])),
                        ("FlowBC defaults (256×256, 10 flow steps)", lambda: flowrl.FlowBC(env, seed=0)),
                        ("FlowBC tiny (hidden 4, 1 flow step)", lambda: flowrl.FlowBC(env, seed=0, hidden_sizes=[4], flow_steps=1))):
         agent = make()
