@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-system-deps.sh
 swift build -c release          # the release build must compile, as users and benchmarks use it
-swift test
+OPENBLAS_NUM_THREADS=1 swift test   # flowrl's own setting (Runtime.prepare); spare threads only spin
 ./scripts/python-env.sh .venv-test pytest tqdm matplotlib
 .venv-test/bin/python -X faulthandler -m pytest
