@@ -21,6 +21,7 @@ from .errors import (
     NumericalError,
 )
 from .plotting import plot_learning_curve
+from .sac import SAC
 from .swfp import SWFP
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidStateError",
     "NumericalError",
+    "SAC",
     "SWFP",
     "callbacks",
     "library_path",

@@ -61,15 +61,21 @@ public final class Temperature {
     /// The current α.
     public var alpha: Float { exp(logAlpha.value.scalar) }
 
+    /// The α loss `−log α · mean(log π + H̄)` for sampled `log π` values (whatever α's mode).
+    public func loss(logProbability: Tensor) -> Float {
+        -logAlpha.value.scalar * (logProbability.sum() / Float(max(1, logProbability.count)) + targetEntropy)
+    }
+
     /// One step of the α loss from sampled `log π` values; returns the loss (0 when α is fixed).
     @discardableResult
     public func update(logProbability: Tensor) -> Float {
         guard let optimizer else { return 0 }
+        let loss = self.loss(logProbability: logProbability)
         let meanShifted = logProbability.sum() / Float(max(1, logProbability.count)) + targetEntropy
         optimizer.zeroGradients()
         logAlpha.gradient = Tensor(scalar: -meanShifted)   // ∂L/∂ log α
         optimizer.update()
-        return -logAlpha.value.scalar * meanShifted
+        return loss
     }
 
     public func capture(into state: inout AgentState) {

@@ -62,12 +62,17 @@ public final class SoftCritic {
         return (noGrad.constant(batch.rewards) + discount * continuing * soft).value
     }
 
+    /// The critic loss `Σ_j ½ mean (Q_j(s, a) − y)²` on `tape`, with `Q₁`.
+    public func loss(on batch: Transitions, targets: Tensor, tape: Tape) -> (loss: Variable, q1: Variable) {
+        let (q1, q2) = critic(observations: tape.constant(batch.observations), actions: tape.constant(batch.actions))
+        let y = tape.constant(targets)
+        return (0.5 * (q1 - y).squared().mean() + 0.5 * (q2 - y).squared().mean(), q1)
+    }
+
     /// One Adam step on the critic loss; returns `(loss, mean Q₁)`.
     public func update(on batch: Transitions, targets: Tensor) -> (loss: Float, meanQ: Float) {
         tape.reset()
-        let (q1, q2) = critic(observations: tape.constant(batch.observations), actions: tape.constant(batch.actions))
-        let y = tape.constant(targets)
-        let loss = 0.5 * (q1 - y).squared().mean() + 0.5 * (q2 - y).squared().mean()
+        let (loss, q1) = self.loss(on: batch, targets: targets, tape: tape)
         optimizer.zeroGradients()
         tape.backward(from: loss)
         optimizer.update()
