@@ -1,4 +1,4 @@
-"""SWFP (flowrl) beside Stable-Baselines3's SAC on a Gymnasium task, in one invocation.
+"""flowrl's SWFP (and its Gaussian SAC) beside Stable-Baselines3's SAC on a Gymnasium task, in one invocation.
 
 Both learn with equal budgets and network sizes (256×256 hidden layers for every network); each
 learns in segments and is evaluated between them (10 deterministic episodes on seeded resets),
@@ -40,10 +40,13 @@ def evaluate(predict, env_id: str, episodes: int = 10) -> float:
 
 def run(algorithm: str, env_id: str, seed: int, checkpoints: list[int]) -> dict:
     env = gym.make(env_id)
-    if algorithm == "flowrl-swfp":
+    if algorithm.startswith("flowrl-"):
         import flowrl
 
-        model = flowrl.SWFP(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
+        if algorithm == "flowrl-swfp":
+            model = flowrl.SWFP(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
+        else:  # flowrl-sac: SB3's SAC defaults, which flowrl.SAC shares
+            model = flowrl.SAC(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
         predict = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
     else:
         import stable_baselines3 as sb3
@@ -84,9 +87,10 @@ def summary(path: Path) -> None:
             speeds[algorithm] = statistics.mean(r["steps_per_second"] for r in results)
             print(f"  {algorithm:<12} seeds {sorted(r['seed'] for r in results)}  " + "  ".join(cells)
                   + f"  steps/s {speeds[algorithm]:.1f}")
-        if len(speeds) == 2 and "flowrl-swfp" in speeds:
-            other = next(name for name in speeds if name != "flowrl-swfp")
-            print(f"  speed ratio flowrl-swfp / {other}: {speeds['flowrl-swfp'] / speeds[other]:.2f}")
+        if "sb3-sac" in speeds:
+            for name in sorted(speeds):
+                if name != "sb3-sac":
+                    print(f"  speed ratio {name} / sb3-sac: {speeds[name] / speeds['sb3-sac']:.2f}")
 
 
 def main() -> None:
@@ -94,7 +98,7 @@ def main() -> None:
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[5_000, 10_000, 20_000])
-    parser.add_argument("--algorithms", nargs="+", default=["flowrl-swfp", "sb3-sac"], choices=["flowrl-swfp", "sb3-sac"])
+    parser.add_argument("--algorithms", nargs="+", default=["flowrl-swfp", "sb3-sac"], choices=["flowrl-swfp", "flowrl-sac", "sb3-sac"])
     parser.add_argument("--output", type=Path, default=Path("runs/benchmark-pendulum.jsonl"))
     parser.add_argument("--summary", action="store_true", help="only print the table from --output")
     arguments = parser.parse_args()
