@@ -25,7 +25,7 @@ final class SACReferenceTests: XCTestCase {
             {"hidden_sizes": \(SACReference.hiddenSizes), "critic_hidden_sizes": \(SACReference.hiddenSizes),
              "initial_alpha": \(SACReference.alpha), "gamma": \(SACReference.gamma), "buffer_size": 16}
             """, observationSize: obs, actionSize: act)
-        assign(SACReference.actor, to: agent.actor)
+        assign(SACReference.actor, to: agent.gaussian)
         assign(SACReference.critic, to: agent.softCritic.critic)
         assign(SACReference.target, to: agent.softCritic.target)
         XCTAssertEqual(agent.temperature.alpha, SACReference.alpha, accuracy: 1e-6)
@@ -58,7 +58,7 @@ final class SACReferenceTests: XCTestCase {
         let observations = generator.normalTensor(rows: 5, cols: 3)
         let noise = generator.normalTensor(rows: 5, cols: 2)
         // The critic is frozen (only the actor is checked); with this seed no ReLU input lies within ε of 0.
-        let result = GradientCheck.check(inputs: [], parameters: agent.actor.parameters) { tape, _ in
+        let result = GradientCheck.check(inputs: [], parameters: agent.gaussian.parameters) { tape, _ in
             agent.actorLoss(observations: observations, noise: noise, alpha: 0.3, tape: tape).loss
         }
         XCTAssertTrue(result.passed, "\(result)")

@@ -1,0 +1,168 @@
+/// Settings every soft actor-critic agent shares (Python keyword = JSON key in snake_case).
+public struct SoftActorCriticSettings {
+    public var criticHiddenSizes: [Int]
+    public var learningRate: Float
+    public var batchSize: Int
+    public var bufferSize: Int
+    public var gamma: Float
+    public var criticTau: Float
+    public var alpha: AutoOrNumber
+    public var initialAlpha: Float
+    public var targetEntropy: AutoOrNumber
+    public var targetUpdateInterval: Int
+    /// λ of the proximity term `λ · mean ‖a_π − a_buffer‖²` (0 turns it off).
+    public var proximityCoefficient: Float
+}
+
+/// Soft actor-critic for any `SoftActor`, in Stable-Baselines3's update order, shared by the
+/// Gaussian SAC baseline and SAC Flow (each subclass holds only its actor, its configuration and
+/// its pretraining).
+///
+/// One update: sample `a_π ~ π(·|s)`; α step on `−log α · mean(log π + H̄)` (the α from before this
+/// step is used below); critic step on soft Bellman targets with `a' ~ π(·|s')`; actor step on
+/// `mean(α log π(a_π|s) − min_j Q_j(s, a_π)) + λ mean ‖a_π − a‖²` with the updated critic; Polyak
+/// update of the critic targets every `target_update_interval` updates.
+public class SoftActorCriticAgent {
+    public let observationSize: Int
+    public let actionSize: Int
+    public let actor: any SoftActor
+    public let softCritic: SoftCritic
+    public let temperature: Temperature
+    let actorOptimizer: Adam
+    let buffer: ReplayBuffer
+    var generator: RandomGenerator
+    let settings: SoftActorCriticSettings
+    var updates = 0
+    var pretrainSteps = 0
+    var transitionsSeen = 0
+    let tape = Tape()
+
+    init(observationSize: Int, actionSize: Int, actor: any SoftActor, settings: SoftActorCriticSettings,
+         generator: inout RandomGenerator) throws {
+        self.observationSize = observationSize
+        self.actionSize = actionSize
+        self.actor = actor
+        self.settings = settings
+        softCritic = SoftCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: settings.criticHiddenSizes,
+                                learningRate: settings.learningRate, discount: settings.gamma,
+                                targetRate: settings.criticTau, generator: &generator)
+        let targetEntropy: Float
+        if case .value(let value) = settings.targetEntropy { targetEntropy = value } else { targetEntropy = -Float(actionSize) }
+        temperature = Temperature(setting: settings.alpha, initial: settings.initialAlpha,
+                                  targetEntropy: targetEntropy, learningRate: settings.learningRate)
+        actorOptimizer = Adam(parameters: actor.parameters, learningRate: settings.learningRate)
+        buffer = try ReplayBuffer(capacity: settings.bufferSize, observationSize: observationSize, actionSize: actionSize)
+        self.generator = generator
+    }
+
+    public var counters: [String: Int] { ["updates": updates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen] }
+    public var storedTransitionCount: Int { buffer.count }
+    public var allParameters: [Parameter] {
+        actor.parameters + softCritic.critic.parameters + softCritic.target.parameters + [temperature.logAlpha]
+    }
+
+    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
+        let noGrad = Tape(recording: false)
+        let s = noGrad.constant(observations)
+        if deterministic { return actor.meanAction(observations: s).value }
+        return actor.sample(observations: s, noise: generator.normalTensor(rows: observations.rows, cols: actor.noiseSize)).actions.value
+    }
+
+    public func observe(_ transitions: Transitions) {
+        buffer.add(transitions)
+        transitionsSeen += transitions.count
+    }
+
+    public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
+
+    /// The actor loss `mean(α log π(a_π|s) − min_j Q_j(s, a_π)) + λ mean ‖a_π − a‖²` for the given
+    /// noise, on `tape` (the critic frozen), with the sampled `log π`. `bufferActions` are the
+    /// replay actions the proximity term pulls towards (ignored when λ = 0).
+    public func actorLoss(observations: Tensor, noise: Tensor, alpha: Float, bufferActions: Tensor? = nil,
+                          tape: Tape) -> (loss: Variable, logProbability: Variable) {
+        tape.freeze(softCritic.critic)
+        let s = tape.constant(observations)
+        let (actions, logProbability) = actor.sample(observations: s, noise: noise)
+        var loss = (alpha * logProbability - softCritic.critic.minimum(observations: s, actions: actions)).mean()
+        if settings.proximityCoefficient > 0, let bufferActions {
+            loss = loss + settings.proximityCoefficient * (actions - tape.constant(bufferActions)).squared().sumOfEachRow().mean()
+        }
+        return (loss, logProbability)
+    }
+
+    /// Actions and `log π` without gradients, for the critic targets and the α step.
+    public func sampleWithoutGradient(observations: Tensor, noise: Tensor) -> (actions: Tensor, logProbability: Tensor) {
+        let noGrad = Tape(recording: false)
+        let (actions, logProbability) = actor.sample(observations: noGrad.constant(observations), noise: noise)
+        return (actions.value, logProbability.value)
+    }
+
+    public func update(gradientSteps: Int) -> [String: Double] {
+        var sums: [String: Double] = [:]
+        for _ in 0..<gradientSteps {
+            let batch = buffer.sample(settings.batchSize, generator: &generator)
+            let alpha = temperature.alpha
+            // a_π ~ π(·|s) once; its log π drives the α step now and the actor step below.
+            let actorNoise = generator.normalTensor(rows: batch.count, cols: actor.noiseSize)
+            let current = sampleWithoutGradient(observations: batch.observations, noise: actorNoise)
+            sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: current.logProbability))
+            let next = sampleWithoutGradient(observations: batch.nextObservations,
+                                             noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
+            let targets = softCritic.targets(for: batch, nextActions: next.actions, nextLogProbability: next.logProbability, alpha: alpha)
+            let (criticLoss, meanQ) = softCritic.update(on: batch, targets: targets)
+            // The actor step sees the critic after its step, as in SB3.
+            tape.reset()
+            let (actorLoss, _) = self.actorLoss(observations: batch.observations, noise: actorNoise, alpha: alpha,
+                                                bufferActions: batch.actions, tape: tape)
+            actorOptimizer.zeroGradients()
+            tape.backward(from: actorLoss)
+            actorOptimizer.update()
+            if (updates + 1) % settings.targetUpdateInterval == 0 { softCritic.updateTarget() }
+            updates += 1
+            sums["train/critic_loss", default: 0] += Double(criticLoss)
+            sums["train/q_mean", default: 0] += Double(meanQ)
+            sums["train/actor_loss", default: 0] += Double(actorLoss.value.scalar)
+            sums["train/entropy", default: 0] += -Double(current.logProbability.sum()) / Double(batch.count)
+        }
+        var metrics = sums.mapValues { $0 / Double(gradientSteps) }
+        metrics["train/alpha"] = Double(temperature.alpha)
+        return metrics
+    }
+
+    public func captureState(includeReplayBuffer: Bool) -> AgentState {
+        var state = AgentState()
+        state.capture(actor, as: "actor")
+        state.capture(actorOptimizer, as: "actor_optimizer")
+        softCritic.capture(into: &state)
+        temperature.capture(into: &state)
+        state.capture(generator, as: "generator")
+        for (key, value) in counters { state.integers["counters.\(key)"] = UInt64(value) }
+        if includeReplayBuffer { state.capture(buffer, as: "replay") }
+        return state
+    }
+
+    public func restoreState(_ state: AgentState) throws {
+        let actorValues = try state.parameterValues(for: actor, as: "actor")
+        let moments = try state.optimizerValues(for: actorOptimizer, as: "actor_optimizer")
+        let restoreCritic = try softCritic.restorer(from: state)
+        let restoreTemperature = try temperature.restorer(from: state)
+        let restoredGenerator = try state.generator(as: "generator")
+        let counterValues = try counters.keys.sorted().map { ($0, try state.counter("counters.\($0)")) }
+        let replay = state.bufferContents(as: "replay")
+        if let (stored, nextIndex) = replay { try buffer.validateRestore(stored, nextIndex: nextIndex) }
+        // Everything checked; now change.
+        actor.assignParameters(actorValues)
+        try actorOptimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
+        restoreCritic()
+        restoreTemperature()
+        generator = restoredGenerator
+        for (key, value) in counterValues {
+            switch key {
+            case "updates": updates = value
+            case "pretrain_steps": pretrainSteps = value
+            default: transitionsSeen = value
+            }
+        }
+        if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
+    }
+}
