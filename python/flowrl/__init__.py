@@ -22,6 +22,7 @@ from .errors import (
 )
 from .plotting import plot_learning_curve
 from .sac import SAC
+from .sac_flow import SACFlow
 from .swfp import SWFP
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidStateError",
     "NumericalError",
     "SAC",
+    "SACFlow",
     "SWFP",
     "callbacks",
     "library_path",

@@ -61,3 +61,25 @@ def test_pretraining_by_maximum_likelihood_fits_a_torque_law() -> None:
     assert np.isfinite(metrics["pretrain/negative_log_likelihood"])
     error = np.mean(np.abs(agent.act(observations[:64], deterministic=True) - actions[:64]))
     assert error < 0.4, f"mean error {error:.2f}"
+
+
+@pytest.mark.parametrize("velocity", ["gated", "mlp"])
+def test_sac_flow_pendulum_thousand_steps_with_finite_losses(velocity: str, tmp_path) -> None:
+    env = gym.make("Pendulum-v1")
+    agent = flowrl.SACFlow(env, seed=0, velocity=velocity, hidden_sizes=[32, 32], sigma_hidden_sizes=[16],
+                           critic_hidden_sizes=[32, 32], batch_size=32, buffer_size=5000)
+    agent.learn(1000)
+    metrics = agent.update(2)
+    for key in ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy"):
+        assert key in metrics and np.isfinite(metrics[key]), (key, metrics)
+    path = tmp_path / "sac_flow.flowrl"
+    agent.save(path, include_replay_buffer=True)
+    copy = flowrl.Agent.load(path)
+    assert isinstance(copy, flowrl.SACFlow) and copy.config["velocity"] == velocity
+    assert agent.update(3) == copy.update(3)
+
+
+def test_sac_flow_rejects_the_unimplemented_decoder_velocity() -> None:
+    env = gym.make("Pendulum-v1")
+    with pytest.raises(flowrl.InvalidArgumentError, match="velocity"):
+        flowrl.SACFlow(env, velocity="decoder")

@@ -156,20 +156,29 @@ public final class FlowPolicy: Layer {
     /// blocks, one block n is drawn per minibatch and `t ~ U[t_n, t_{n+1})`.
     public func flowMatchingLoss(observations: Tensor, actions: Tensor, tape: Tape,
                                  generator: inout RandomGenerator) -> Variable {
-        let batch = observations.rows
-        let x1 = actions.map(ClippedArctanh.self)
-        let x0 = generator.normalTensor(rows: batch, cols: actionSize)
         let block = fields.count == 1 ? 0 : Int(generator.next() % UInt64(steps))
-        let t = generator.uniformTensor(rows: batch, cols: 1,
-                                        lower: fields.count == 1 ? 0 : time(atStep: block),
-                                        upper: fields.count == 1 ? 1 : time(atStep: block + 1))
-        let times = tape.constant(t)
-        let xt = (1 - times) * tape.constant(x0) + times * tape.constant(x1)
+        let times = fields.count == 1 ? Float(0)...Float(1) : time(atStep: block)...time(atStep: block + 1)
         let field = fields[block]
-        let velocity = field.network(field.input(observations: tape.constant(observations), x: xt, times: times))
-        let target = tape.constant(x1) - tape.constant(x0)
-        return (velocity - target).squared().sumOfEachRow().mean()
+        return conditionalFlowMatchingLoss(observations: observations, actions: actions, times: times, tape: tape,
+                                           generator: &generator) { s, x, t in
+            field.network(field.input(observations: s, x: x, times: t))
+        }
     }
+}
+
+/// The conditional flow-matching loss of a velocity field `v(s, x, t)` (shared by every flow
+/// policy's pretraining): `x₁ = atanh(clip(a, ±(1 − 1e-3)))`, `x₀ ~ N(0, I)`, `t ~ U(times)`,
+/// `x_t = (1 − t) x₀ + t x₁`, `L = mean_batch ‖v(s, x_t, t) − (x₁ − x₀)‖²`.
+public func conditionalFlowMatchingLoss(observations: Tensor, actions: Tensor, times range: ClosedRange<Float>, tape: Tape,
+                                        generator: inout RandomGenerator,
+                                        velocity: (_ observations: Variable, _ x: Variable, _ times: Variable) -> Variable) -> Variable {
+    let batch = observations.rows
+    let x1 = actions.map(ClippedArctanh.self)
+    let x0 = generator.normalTensor(rows: batch, cols: actions.cols)
+    let times = tape.constant(generator.uniformTensor(rows: batch, cols: 1, lower: range.lowerBound, upper: range.upperBound))
+    let xt = (1 - times) * tape.constant(x0) + times * tape.constant(x1)
+    let target = tape.constant(x1) - tape.constant(x0)
+    return (velocity(tape.constant(observations), xt, times) - target).squared().sumOfEachRow().mean()
 }
 
 /// `atanh(clip(a, ±(1 − 1e-3)))`: the pre-squash point of a demonstrated action.

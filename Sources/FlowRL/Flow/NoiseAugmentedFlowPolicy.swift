@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The velocity fields SAC Flow trains (`sac-flow-paper.txt`; ALGORITHMS.md, "SAC Flow").
+public enum FlowVelocityKind: String, Codable, Sendable {
+    /// Flow-G: `v = z ⊙ (h̃ − x)` with a sigmoid gate `z` and a candidate `h̃`, both MLPs on `[s, x, emb(t)]`.
+    case gated
+    /// The plain MLP on `[s, x, emb(t)]` (the paper's naive flow).
+    case mlp
+}
+
+/// A flow policy with a noise-augmented rollout, trained end to end as a sequential model:
+///
+///     x₀ ~ N(0, I),  μ_k = x_k + dt · v_θ(t_k, s, x_k),  x_{k+1} = μ_k + σ_k(s) ⊙ ε_k,  a = tanh(x_K)
+///     log π = log N(x₀) + Σ_k log N(x_{k+1}; μ_k, σ_k²) − Σ_j log(1 − a_j² + 1e-6)
+///
+/// with `log σ = lo + (hi − lo)(tanh(raw) + 1)/2`, `[lo, hi] = [−5, 2]`, `raw` from a state-only
+/// MLP giving one `σ_k` per step. Gradients flow through the whole rollout (reparameterisation).
+/// The noise of one sample is `[x₀, ε₀ … ε_{K−1}]`, `(K + 1)·d` standard normals.
+public final class NoiseAugmentedFlowPolicy: SoftActor {
+    public let kind: FlowVelocityKind
+    public let steps: Int
+    public let actionSize: Int
+    public let embedding: TimeEmbedding
+    /// The MLP velocity, or Flow-G's candidate `h̃`.
+    public let velocityNetwork: MLP
+    /// Flow-G's gate (nil for the MLP velocity): last layer starts at weights 0, bias 5 (gate ≈ 1).
+    public let gate: MLP?
+    public let sigmaNetwork: MLP
+    public static let logSigmaRange: ClosedRange<Float> = -5...2
+
+    public var parameters: [Parameter] { velocityNetwork.parameters + (gate?.parameters ?? []) + sigmaNetwork.parameters }
+    public var noiseSize: Int { (steps + 1) * actionSize }
+    public var dt: Float { 1 / Float(steps) }
+
+    public init(kind: FlowVelocityKind, observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int],
+                sigmaHiddenSizes: [Int], embeddingSize: Int, generator: inout RandomGenerator) {
+        self.kind = kind
+        self.steps = steps
+        self.actionSize = actionSize
+        embedding = TimeEmbedding(size: embeddingSize)
+        let input = observationSize + actionSize + embeddingSize
+        velocityNetwork = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: .silu,
+                              outputScale: kind == .mlp ? 0.1 : 1, generator: &generator, name: "actor.velocity")
+        if kind == .gated {
+            let gate = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: .silu, generator: &generator, name: "actor.gate")
+            gate.layers.last!.weight.value.fill(0)
+            gate.layers.last!.bias!.value.fill(5)
+            self.gate = gate
+        } else {
+            gate = nil
+        }
+        sigmaNetwork = MLP(sizes: [observationSize] + sigmaHiddenSizes + [steps * actionSize], activation: .silu,
+                           generator: &generator, name: "actor.sigma")
+    }
+
+    /// `v_θ(t, s, x)` for a batch, `t` one time for all rows.
+    public func velocity(observations: Variable, x: Variable, time: Float) -> Variable {
+        let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
+        return velocity(observations: observations, x: x, times: times)
+    }
+
+    /// `v_θ(t, s, x)` with a time per row (`times` is `[batch, 1]`).
+    public func velocity(observations: Variable, x: Variable, times: Variable) -> Variable {
+        let input = concatenateColumns([observations, x, embedding(times)])
+        let candidate = velocityNetwork(input)
+        guard let gate else { return candidate }
+        return gate(input).sigmoid() * (candidate - x)
+    }
+
+    /// `log σ_k` for every step, `[batch, K·d]`.
+    public func logSigma(observations: Variable) -> Variable {
+        let (lo, hi) = (Self.logSigmaRange.lowerBound, Self.logSigmaRange.upperBound)
+        return lo + (hi - lo) * 0.5 * (sigmaNetwork(observations).tanh() + 1)
+    }
+
+    public func sample(observations: Variable, noise: Tensor) -> (actions: Variable, logProbability: Variable) {
+        precondition(noise.cols == noiseSize && noise.rows == observations.rows, "NoiseAugmentedFlowPolicy: noise must be [batch, (K+1)·d]")
+        let tape = observations.tape
+        let d = actionSize
+        let logNormalizer = 0.5 * Float(d) * log(2 * Float.pi)
+        var x = tape.constant(noise.columns(0..<d))
+        var logProbability = x.squared().sumOfEachRow() * -0.5 - logNormalizer
+        let logSigmas = logSigma(observations: observations)
+        for k in 0..<steps {
+            let mean = x + dt * velocity(observations: observations, x: x, time: Float(k) * dt)
+            let logSigmaK = logSigmas.columns((k * d)..<((k + 1) * d))
+            let epsilon = tape.constant(noise.columns(((k + 1) * d)..<((k + 2) * d)))
+            x = mean + logSigmaK.exp() * epsilon
+            // log N(x_{k+1}; μ_k, σ_k²) with x_{k+1} − μ_k = σ_k ε_k.
+            logProbability = logProbability + (epsilon.squared() * -0.5 - logSigmaK).sumOfEachRow() - logNormalizer
+        }
+        let actions = x.tanh()
+        return (actions, logProbability - (1 + 1e-6 - actions.squared()).log().sumOfEachRow())
+    }
+
+    /// The rollout from `x₀ = 0` without the added noise (the chain of means), squashed.
+    public func meanAction(observations: Variable) -> Variable {
+        var x = observations.tape.constant(Tensor(rows: observations.rows, cols: actionSize))
+        for k in 0..<steps { x = x + dt * velocity(observations: observations, x: x, time: Float(k) * dt) }
+        return x.tanh()
+    }
+}
