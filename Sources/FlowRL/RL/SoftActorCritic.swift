@@ -83,11 +83,18 @@ public class SoftActorCriticAgent {
         tape.freeze(softCritic.critic)
         let s = tape.constant(observations)
         let (actions, logProbability) = actor.sample(observations: s, noise: noise)
+        return (actorObjective(observations: s, actions: actions, logProbability: logProbability, alpha: alpha,
+                               bufferActions: bufferActions), logProbability)
+    }
+
+    /// The actor loss for already sampled actions (the critic must be frozen on their tape).
+    func actorObjective(observations s: Variable, actions: Variable, logProbability: Variable, alpha: Float,
+                        bufferActions: Tensor?) -> Variable {
         var loss = (alpha * logProbability - softCritic.critic.minimum(observations: s, actions: actions)).mean()
         if settings.proximityCoefficient > 0, let bufferActions {
-            loss = loss + settings.proximityCoefficient * (actions - tape.constant(bufferActions)).squared().sumOfEachRow().mean()
+            loss = loss + settings.proximityCoefficient * (actions - s.tape.constant(bufferActions)).squared().sumOfEachRow().mean()
         }
-        return (loss, logProbability)
+        return loss
     }
 
     /// Actions and `log π` without gradients, for the critic targets and the α step.
@@ -102,18 +109,19 @@ public class SoftActorCriticAgent {
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(settings.batchSize, generator: &generator)
             let alpha = temperature.alpha
-            // a_π ~ π(·|s) once; its log π drives the α step now and the actor step below.
-            let actorNoise = generator.normalTensor(rows: batch.count, cols: actor.noiseSize)
-            let current = sampleWithoutGradient(observations: batch.observations, noise: actorNoise)
-            sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: current.logProbability))
+            // a_π ~ π(·|s), recorded once: its log π drives the α step now and the actor step below.
+            tape.reset()
+            tape.freeze(softCritic.critic)
+            let s = tape.constant(batch.observations)
+            let (actionsPi, logPi) = actor.sample(observations: s, noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
+            sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logPi.value))
             let next = sampleWithoutGradient(observations: batch.nextObservations,
                                              noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
             let targets = softCritic.targets(for: batch, nextActions: next.actions, nextLogProbability: next.logProbability, alpha: alpha)
             let (criticLoss, meanQ) = softCritic.update(on: batch, targets: targets)
-            // The actor step sees the critic after its step, as in SB3.
-            tape.reset()
-            let (actorLoss, _) = self.actorLoss(observations: batch.observations, noise: actorNoise, alpha: alpha,
-                                                bufferActions: batch.actions, tape: tape)
+            // The critic is read only now, so the actor step sees it after its step, as in SB3.
+            let actorLoss = actorObjective(observations: s, actions: actionsPi, logProbability: logPi, alpha: alpha,
+                                           bufferActions: batch.actions)
             actorOptimizer.zeroGradients()
             tape.backward(from: actorLoss)
             actorOptimizer.update()
@@ -122,7 +130,7 @@ public class SoftActorCriticAgent {
             sums["train/critic_loss", default: 0] += Double(criticLoss)
             sums["train/q_mean", default: 0] += Double(meanQ)
             sums["train/actor_loss", default: 0] += Double(actorLoss.value.scalar)
-            sums["train/entropy", default: 0] += -Double(current.logProbability.sum()) / Double(batch.count)
+            sums["train/entropy", default: 0] += -Double(logPi.value.sum()) / Double(batch.count)
         }
         var metrics = sums.mapValues { $0 / Double(gradientSteps) }
         metrics["train/alpha"] = Double(temperature.alpha)
