@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import flowrl
 import numpy as np
 from gymnasium import spaces
-
-import flowrl
 
 CENTRES = np.array([[2 * np.cos(2 * np.pi * k / 8), 2 * np.sin(2 * np.pi * k / 8)] for k in range(8)])
 REWARDED = CENTRES[::2]

@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import flowrl
 import gymnasium as gym
 import numpy as np
-
-import flowrl
 
 
 def expert_action(observation: np.ndarray) -> np.ndarray:

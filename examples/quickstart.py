@@ -13,9 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
-import gymnasium as gym
-
 import flowrl
+import gymnasium as gym
 
 
 def main() -> None:

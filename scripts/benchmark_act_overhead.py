@@ -16,10 +16,9 @@ import platform
 import statistics
 import time
 
+import flowrl
 import gymnasium as gym
 import numpy as np
-
-import flowrl
 from flowrl import _lib
 
 

@@ -18,14 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+import flowrl
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-import flowrl
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from bandit2d import CENTRES, REWARDED, reward, shares  # noqa: E402
+from bandit2d import CENTRES, reward, shares  # noqa: E402
 
 
 def pendulum(variant: dict, seed: int, timesteps: int, eval_every: int) -> dict:

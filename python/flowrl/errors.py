@@ -43,7 +43,8 @@ class InternalError(FlowRLError, RuntimeError):
     status = 5
 
 
-_BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, InvalidStateError, CheckpointError, NumericalError, InternalError)}
+_BY_STATUS = {cls.status: cls for cls in (InvalidArgumentError, InvalidStateError, CheckpointError, NumericalError,
+                                          InternalError)}
 
 
 def error_for_status(status: int, message: str) -> FlowRLError:

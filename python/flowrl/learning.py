@@ -19,7 +19,6 @@ from .errors import InvalidArgumentError, InvalidStateError
 from .logger import Logger, configure_logger
 from .training import EnvBatch, evaluate_episodes
 
-
 #: Defaults of the training-schedule keys read from ``config`` by :meth:`Agent.learn`.
 _SCHEDULE_DEFAULTS = {"learning_starts": 100, "train_freq": 1, "gradient_steps": 1}
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import flowrl
 import numpy as np
 import pytest
 from gymnasium import spaces
-
-import flowrl
 
 OBSERVATION_SPACE = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 ACTION_SPACE = spaces.Box(-2.0, 2.0, (2,), dtype=np.float32)

@@ -7,6 +7,7 @@ import json
 import pickle
 from typing import Any, Callable
 
+import flowrl
 import numpy as np
 import pytest
 from conftest import (
@@ -20,9 +21,6 @@ from conftest import (
     random_batch,
     snapshot,
 )
-from gymnasium import spaces
-
-import flowrl
 from flowrl import _lib
 from flowrl.errors import (
     CheckpointError,
@@ -33,6 +31,7 @@ from flowrl.errors import (
     NumericalError,
     error_for_status,
 )
+from gymnasium import spaces
 
 OK, INVALID_ARGUMENT, INVALID_STATE, IO, NUMERICAL, INTERNAL = range(6)
 

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import flowrl
+import pytest
 from flowrl import _lib
 from flowrl.errors import CheckpointError, InternalError, InvalidArgumentError, InvalidStateError, NumericalError
 

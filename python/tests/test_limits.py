@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import flowrl
 import numpy as np
 import pytest
 from gymnasium import spaces
-
-import flowrl
 
 
 def test_networks_too_large_to_hold_are_refused() -> None:

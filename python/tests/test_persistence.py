@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 from typing import Callable
 
+import flowrl
 import numpy as np
 import pytest
 from conftest import (
@@ -25,10 +26,8 @@ from conftest import (
     random_batch,
     snapshot,
 )
-from gymnasium import spaces
-
-import flowrl
 from flowrl import Agent, CheckpointError, FlowBC, InvalidArgumentError, InvalidStateError
+from gymnasium import spaces
 
 MAGIC = b"FLOWRLCK"
 HEADER = 8 + 4 + 8  # magic, format version (u32), payload length (u64)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import flowrl
 import numpy as np
 import pytest
-
-import flowrl
 
 gym = pytest.importorskip("gymnasium")
 

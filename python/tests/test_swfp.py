@@ -3,11 +3,10 @@ checkpoint round trips that continue identically, vector envs, and pretrain-then
 
 from __future__ import annotations
 
+import flowrl
 import numpy as np
 import pytest
 from gymnasium import spaces
-
-import flowrl
 
 RADIUS, MODE_STD, REWARD_WIDTH = 2.0, 0.15, 0.3
 CENTRES = np.array([[RADIUS * np.cos(2 * np.pi * k / 8), RADIUS * np.sin(2 * np.pi * k / 8)] for k in range(8)])

@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import flowrl
 import numpy as np
 import pytest
 from conftest import ACTION_SPACE, OBSERVATION_SPACE, PROBE, make_agent, random_batch
-
-import flowrl
 from flowrl import _lib
 from flowrl.errors import InvalidArgumentError, InvalidStateError
 

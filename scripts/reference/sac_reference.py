@@ -107,7 +107,7 @@ for array in parameters(actor_trunk) + actor_mean + actor_log_std:
     print(f"        {literal(array)},")
 print("    ]")
 for name, networks in (("critic", critics), ("target", targets)):
-    print(f"    /// Q₁ then Q₂, each layer (weight, bias).")
+    print("    /// Q₁ then Q₂, each layer (weight, bias).")
     print(f"    static let {name}: [[Float]] = [")
     for layers in networks:
         for array in parameters(layers):
