@@ -68,11 +68,8 @@ public final class SAC: SoftActorCriticAgent, Agent {
     /// Behaviour cloning by maximum likelihood: Adam steps on `−mean log π(a|s)` over minibatches
     /// of demonstrations, with `u = atanh(clip(a, ±(1 − 1e-3)))` the pre-squash point of `a`.
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        var total = 0.0
-        let reported = min(steps, 100)
-        for index in 0..<steps {
-            let rows = (0..<configuration.batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
-            let (s, a) = (observations.gathering(rows: rows), actions.gathering(rows: rows))
+        let loss = trainOnMinibatches(observations: observations, actions: actions, steps: steps,
+                                      batchSize: configuration.batchSize, generator: &generator) { s, a, _ in
             tape.reset()
             let (mu, logSigma) = gaussian.distribution(observations: tape.constant(s))
             let u = tape.constant(a.map(ClippedArctanh.self))
@@ -83,10 +80,10 @@ public final class SAC: SoftActorCriticAgent, Agent {
             actorOptimizer.zeroGradients()
             tape.backward(from: loss)
             actorOptimizer.update()
-            if index >= steps - reported { total += Double(loss.value.scalar) }
+            return loss.value.scalar
         }
         pretrainSteps += steps
-        return ["pretrain/negative_log_likelihood": total / Double(reported)]
+        return ["pretrain/negative_log_likelihood": loss]
     }
 }
 

@@ -76,21 +76,18 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
 
     /// Flow matching of the velocity field on demonstrations (`conditionalFlowMatchingLoss`).
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        var total = 0.0
-        let reported = min(steps, 100)
-        for index in 0..<steps {
-            let rows = (0..<configuration.batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
+        let loss = trainOnMinibatches(observations: observations, actions: actions, steps: steps,
+                                      batchSize: configuration.batchSize, generator: &generator) { s, a, generator in
             tape.reset()
-            let loss = conditionalFlowMatchingLoss(observations: observations.gathering(rows: rows), actions: actions.gathering(rows: rows),
-                                                   times: 0...1, tape: tape, generator: &generator) { s, x, t in
+            let loss = conditionalFlowMatchingLoss(observations: s, actions: a, times: 0...1, tape: tape, generator: &generator) { s, x, t in
                 flow.velocity(observations: s, x: x, times: t)
             }
             actorOptimizer.zeroGradients()
             tape.backward(from: loss)
             actorOptimizer.update()
-            if index >= steps - reported { total += Double(loss.value.scalar) }
+            return loss.value.scalar
         }
         pretrainSteps += steps
-        return ["pretrain/flow_matching_loss": total / Double(reported)]
+        return ["pretrain/flow_matching_loss": loss]
     }
 }

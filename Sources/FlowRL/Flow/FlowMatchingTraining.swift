@@ -25,16 +25,27 @@ public struct FlowMatchingTrainer {
     /// demonstrations; reports the mean loss over the last 100 steps.
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int, batchSize: Int,
                          generator: inout RandomGenerator) -> [String: Double] {
-        var total = 0.0
-        let reported = min(steps, 100)
-        for index in 0..<steps {
-            let rows = (0..<batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
-            let loss = step(observations: observations.gathering(rows: rows), actions: actions.gathering(rows: rows),
-                            generator: &generator)
-            if index >= steps - reported { total += Double(loss) }
+        let loss = trainOnMinibatches(observations: observations, actions: actions, steps: steps, batchSize: batchSize,
+                                      generator: &generator) { s, a, generator in
+            step(observations: s, actions: a, generator: &generator)
         }
-        return ["pretrain/flow_matching_loss": total / Double(reported)]
+        return ["pretrain/flow_matching_loss": loss]
     }
+}
+
+/// Runs `step` on `steps` minibatches of `batchSize` (observation, action) pairs drawn with
+/// replacement; returns the mean loss of the last 100 steps. The loop every `pretrain` shares.
+public func trainOnMinibatches(observations: Tensor, actions: Tensor, steps: Int, batchSize: Int,
+                               generator: inout RandomGenerator,
+                               step: (_ observations: Tensor, _ actions: Tensor, _ generator: inout RandomGenerator) -> Float) -> Double {
+    var total = 0.0
+    let reported = min(steps, 100)
+    for index in 0..<steps {
+        let rows = (0..<batchSize).map { _ in Int(generator.next() % UInt64(observations.rows)) }
+        let loss = step(observations.gathering(rows: rows), actions.gathering(rows: rows), &generator)
+        if index >= steps - reported { total += Double(loss) }
+    }
+    return total / Double(max(reported, 1))
 }
 
 extension Tensor {
