@@ -8,11 +8,12 @@ final class SACFlowTests: XCTestCase {
     func policy(_ kind: FlowVelocityKind, steps: Int = 3, seed: UInt64 = 1) -> NoiseAugmentedFlowPolicy {
         var generator = RandomGenerator(seed: seed)
         return NoiseAugmentedFlowPolicy(kind: kind, observationSize: 3, actionSize: 2, steps: steps, hiddenSizes: [8, 8],
-                                        sigmaHiddenSizes: [6], embeddingSize: 4, generator: &generator)
+                                        sigmaHiddenSizes: [6], embeddingSize: 4, decoderShape: DecoderShape(width: 8, layers: 2, heads: 2),
+                                        generator: &generator)
     }
 
     func testVelocityFieldGradients() {
-        for kind in [FlowVelocityKind.gated, .mlp] {
+        for kind in [FlowVelocityKind.gated, .mlp, .decoder] {
             let actor = policy(kind)
             // Move the gate off its initial saturation so its gradient is not vanishingly small.
             actor.gate?.layers.last!.bias!.value.fill(0.3)
@@ -34,7 +35,7 @@ final class SACFlowTests: XCTestCase {
     }
 
     func testPathLogDensityGradients() {
-        for kind in [FlowVelocityKind.gated, .mlp] {
+        for kind in [FlowVelocityKind.gated, .mlp, .decoder] {
             let actor = policy(kind)
             actor.gate?.layers.last!.bias!.value.fill(0.3)
             var generator = RandomGenerator(seed: 3)
@@ -91,8 +92,54 @@ final class SACFlowTests: XCTestCase {
             return agent.checkpoint(includeReplayBuffer: true).encoded()
         }
         XCTAssertEqual(try run(), try run())
-        XCTAssertThrowsError(try SACFlow(configurationJSON: #"{"velocity": "decoder"}"#, observationSize: 2, actionSize: 2)) {
+        XCTAssertThrowsError(try SACFlow(configurationJSON: #"{"velocity": "transformer"}"#, observationSize: 2, actionSize: 2)) {
             XCTAssertTrue("\($0)".contains("velocity"), "\($0)")
+        }
+    }
+
+    func testDecoderRolloutDensityIsTheProductOfItsGaussianTransitions() {
+        // Flow-T with K = 2 (dt = ½): x_{k+1} ~ N(x_k + dt μ_v, (dt σ_v)²). The density is rebuilt
+        // here in Double from the decoder's outputs and the positions x₁, x₂ (not from the noise),
+        // so a missing or wrong −log(dt σ_v) term would show (it is log 2 ≈ 0.69 per coordinate).
+        let actor = policy(.decoder, steps: 2)
+        var generator = RandomGenerator(seed: 6)
+        let s = generator.normalTensor(rows: 3, cols: 3)
+        let noise = generator.normalTensor(rows: 3, cols: actor.noiseSize)
+        let tape = Tape(recording: false)
+        let (actions, logProbability) = actor.sample(observations: tape.constant(s), noise: noise)
+        let dt = 0.5
+        func transition(_ x: Tensor, _ time: Float) -> (Tensor, Tensor) {
+            let (mean, logSigma) = actor.decoder!(observations: tape.constant(s), x: tape.constant(x),
+                                                  times: tape.constant(Tensor(rows: 3, cols: 1, repeating: time)))
+            return (mean.value, logSigma.value)
+        }
+        var x = noise.columns(0..<2)
+        var expected = [Double](repeating: 0, count: 3)
+        for row in 0..<3 {
+            for j in 0..<2 { expected[row] += -0.5 * Double(x[row, j] * x[row, j]) - 0.5 * log(2 * Double.pi) }
+        }
+        for k in 0..<2 {
+            let (mean, logSigma) = transition(x, Float(k) * Float(dt))
+            var next = x
+            for row in 0..<3 {
+                for j in 0..<2 {
+                    let sigma = dt * exp(Double(logSigma[row, j]))
+                    let centre = Double(x[row, j]) + dt * Double(mean[row, j])
+                    let position = centre + sigma * Double(noise[row, 2 * (k + 1) + j])
+                    next[row, j] = Float(position)
+                    let z = (position - centre) / sigma
+                    expected[row] += -0.5 * z * z - log(sigma) - 0.5 * log(2 * Double.pi)
+                }
+            }
+            x = next
+        }
+        for row in 0..<3 {
+            for j in 0..<2 {
+                let a = Double(actions.value[row, j])
+                XCTAssertEqual(a, tanh(Double(x[row, j])), accuracy: 1e-5)
+                expected[row] -= log(1 - a * a + 1e-6)
+            }
+            XCTAssertEqual(Double(logProbability.value[row, 0]), expected[row], accuracy: 1e-3, "row \(row)")
         }
     }
 }

@@ -62,11 +62,11 @@ def test_pretraining_by_maximum_likelihood_fits_a_torque_law() -> None:
     assert error < 0.4, f"mean error {error:.2f}"
 
 
-@pytest.mark.parametrize("velocity", ["gated", "mlp"])
+@pytest.mark.parametrize("velocity", ["gated", "decoder", "mlp"])
 def test_sac_flow_pendulum_thousand_steps_with_finite_losses(velocity: str, tmp_path) -> None:
     env = gym.make("Pendulum-v1")
-    agent = flowrl.SACFlow(env, seed=0, velocity=velocity, hidden_sizes=[32, 32], sigma_hidden_sizes=[16],
-                           critic_hidden_sizes=[32, 32], batch_size=32, buffer_size=5000)
+    agent = flowrl.SACFlow(env, seed=0, velocity=velocity, hidden_sizes=[32, 32], sigma_hidden_sizes=[16], decoder_width=16,
+                           decoder_heads=2, critic_hidden_sizes=[32, 32], batch_size=32, buffer_size=5000)
     agent.learn(1000)
     metrics = agent.update(2)
     for key in ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy"):
@@ -78,7 +78,9 @@ def test_sac_flow_pendulum_thousand_steps_with_finite_losses(velocity: str, tmp_
     assert agent.update(3) == copy.update(3)
 
 
-def test_sac_flow_rejects_the_unimplemented_decoder_velocity() -> None:
+def test_sac_flow_rejects_unknown_velocities_and_bad_decoder_shapes() -> None:
     env = gym.make("Pendulum-v1")
     with pytest.raises(flowrl.InvalidArgumentError, match="velocity"):
-        flowrl.SACFlow(env, velocity="decoder")
+        flowrl.SACFlow(env, velocity="transformer")
+    with pytest.raises(flowrl.InvalidArgumentError, match="decoder_heads"):
+        flowrl.SACFlow(env, velocity="decoder", decoder_width=10, decoder_heads=4)

@@ -2,18 +2,21 @@
 /// noise-augmented rollout (`NoiseAugmentedFlowPolicy`, Flow-G or plain MLP velocity) trained end
 /// to end with soft actor-critic (`SoftActorCriticAgent.update`); `pretrain` is flow matching on
 /// the velocity field; `bc_coef` adds the proximity term `λ · mean ‖a_π − a_buffer‖²`.
-/// (Flow-T, the decoder velocity, is not implemented yet.)
 public final class SACFlow: SoftActorCriticAgent, Agent {
     public static let algorithm = "sac_flow"
 
     /// Hyperparameters (Python keyword = JSON key in snake_case).
     public struct Configuration: AgentConfiguration {
-        /// "gated" (Flow-G) or "mlp".
+        /// "gated" (Flow-G), "decoder" (Flow-T) or "mlp".
         public var velocity = FlowVelocityKind.gated
         /// K, the rollout steps.
         public var flowSteps = 4
         public var hiddenSizes = [256, 256]
         public var sigmaHiddenSizes = [256]
+        /// Flow-T's token width, decoder layers and attention heads.
+        public var decoderWidth = 64
+        public var decoderLayers = 2
+        public var decoderHeads = 4
         public var timeEmbeddingSize = 16
         public var criticHiddenSizes = [256, 256]
         public var learningRate: Float = 3e-4
@@ -39,6 +42,12 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
             try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
             try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
             try ConfigCheck.layerSizes(sigmaHiddenSizes, "sigma_hidden_sizes")
+            try ConfigCheck.inRange(decoderWidth, 1...4096, "decoder_width")
+            try ConfigCheck.inRange(decoderLayers, 1...64, "decoder_layers")
+            try ConfigCheck.inRange(decoderHeads, 1...64, "decoder_heads")
+            guard decoderWidth % decoderHeads == 0 else {
+                throw FlowRLError.invalidArgument("config key 'decoder_width' (\(decoderWidth)) must be a multiple of 'decoder_heads' (\(decoderHeads))")
+            }
             try ConfigCheck.inRange(timeEmbeddingSize, 2...1024, "time_embedding_size")
             guard timeEmbeddingSize % 2 == 0 else {
                 throw FlowRLError.invalidArgument("config key 'time_embedding_size' must be even, got \(timeEmbeddingSize)")
@@ -67,7 +76,10 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
         flow = NoiseAugmentedFlowPolicy(kind: configuration.velocity, observationSize: observationSize, actionSize: actionSize,
                                         steps: configuration.flowSteps, hiddenSizes: configuration.hiddenSizes,
                                         sigmaHiddenSizes: configuration.sigmaHiddenSizes,
-                                        embeddingSize: configuration.timeEmbeddingSize, generator: &generator)
+                                        embeddingSize: configuration.timeEmbeddingSize,
+                                        decoderShape: DecoderShape(width: configuration.decoderWidth, layers: configuration.decoderLayers,
+                                                                   heads: configuration.decoderHeads),
+                                        generator: &generator)
         try super.init(observationSize: observationSize, actionSize: actionSize, actor: flow,
                        settings: configuration.softActorCriticSettings, generator: &generator)
     }

@@ -10,6 +10,20 @@ public enum FlowVelocityKind: String, Codable, Sendable {
     case gated
     /// The plain MLP on `[s, x, emb(t)]` (the paper's naive flow).
     case mlp
+    /// Flow-T: a pre-norm attention decoder (`DecoderVelocityField`) that also gives `σ_v`.
+    case decoder
+}
+
+/// Sizes of Flow-T's decoder.
+public struct DecoderShape: Sendable {
+    public var width: Int
+    public var layers: Int
+    public var heads: Int
+    public init(width: Int, layers: Int, heads: Int) {
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+    }
 }
 
 /// A flow policy with a noise-augmented rollout, trained end to end as a sequential model:
@@ -18,31 +32,49 @@ public enum FlowVelocityKind: String, Codable, Sendable {
 ///     log π = log N(x₀) + Σ_k log N(x_{k+1}; μ_k, σ_k²) − Σ_j log(1 − a_j² + 1e-6)
 ///
 /// with `log σ = lo + (hi − lo)(tanh(raw) + 1)/2`, `[lo, hi] = [−5, 2]`, `raw` from a state-only
-/// MLP giving one `σ_k` per step. Gradients flow through the whole rollout (reparameterisation).
+/// MLP giving one `σ_k` per step. Flow-T instead steps `x_{k+1} = x_k + dt(μ_v + σ_v ε_k)`: its
+/// transition is `N(x_k + dt μ_v, (dt σ_v)²)`, so the density carries `−Σ log(dt σ_v)`.
+/// Gradients flow through the whole rollout (reparameterisation).
 /// The noise of one sample is `[x₀, ε₀ … ε_{K−1}]`, `(K + 1)·d` standard normals.
 public final class NoiseAugmentedFlowPolicy: SoftActor {
     public let kind: FlowVelocityKind
     public let steps: Int
     public let actionSize: Int
     public let embedding: TimeEmbedding
-    /// The MLP velocity, or Flow-G's candidate `h̃`.
-    public let velocityNetwork: MLP
-    /// Flow-G's gate (nil for the MLP velocity): last layer starts at weights 0, bias 5 (gate ≈ 1).
+    /// The MLP velocity, or Flow-G's candidate `h̃` (nil for Flow-T).
+    public let velocityNetwork: MLP?
+    /// Flow-G's gate (nil otherwise): last layer starts at weights 0, bias 5 (gate ≈ 1).
     public let gate: MLP?
-    public let sigmaNetwork: MLP
+    /// The state-only σ network (nil for Flow-T, whose decoder gives σ).
+    public let sigmaNetwork: MLP?
+    /// Flow-T's decoder (nil otherwise).
+    public let decoder: DecoderVelocityField?
     public static let logSigmaRange: ClosedRange<Float> = -5...2
 
-    public var parameters: [Parameter] { velocityNetwork.parameters + (gate?.parameters ?? []) + sigmaNetwork.parameters }
+    public var parameters: [Parameter] {
+        (velocityNetwork?.parameters ?? []) + (gate?.parameters ?? []) + (sigmaNetwork?.parameters ?? []) + (decoder?.parameters ?? [])
+    }
     public var noiseSize: Int { (steps + 1) * actionSize }
     public var dt: Float { 1 / Float(steps) }
 
     public init(kind: FlowVelocityKind, observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int],
-                sigmaHiddenSizes: [Int], embeddingSize: Int, generator: inout RandomGenerator) {
+                sigmaHiddenSizes: [Int], embeddingSize: Int, decoderShape: DecoderShape = DecoderShape(width: 64, layers: 2, heads: 4),
+                generator: inout RandomGenerator) {
         self.kind = kind
         self.steps = steps
         self.actionSize = actionSize
         embedding = TimeEmbedding(size: embeddingSize)
         let input = observationSize + actionSize + embeddingSize
+        if kind == .decoder {
+            velocityNetwork = nil
+            gate = nil
+            sigmaNetwork = nil
+            decoder = DecoderVelocityField(observationSize: observationSize, actionSize: actionSize, width: decoderShape.width,
+                                           layerCount: decoderShape.layers, heads: decoderShape.heads, embeddingSize: embeddingSize,
+                                           generator: &generator)
+            return
+        }
+        decoder = nil
         velocityNetwork = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: .silu,
                               outputScale: kind == .mlp ? 0.1 : 1, generator: &generator, name: "actor.velocity")
         if kind == .gated {
@@ -63,18 +95,34 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
         return velocity(observations: observations, x: x, times: times)
     }
 
-    /// `v_θ(t, s, x)` with a time per row (`times` is `[batch, 1]`).
+    /// `v_θ(t, s, x)` with a time per row (`times` is `[batch, 1]`); Flow-T's is its `μ_v`.
     public func velocity(observations: Variable, x: Variable, times: Variable) -> Variable {
+        if let decoder { return decoder(observations: observations, x: x, times: times).mean }
         let input = concatenateColumns([observations, x, embedding(times)])
-        let candidate = velocityNetwork(input)
+        let candidate = velocityNetwork!(input)
         guard let gate else { return candidate }
         return gate(input).sigmoid() * (candidate - x)
     }
 
-    /// `log σ_k` for every step, `[batch, K·d]`.
+    /// `log σ_k` for every step from the state-only network, `[batch, K·d]` (not for Flow-T).
     public func logSigma(observations: Variable) -> Variable {
         let (lo, hi) = (Self.logSigmaRange.lowerBound, Self.logSigmaRange.upperBound)
-        return lo + (hi - lo) * 0.5 * (sigmaNetwork(observations).tanh() + 1)
+        return lo + (hi - lo) * 0.5 * (sigmaNetwork!(observations).tanh() + 1)
+    }
+
+    /// The transition of step k: its mean `μ_k` and `log σ_k` (both `[batch, d]`). Without
+    /// `stateLogSigmas` (the deterministic path, which needs only means) the MLP and gated fields
+    /// report `log σ_k = 0`.
+    func transition(observations: Variable, x: Variable, step k: Int, stateLogSigmas: Variable?) -> (mean: Variable, logSigma: Variable) {
+        let time = Float(k) * dt
+        if let decoder {
+            let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
+            let (mean, logSigma) = decoder(observations: observations, x: x, times: times)
+            return (x + dt * mean, logSigma + log(dt))   // σ_k = dt · σ_v
+        }
+        let mean = x + dt * velocity(observations: observations, x: x, time: time)
+        let logSigma = stateLogSigmas?.columns((k * actionSize)..<((k + 1) * actionSize))
+        return (mean, logSigma ?? observations.tape.constant(Tensor(rows: x.rows, cols: actionSize)))
     }
 
     public func sample(observations: Variable, noise: Tensor) -> (actions: Variable, logProbability: Variable) {
@@ -84,10 +132,9 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
         let logNormalizer = 0.5 * Float(d) * log(2 * Float.pi)
         var x = tape.constant(noise.columns(0..<d))
         var logProbability = x.squared().sumOfEachRow() * -0.5 - logNormalizer
-        let logSigmas = logSigma(observations: observations)
+        let stateLogSigmas = sigmaNetwork == nil ? nil : logSigma(observations: observations)
         for k in 0..<steps {
-            let mean = x + dt * velocity(observations: observations, x: x, time: Float(k) * dt)
-            let logSigmaK = logSigmas.columns((k * d)..<((k + 1) * d))
+            let (mean, logSigmaK) = transition(observations: observations, x: x, step: k, stateLogSigmas: stateLogSigmas)
             let epsilon = tape.constant(noise.columns(((k + 1) * d)..<((k + 2) * d)))
             x = mean + logSigmaK.exp() * epsilon
             // log N(x_{k+1}; μ_k, σ_k²) with x_{k+1} − μ_k = σ_k ε_k.
@@ -100,7 +147,7 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
     /// The rollout from `x₀ = 0` without the added noise (the chain of means), squashed.
     public func meanAction(observations: Variable) -> Variable {
         var x = observations.tape.constant(Tensor(rows: observations.rows, cols: actionSize))
-        for k in 0..<steps { x = x + dt * velocity(observations: observations, x: x, time: Float(k) * dt) }
+        for k in 0..<steps { x = transition(observations: observations, x: x, step: k, stateLogSigmas: nil).mean }
         return x.tanh()
     }
 }
