@@ -84,3 +84,21 @@ def test_sac_flow_rejects_unknown_velocities_and_bad_decoder_shapes() -> None:
         flowrl.SACFlow(env, velocity="transformer")
     with pytest.raises(flowrl.InvalidArgumentError, match="decoder_heads"):
         flowrl.SACFlow(env, velocity="decoder", decoder_width=10, decoder_heads=4)
+
+
+def test_policy_delay_trains_the_actor_less_often() -> None:
+    env = gym.make("Pendulum-v1")
+    probe = np.stack([env.observation_space.sample() for _ in range(8)])
+
+    def actor_after(delay: int) -> np.ndarray:
+        agent = small_sac(env, learning_starts=50, policy_delay=delay)
+        agent.learn(100)
+        before = agent.act(probe, deterministic=True)
+        metrics = agent.update(1)
+        assert np.isfinite(metrics["train/critic_loss"])
+        return agent.act(probe, deterministic=True) - before
+
+    # With policy_delay 1 the actor moves on every update; with a delay of 1000 the actor and α
+    # only moved on the update counts divisible by 1000 (the first), so this update leaves it.
+    assert np.any(actor_after(1) != 0)
+    assert np.all(actor_after(1000) == 0)

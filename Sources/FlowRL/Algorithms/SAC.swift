@@ -30,6 +30,8 @@ public final class SAC: SoftActorCriticAgent, Agent {
         public var gradientSteps = 1
         /// Updates between critic-target updates.
         public var targetUpdateInterval = 1
+        /// Critic updates per actor and α update.
+        public var policyDelay = 1
         public var seed: UInt64 = 0
 
         public init() {}
@@ -46,7 +48,7 @@ public final class SAC: SoftActorCriticAgent, Agent {
             SoftActorCriticSettings(criticHiddenSizes: criticHiddenSizes, learningRate: learningRate, batchSize: batchSize,
                                     bufferSize: bufferSize, gamma: gamma, criticTau: criticTau, alpha: alpha,
                                     initialAlpha: initialAlpha, targetEntropy: targetEntropy,
-                                    targetUpdateInterval: targetUpdateInterval, proximityCoefficient: 0)
+                                    targetUpdateInterval: targetUpdateInterval, policyDelay: policyDelay, proximityCoefficient: 0)
         }
     }
 
@@ -100,6 +102,7 @@ extension SoftActorCriticSettings {
         try ConfigCheck.inRange(initialAlpha, 1e-8...1e8, "initial_alpha")
         if case .value(let value) = targetEntropy { try ConfigCheck.finite(value, "target_entropy") }
         try ConfigCheck.inRange(targetUpdateInterval, 1...1_000_000, "target_update_interval")
+        try ConfigCheck.inRange(policyDelay, 1...1_000_000, "policy_delay")
         try ConfigCheck.inRange(proximityCoefficient, 0...1e6, "bc_coef")
     }
 }

@@ -34,6 +34,8 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
         public var trainFreq = 1
         public var gradientSteps = 1
         public var targetUpdateInterval = 1
+        /// Critic updates per actor and α update.
+        public var policyDelay = 1
         public var seed: UInt64 = 0
 
         public init() {}
@@ -62,7 +64,7 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
             SoftActorCriticSettings(criticHiddenSizes: criticHiddenSizes, learningRate: learningRate, batchSize: batchSize,
                                     bufferSize: bufferSize, gamma: gamma, criticTau: criticTau, alpha: alpha,
                                     initialAlpha: initialAlpha, targetEntropy: targetEntropy,
-                                    targetUpdateInterval: targetUpdateInterval, proximityCoefficient: bcCoef)
+                                    targetUpdateInterval: targetUpdateInterval, policyDelay: policyDelay, proximityCoefficient: bcCoef)
         }
     }
 

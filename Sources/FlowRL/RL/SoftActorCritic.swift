@@ -10,6 +10,8 @@ public struct SoftActorCriticSettings {
     public var initialAlpha: Float
     public var targetEntropy: AutoOrNumber
     public var targetUpdateInterval: Int
+    /// Critic updates per actor (and α) update; 1 is SAC's schedule.
+    public var policyDelay: Int
     /// λ of the proximity term `λ · mean ‖a_π − a_buffer‖²` (0 turns it off).
     public var proximityCoefficient: Float
 }
@@ -106,6 +108,7 @@ public class SoftActorCriticAgent {
 
     public func update(gradientSteps: Int) -> [String: Double] {
         var sums: [String: Double] = [:]
+        var actorSteps = 0
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(settings.batchSize, generator: &generator)
             let alpha = temperature.alpha
@@ -114,25 +117,33 @@ public class SoftActorCriticAgent {
             tape.freeze(softCritic.critic)
             let s = tape.constant(batch.observations)
             let (actionsPi, logPi) = actor.sample(observations: s, noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
-            sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logPi.value))
+            let actorTurn = updates % settings.policyDelay == 0
+            if actorTurn { sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logPi.value)) }
             let next = sampleWithoutGradient(observations: batch.nextObservations,
                                              noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
             let targets = softCritic.targets(for: batch, nextActions: next.actions, nextLogProbability: next.logProbability, alpha: alpha)
             let (criticLoss, meanQ) = softCritic.update(on: batch, targets: targets)
             // The critic is read only now, so the actor step sees it after its step, as in SB3.
-            let actorLoss = actorObjective(observations: s, actions: actionsPi, logProbability: logPi, alpha: alpha,
-                                           bufferActions: batch.actions)
-            actorOptimizer.zeroGradients()
-            tape.backward(from: actorLoss)
-            actorOptimizer.update()
+            if actorTurn {
+                let actorLoss = actorObjective(observations: s, actions: actionsPi, logProbability: logPi, alpha: alpha,
+                                               bufferActions: batch.actions)
+                actorOptimizer.zeroGradients()
+                tape.backward(from: actorLoss)
+                actorOptimizer.update()
+                sums["train/actor_loss", default: 0] += Double(actorLoss.value.scalar)
+                actorSteps += 1
+            }
             if (updates + 1) % settings.targetUpdateInterval == 0 { softCritic.updateTarget() }
             updates += 1
             sums["train/critic_loss", default: 0] += Double(criticLoss)
             sums["train/q_mean", default: 0] += Double(meanQ)
-            sums["train/actor_loss", default: 0] += Double(actorLoss.value.scalar)
             sums["train/entropy", default: 0] += -Double(logPi.value.sum()) / Double(batch.count)
         }
-        var metrics = sums.mapValues { $0 / Double(gradientSteps) }
+        var metrics: [String: Double] = [:]
+        for (key, total) in sums {
+            let perActorStep = key == "train/actor_loss" || key == "train/alpha_loss"
+            metrics[key] = total / Double(perActorStep ? max(actorSteps, 1) : gradientSteps)
+        }
         metrics["train/alpha"] = Double(temperature.alpha)
         return metrics
     }
