@@ -403,8 +403,10 @@ class Agent(OffPolicyLearning):
         steps = _check_count(gradient_steps, "gradient_steps", -2**31, 2**31 - 1)  # a C int32; the core checks >= 1
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_update, self.handle, steps))
 
-    def pretrain(self, observations: Any, actions: Any, steps: int = 10_000) -> dict[str, float]:
-        """Trains the policy by flow matching on demonstrations.
+    def pretrain(self, observations: Any, actions: Any, steps: int = 10_000, *, rewards: Any = None,
+                 next_observations: Any = None, terminated: Any = None) -> dict[str, float]:
+        """Trains the policy on demonstrations (flow matching for flow policies, maximum
+        likelihood for :class:`~flowrl.SAC`), for offline-to-online training.
 
         Parameters
         ----------
@@ -414,18 +416,40 @@ class Agent(OffPolicyLearning):
             ``(n, action_size)`` in the environment's units, within the bounds.
         steps : int
             Minibatch updates (minibatches of ``batch_size`` drawn with replacement).
+        rewards, next_observations, terminated : array_like, optional
+            Given together, the demonstrations are whole transitions: after pretraining they are
+            also stored in the replay buffer (as :meth:`observe` would), so online learning starts
+            from them — SAC Flow's offline-to-online recipe, with its ``bc_coef`` proximity term.
 
         Returns
         -------
         dict of str to float
-            ``pretrain/flow_matching_loss``: the mean loss over the last 100 steps.
+            The pretraining loss (``pretrain/...``): the mean over the last 100 steps.
         """
+        given = [value is not None for value in (rewards, next_observations, terminated)]
+        if any(given) and not all(given):
+            raise InvalidArgumentError("pass rewards, next_observations and terminated together, or none of them")
         steps = _check_count(steps, "steps", -2**63, 2**63 - 1)  # a C int64; the core checks >= 1
         batch, _ = self._observations(observations)
         rows = batch.shape[0]
         unit = self._normalise_actions(actions, rows)
-        return json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,
-                                             rows, self.observation_size, self.action_size, steps))
+        if all(given):  # check the transitions before training, so a bad batch changes nothing
+            self._check_transitions(rows, actions, rewards, next_observations, terminated)
+        metrics = json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,
+                                                rows, self.observation_size, self.action_size, steps))
+        if all(given):
+            self.observe(observations, actions, rewards, next_observations, terminated)
+        return metrics
+
+    def _check_transitions(self, rows: int, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None:
+        """Raises on transitions :meth:`observe` would refuse (shapes, NaN or Inf, flags)."""
+        following, _ = self._observations(next_observations, "next_observations")
+        reward_array = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        flags = np.asarray(terminated).reshape(-1)
+        if following.shape[0] != rows or reward_array.shape[0] != rows or flags.shape[0] != rows:
+            raise InvalidArgumentError(f"rewards, next_observations and terminated must have {rows} rows")
+        if not (np.all(np.isfinite(reward_array)) and np.all(np.isfinite(following))):
+            raise InvalidArgumentError("rewards and next_observations must be finite")
 
     def seed(self, seed: int) -> None:
         """Reseeds the agent's random generators (the core's and :meth:`learn`'s random actions);

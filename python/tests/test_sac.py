@@ -102,3 +102,28 @@ def test_policy_delay_trains_the_actor_less_often() -> None:
     # only moved on the update counts divisible by 1000 (the first), so this update leaves it.
     assert np.any(actor_after(1) != 0)
     assert np.all(actor_after(1000) == 0)
+
+
+def test_pretraining_on_whole_transitions_seeds_the_replay_buffer() -> None:
+    env = gym.make("Pendulum-v1")
+    rng = np.random.default_rng(0)
+    n = 300
+    observations = np.stack([env.observation_space.sample() for _ in range(n)]).astype(np.float32)
+    actions = rng.uniform(-2, 2, (n, 1)).astype(np.float32)
+    rewards = rng.normal(size=n).astype(np.float32)
+    following = np.stack([env.observation_space.sample() for _ in range(n)]).astype(np.float32)
+    done = np.zeros(n, dtype=bool)
+    agent = flowrl.SACFlow(env, seed=0, hidden_sizes=[16], sigma_hidden_sizes=[8], critic_hidden_sizes=[16], batch_size=32,
+                           buffer_size=1000, bc_coef=0.5)
+    agent.pretrain(observations, actions, steps=20, rewards=rewards, next_observations=following, terminated=done)
+    assert agent.info()["replay_size"] == n
+    assert np.isfinite(agent.update(3)["train/actor_loss"])
+    # Incomplete or bad transitions change nothing.
+    with pytest.raises(flowrl.InvalidArgumentError):
+        agent.pretrain(observations, actions, steps=5, rewards=rewards)
+    bad = rewards.copy()
+    bad[3] = np.nan
+    steps_before = agent.info()["counters"]["pretrain_steps"]
+    with pytest.raises(flowrl.InvalidArgumentError):
+        agent.pretrain(observations, actions, steps=5, rewards=bad, next_observations=following, terminated=done)
+    assert agent.info()["counters"]["pretrain_steps"] == steps_before and agent.info()["replay_size"] == n
