@@ -18,7 +18,7 @@ class SAC(Agent):
     ``batch_size`` [256], ``buffer_size`` [1_000_000], ``gamma`` [0.99], ``critic_tau`` [0.005],
     ``alpha`` ["auto"] (SB3's ``ent_coef``), ``initial_alpha`` [1.0], ``target_entropy``
     ["auto" = −d], ``learning_starts`` [100], ``train_freq`` [1], ``gradient_steps`` [1],
-    ``target_update_interval`` [1].
+    ``target_update_interval`` [1], ``policy_delay`` [1].
     """
 
     algorithm = "sac"
