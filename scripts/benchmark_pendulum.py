@@ -24,6 +24,9 @@ import gymnasium as gym
 import numpy as np
 
 
+ALGORITHMS = ["flowrl-swfp", "flowrl-sac", "flowrl-sac-flow-gated", "flowrl-sac-flow-decoder", "flowrl-sac-flow-mlp", "sb3-sac"]
+
+
 def evaluate(predict, env_id: str, episodes: int = 10) -> float:
     env = gym.make(env_id)
     returns = []
@@ -45,6 +48,8 @@ def run(algorithm: str, env_id: str, seed: int, checkpoints: list[int]) -> dict:
 
         if algorithm == "flowrl-swfp":
             model = flowrl.SWFP(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
+        elif algorithm.startswith("flowrl-sac-flow-"):  # SAC Flow with SAC's shared defaults
+            model = flowrl.SACFlow(env, seed=seed, velocity=algorithm.rsplit("-", 1)[1], critic_hidden_sizes=[256, 256])
         else:  # flowrl-sac: SB3's SAC defaults, which flowrl.SAC shares
             model = flowrl.SAC(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
         predict = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
@@ -98,7 +103,7 @@ def main() -> None:
     parser.add_argument("--env", default="Pendulum-v1")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--checkpoints", type=int, nargs="+", default=[5_000, 10_000, 20_000])
-    parser.add_argument("--algorithms", nargs="+", default=["flowrl-swfp", "sb3-sac"], choices=["flowrl-swfp", "flowrl-sac", "sb3-sac"])
+    parser.add_argument("--algorithms", nargs="+", default=["flowrl-swfp", "sb3-sac"], choices=ALGORITHMS)
     parser.add_argument("--output", type=Path, default=Path("runs/benchmark-pendulum.jsonl"))
     parser.add_argument("--summary", action="store_true", help="only print the table from --output")
     arguments = parser.parse_args()
