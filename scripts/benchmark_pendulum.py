@@ -23,7 +23,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-
 ALGORITHMS = ["flowrl-swfp", "flowrl-sac", "flowrl-sac-flow-gated", "flowrl-sac-flow-decoder", "flowrl-sac-flow-mlp", "sb3-sac"]
 
 
