@@ -44,9 +44,7 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
     let trainer: FlowMatchingTrainer
     public let buffer: ReplayBuffer
     public var generator: RandomGenerator
-    var updates = 0
-    var pretrainSteps = 0
-    public var transitionsSeen = 0
+    public var progress = TrainingCounters()
 
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
         let configuration = try Configuration.decode(json: configurationJSON, algorithm: Self.algorithm)
@@ -65,7 +63,6 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
     }
 
     public var configurationJSON: String { configuration.jsonString() }
-    public var counters: [String: Int] { ["updates": updates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen] }
     public var allParameters: [Parameter] { policy.parameters }
 
     public func update(gradientSteps: Int) -> [String: Double] {
@@ -73,13 +70,14 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(configuration.batchSize, generator: &generator)
             total += Double(trainer.step(observations: batch.observations, actions: batch.actions, generator: &generator))
-            updates += 1
+            progress.updates += 1
+            progress.actorUpdates += 1
         }
         return ["train/bc_loss": total / Double(gradientSteps)]
     }
 
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        pretrainSteps += steps
+        progress.pretrainSteps += steps
         return trainer.pretrain(observations: observations, actions: actions, steps: steps,
                                 batchSize: configuration.batchSize, generator: &generator)
     }
@@ -89,9 +87,7 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
         state.capture(policy, as: "policy")
         state.capture(optimizer, as: "policy_optimizer")
         state.capture(generator, as: "generator")
-        state.integers["counters.updates"] = UInt64(updates)
-        state.integers["counters.pretrain_steps"] = UInt64(pretrainSteps)
-        state.integers["counters.transitions_seen"] = UInt64(transitionsSeen)
+        progress.capture(into: &state)
         if includeReplayBuffer { state.capture(buffer, as: "replay") }
         return state
     }
@@ -100,7 +96,7 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
         let parameters = try state.parameterValues(for: policy, as: "policy")
         let moments = try state.optimizerValues(for: optimizer, as: "policy_optimizer")
         let restoredGenerator = try state.generator(as: "generator")
-        let counters = try ["updates", "pretrain_steps", "transitions_seen"].map { try state.counter("counters.\($0)") }
+        let restoredProgress = try TrainingCounters(from: state)
         let replay = state.bufferContents(as: "replay")
         if let (stored, nextIndex) = replay {
             try buffer.validateRestore(stored, nextIndex: nextIndex)
@@ -109,7 +105,7 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
         policy.assignParameters(parameters)
         try optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
         generator = restoredGenerator
-        (updates, pretrainSteps, transitionsSeen) = (counters[0], counters[1], counters[2])
+        progress = restoredProgress
         if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
     }
 }

@@ -84,7 +84,7 @@ public final class SAC: SoftActorCriticAgent, Agent {
             actorOptimizer.update()
             return loss.value.scalar
         }
-        pretrainSteps += steps
+        progress.pretrainSteps += steps
         return ["pretrain/negative_log_likelihood": loss]
     }
 }

@@ -101,7 +101,7 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
             actorOptimizer.update()
             return loss.value.scalar
         }
-        pretrainSteps += steps
+        progress.pretrainSteps += steps
         return ["pretrain/flow_matching_loss": loss]
     }
 }

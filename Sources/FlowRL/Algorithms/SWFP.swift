@@ -118,10 +118,7 @@ public final class SWFP: FlowPolicyAgent {
     let pretrainer: FlowMatchingTrainer
     public let buffer: ReplayBuffer
     public var generator: RandomGenerator
-    var updates = 0
-    var actorUpdates = 0
-    var pretrainSteps = 0
-    public var transitionsSeen = 0
+    public var progress = TrainingCounters()
     private let tape = Tape()
 
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
@@ -153,9 +150,6 @@ public final class SWFP: FlowPolicyAgent {
     }
 
     public var configurationJSON: String { configuration.jsonString() }
-    public var counters: [String: Int] {
-        ["updates": updates, "actor_updates": actorUpdates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen]
-    }
     public var allParameters: [Parameter] {
         policy.parameters + prior.parameters + softCritic.critic.parameters + softCritic.target.parameters + [temperature.logAlpha]
     }
@@ -174,7 +168,7 @@ public final class SWFP: FlowPolicyAgent {
             let (criticLoss, meanQ) = softCritic.update(on: batch, targets: targets)
             sums["train/critic_loss", default: 0] += Double(criticLoss)
             sums["train/q_mean", default: 0] += Double(meanQ)
-            if updates % configuration.policyDelay == 0 {
+            if progress.updates % configuration.policyDelay == 0 {
                 let block = actorStep(observations: batch.observations, alpha: alpha)
                 sums["train/actor_loss", default: 0] += Double(block.loss)
                 sums["train/movement", default: 0] += Double(block.movement)
@@ -183,10 +177,10 @@ public final class SWFP: FlowPolicyAgent {
                 sums["train/entropy", default: 0] += -Double(nextLogProbability.sum()) / Double(nextLogProbability.count)
                 updatePrior()
                 actorSteps += 1
-                actorUpdates += 1
+                progress.actorUpdates += 1
             }
             softCritic.updateTarget()
-            updates += 1
+            progress.updates += 1
         }
         var metrics: [String: Double] = [:]
         for (key, total) in sums {
@@ -223,13 +217,13 @@ public final class SWFP: FlowPolicyAgent {
         let setting = configuration.priorUpdate
         if setting < 1 {
             prior.polyakUpdate(towards: policy, rate: setting)
-        } else if (actorUpdates + 1) % Int(setting) == 0 {
+        } else if (progress.actorUpdates + 1) % Int(setting) == 0 {
             prior.copyParameters(from: policy)
         }
     }
 
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        pretrainSteps += steps
+        progress.pretrainSteps += steps
         let metrics = pretrainer.pretrain(observations: observations, actions: actions, steps: steps,
                                           batchSize: configuration.batchSize, generator: &generator)
         prior.copyParameters(from: policy)   // fine-tuning starts from the pretrained flow
@@ -246,7 +240,7 @@ public final class SWFP: FlowPolicyAgent {
         softCritic.capture(into: &state)
         temperature.capture(into: &state)
         state.capture(generator, as: "generator")
-        for (key, value) in counters { state.integers["counters.\(key)"] = UInt64(value) }
+        progress.capture(into: &state)
         if includeReplayBuffer { state.capture(buffer, as: "replay") }
         return state
     }
@@ -258,7 +252,7 @@ public final class SWFP: FlowPolicyAgent {
         let restoreCritic = try softCritic.restorer(from: state)
         let restoreTemperature = try temperature.restorer(from: state)
         let restoredGenerator = try state.generator(as: "generator")
-        let counterValues = try counters.keys.sorted().map { ($0, try state.counter("counters.\($0)")) }
+        let restoredProgress = try TrainingCounters(from: state)
         let replay = state.bufferContents(as: "replay")
         if let (stored, nextIndex) = replay { try buffer.validateRestore(stored, nextIndex: nextIndex) }
         // Everything checked; now change.
@@ -268,14 +262,7 @@ public final class SWFP: FlowPolicyAgent {
         restoreCritic()
         restoreTemperature()
         generator = restoredGenerator
-        for (key, value) in counterValues {
-            switch key {
-            case "updates": updates = value
-            case "actor_updates": actorUpdates = value
-            case "pretrain_steps": pretrainSteps = value
-            default: transitionsSeen = value
-            }
-        }
+        progress = restoredProgress
         if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
     }
 }

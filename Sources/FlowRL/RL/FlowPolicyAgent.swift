@@ -5,11 +5,12 @@ public protocol FlowPolicyAgent: Agent {
     var policy: FlowPolicy { get }
     var buffer: ReplayBuffer { get }
     var generator: RandomGenerator { get set }
-    var transitionsSeen: Int { get set }
+    var progress: TrainingCounters { get set }
 }
 
 extension FlowPolicyAgent {
     public var storedTransitionCount: Int { buffer.count }
+    public var counters: [String: Int] { progress.dictionary }
 
     public func act(observations: Tensor, deterministic: Bool) -> Tensor {
         policy.sample(observations: observations, deterministic: deterministic, generator: &generator)
@@ -22,7 +23,7 @@ extension FlowPolicyAgent {
 
     public func observe(_ transitions: Transitions) {
         buffer.add(transitions)
-        transitionsSeen += transitions.count
+        progress.transitionsSeen += transitions.count
     }
 
     public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }

@@ -34,9 +34,7 @@ public class SoftActorCriticAgent {
     let buffer: ReplayBuffer
     var generator: RandomGenerator
     let settings: SoftActorCriticSettings
-    var updates = 0
-    var pretrainSteps = 0
-    var transitionsSeen = 0
+    public var progress = TrainingCounters()
     let tape = Tape()
 
     init(observationSize: Int, actionSize: Int, actor: any SoftActor, settings: SoftActorCriticSettings,
@@ -57,7 +55,7 @@ public class SoftActorCriticAgent {
         self.generator = generator
     }
 
-    public var counters: [String: Int] { ["updates": updates, "pretrain_steps": pretrainSteps, "transitions_seen": transitionsSeen] }
+    public var counters: [String: Int] { progress.dictionary }
     public var storedTransitionCount: Int { buffer.count }
     public var allParameters: [Parameter] {
         actor.parameters + softCritic.critic.parameters + softCritic.target.parameters + [temperature.logAlpha]
@@ -72,7 +70,7 @@ public class SoftActorCriticAgent {
 
     public func observe(_ transitions: Transitions) {
         buffer.add(transitions)
-        transitionsSeen += transitions.count
+        progress.transitionsSeen += transitions.count
     }
 
     public func reseed(_ seed: UInt64) { generator = RandomGenerator(seed: seed) }
@@ -117,7 +115,7 @@ public class SoftActorCriticAgent {
             tape.freeze(softCritic.critic)
             let s = tape.constant(batch.observations)
             let (actionsPi, logPi) = actor.sample(observations: s, noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
-            let actorTurn = updates % settings.policyDelay == 0
+            let actorTurn = progress.updates % settings.policyDelay == 0
             if actorTurn { sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logPi.value)) }
             let next = sampleWithoutGradient(observations: batch.nextObservations,
                                              noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
@@ -132,9 +130,10 @@ public class SoftActorCriticAgent {
                 actorOptimizer.update()
                 sums["train/actor_loss", default: 0] += Double(actorLoss.value.scalar)
                 actorSteps += 1
+                progress.actorUpdates += 1
             }
-            if (updates + 1) % settings.targetUpdateInterval == 0 { softCritic.updateTarget() }
-            updates += 1
+            if (progress.updates + 1) % settings.targetUpdateInterval == 0 { softCritic.updateTarget() }
+            progress.updates += 1
             sums["train/critic_loss", default: 0] += Double(criticLoss)
             sums["train/q_mean", default: 0] += Double(meanQ)
             sums["train/entropy", default: 0] += -Double(logPi.value.sum()) / Double(batch.count)
@@ -155,7 +154,7 @@ public class SoftActorCriticAgent {
         softCritic.capture(into: &state)
         temperature.capture(into: &state)
         state.capture(generator, as: "generator")
-        for (key, value) in counters { state.integers["counters.\(key)"] = UInt64(value) }
+        progress.capture(into: &state)
         if includeReplayBuffer { state.capture(buffer, as: "replay") }
         return state
     }
@@ -166,7 +165,7 @@ public class SoftActorCriticAgent {
         let restoreCritic = try softCritic.restorer(from: state)
         let restoreTemperature = try temperature.restorer(from: state)
         let restoredGenerator = try state.generator(as: "generator")
-        let counterValues = try counters.keys.sorted().map { ($0, try state.counter("counters.\($0)")) }
+        let restoredProgress = try TrainingCounters(from: state)
         let replay = state.bufferContents(as: "replay")
         if let (stored, nextIndex) = replay { try buffer.validateRestore(stored, nextIndex: nextIndex) }
         // Everything checked; now change.
@@ -175,13 +174,7 @@ public class SoftActorCriticAgent {
         restoreCritic()
         restoreTemperature()
         generator = restoredGenerator
-        for (key, value) in counterValues {
-            switch key {
-            case "updates": updates = value
-            case "pretrain_steps": pretrainSteps = value
-            default: transitionsSeen = value
-            }
-        }
+        progress = restoredProgress
         if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
     }
 }
