@@ -67,6 +67,25 @@ def main() -> None:
             print(f"  {label:<18} wall {wall:8.2f} µs   Swift act {core:8.2f} µs   overhead {overhead:6.2f} µs")
         agent.close()
 
+    try:  # Stable-Baselines3's SAC predict for comparison, where installed (benchmark environments only)
+        import stable_baselines3 as sb3
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+    model = sb3.SAC("MlpPolicy", env, seed=0, verbose=0)
+    observation, _ = env.reset(seed=0)
+    for _ in range(500):
+        model.predict(observation, deterministic=True)
+    rounds = []
+    for _ in range(arguments.rounds):
+        start = time.perf_counter()
+        for _ in range(arguments.calls // 10):
+            model.predict(observation, deterministic=True)
+        rounds.append((time.perf_counter() - start) / (arguments.calls // 10) * 1e6)
+    print(f"\nStable-Baselines3 {sb3.__version__} SAC (256×256, one torch thread): model.predict(obs, deterministic=True) "
+          f"median {statistics.median(rounds):.1f} µs")
+
 
 if __name__ == "__main__":
     main()
