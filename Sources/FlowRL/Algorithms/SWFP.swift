@@ -39,7 +39,7 @@ public final class SWFP: FlowPolicyAgent {
         /// Probes for `divergence = "hutchinson"`.
         public var hutchinsonProbes = 1
         /// Velocity-field hidden widths. Two layers rather than ALGORITHMS.md's three: act at batch 1
-        /// takes 46 µs instead of 73 µs, and an update 40% fewer FLOPs (BENCHMARKS.md).
+        /// takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
         public var activation = Activation.silu
         public var timeEmbeddingSize = 16
