@@ -93,20 +93,12 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
     }
 
     public func restoreState(_ state: AgentState) throws {
-        let parameters = try state.parameterValues(for: policy, as: "policy")
-        let moments = try state.optimizerValues(for: optimizer, as: "policy_optimizer")
-        let restoredGenerator = try state.generator(as: "generator")
-        let restoredProgress = try TrainingCounters(from: state)
-        let replay = state.bufferContents(as: "replay")
-        if let (stored, nextIndex) = replay {
-            try buffer.validateRestore(stored, nextIndex: nextIndex)
-        }
+        let restorers = [try state.restorer(for: policy, as: "policy"), try state.restorer(for: optimizer, as: "policy_optimizer"),
+                         try state.restorer(for: buffer, as: "replay")]
+        let (restoredGenerator, restoredProgress) = (try state.generator(as: "generator"), try TrainingCounters(from: state))
         // Everything checked; now change.
-        policy.assignParameters(parameters)
-        try optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
-        generator = restoredGenerator
-        progress = restoredProgress
-        if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
+        restorers.forEach { $0() }
+        (generator, progress) = (restoredGenerator, restoredProgress)
     }
 }
 

@@ -246,23 +246,12 @@ public final class SWFP: FlowPolicyAgent {
     }
 
     public func restoreState(_ state: AgentState) throws {
-        let policyValues = try state.parameterValues(for: policy, as: "policy")
-        let priorValues = try state.parameterValues(for: prior, as: "prior")
-        let moments = try state.optimizerValues(for: policyOptimizer, as: "policy_optimizer")
-        let restoreCritic = try softCritic.restorer(from: state)
-        let restoreTemperature = try temperature.restorer(from: state)
-        let restoredGenerator = try state.generator(as: "generator")
-        let restoredProgress = try TrainingCounters(from: state)
-        let replay = state.bufferContents(as: "replay")
-        if let (stored, nextIndex) = replay { try buffer.validateRestore(stored, nextIndex: nextIndex) }
+        let restorers = [try state.restorer(for: policy, as: "policy"), try state.restorer(for: prior, as: "prior"),
+                         try state.restorer(for: policyOptimizer, as: "policy_optimizer"), try softCritic.restorer(from: state),
+                         try temperature.restorer(from: state), try state.restorer(for: buffer, as: "replay")]
+        let (restoredGenerator, restoredProgress) = (try state.generator(as: "generator"), try TrainingCounters(from: state))
         // Everything checked; now change.
-        policy.assignParameters(policyValues)
-        prior.assignParameters(priorValues)
-        try policyOptimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
-        restoreCritic()
-        restoreTemperature()
-        generator = restoredGenerator
-        progress = restoredProgress
-        if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
+        restorers.forEach { $0() }
+        (generator, progress) = (restoredGenerator, restoredProgress)
     }
 }

@@ -101,6 +101,29 @@ public struct AgentState: Equatable {
     }
 }
 
+// MARK: Check first, change after
+
+extension AgentState {
+    /// Checks `layer`'s stored parameters now; the returned closure assigns them.
+    public func restorer(for layer: some Layer, as prefix: String) throws -> () -> Void {
+        let values = try parameterValues(for: layer, as: prefix)
+        return { layer.assignParameters(values) }
+    }
+
+    /// Checks `optimizer`'s stored moments and step now; the returned closure sets them.
+    public func restorer(for optimizer: Adam, as prefix: String) throws -> () -> Void {
+        let (step, first, second) = try optimizerValues(for: optimizer, as: prefix)
+        return { optimizer.assign(step: step, firstMoments: first, secondMoments: second) }
+    }
+
+    /// Checks the stored replay buffer now (if the state has one); the closure restores it.
+    public func restorer(for buffer: ReplayBuffer, as prefix: String) throws -> () -> Void {
+        guard let (stored, nextIndex) = bufferContents(as: prefix) else { return {} }
+        try buffer.validateRestore(stored, nextIndex: nextIndex)
+        return { buffer.restore(stored, nextIndex: nextIndex) }
+    }
+}
+
 extension Layer {
     /// Sets the parameter values (already shape-checked by `AgentState.parameterValues`).
     public func assignParameters(_ values: [Tensor]) {

@@ -90,6 +90,11 @@ public final class Adam {
               }) else {
             throw FlowRLError.invalidArgument("Adam.restore: moments do not match the parameters' shapes")
         }
+        assign(step: step, firstMoments: firstMoments, secondMoments: secondMoments)
+    }
+
+    /// Sets moments and step already checked against the parameters (`AgentState.restorer`).
+    func assign(step: Int, firstMoments: [Tensor], secondMoments: [Tensor]) {
         self.step = step
         self.firstMoments = firstMoments
         self.secondMoments = secondMoments

@@ -160,21 +160,12 @@ public class SoftActorCriticAgent {
     }
 
     public func restoreState(_ state: AgentState) throws {
-        let actorValues = try state.parameterValues(for: actor, as: "actor")
-        let moments = try state.optimizerValues(for: actorOptimizer, as: "actor_optimizer")
-        let restoreCritic = try softCritic.restorer(from: state)
-        let restoreTemperature = try temperature.restorer(from: state)
-        let restoredGenerator = try state.generator(as: "generator")
-        let restoredProgress = try TrainingCounters(from: state)
-        let replay = state.bufferContents(as: "replay")
-        if let (stored, nextIndex) = replay { try buffer.validateRestore(stored, nextIndex: nextIndex) }
+        let restorers = [try state.restorer(for: actor, as: "actor"), try state.restorer(for: actorOptimizer, as: "actor_optimizer"),
+                         try softCritic.restorer(from: state), try temperature.restorer(from: state),
+                         try state.restorer(for: buffer, as: "replay")]
+        let (restoredGenerator, restoredProgress) = (try state.generator(as: "generator"), try TrainingCounters(from: state))
         // Everything checked; now change.
-        actor.assignParameters(actorValues)
-        try actorOptimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
-        restoreCritic()
-        restoreTemperature()
-        generator = restoredGenerator
-        progress = restoredProgress
-        if let (stored, nextIndex) = replay { buffer.restore(stored, nextIndex: nextIndex) }
+        restorers.forEach { $0() }
+        (generator, progress) = (restoredGenerator, restoredProgress)
     }
 }

@@ -86,12 +86,10 @@ public final class Temperature {
     public func restorer(from state: AgentState) throws -> () -> Void {
         let value = try state.tensor("temperature.log_alpha", rows: 1, cols: 1)
         guard value.isFinite else { throw FlowRLError.io("checkpoint: log α is not finite") }
-        let moments = try optimizer.map { try state.optimizerValues(for: $0, as: "temperature_optimizer") }
+        let restoreOptimizer = try optimizer.map { try state.restorer(for: $0, as: "temperature_optimizer") }
         return { [self] in
             logAlpha.value = value
-            if let optimizer, let moments {
-                try? optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
-            }
+            restoreOptimizer?()
         }
     }
 }

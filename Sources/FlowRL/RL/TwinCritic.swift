@@ -91,13 +91,8 @@ public final class SoftCritic {
     /// Reads everything first; returns a closure that applies it (so callers check all parts
     /// of a state before changing any).
     public func restorer(from state: AgentState) throws -> () -> Void {
-        let values = try state.parameterValues(for: critic, as: "critic")
-        let targetValues = try state.parameterValues(for: target, as: "critic_target")
-        let moments = try state.optimizerValues(for: optimizer, as: "critic_optimizer")
-        return { [self] in
-            critic.assignParameters(values)
-            target.assignParameters(targetValues)
-            try? optimizer.restore(step: moments.step, firstMoments: moments.first, secondMoments: moments.second)
-        }
+        let restorers = [try state.restorer(for: critic, as: "critic"), try state.restorer(for: target, as: "critic_target"),
+                         try state.restorer(for: optimizer, as: "critic_optimizer")]
+        return { restorers.forEach { $0() } }
     }
 }
