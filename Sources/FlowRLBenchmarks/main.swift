@@ -139,6 +139,41 @@ print(String(format: "forward + backward at %.1f%% of bare sgemm's speed on the 
              100 * sgemmForwardBackward / timeForwardBackward))
 print(String(format: "forward at %.1f%% of bare sgemm's speed on the same shapes", 100 * sgemmForward / timeForward))
 
+// MARK: Products of small heads: Tensor.gemm's skinny kernel beside cblas_sgemm
+
+/// cblas_sgemm itself, bypassing Tensor.gemm's routing (row-major, beta 0).
+func bareSgemm(_ a: Tensor, _ transposeA: Bool, _ b: Tensor, _ transposeB: Bool, into c: inout Tensor) {
+    let (m, n, k) = (c.rows, c.cols, transposeA ? a.rows : a.cols)
+    a.scalars.withUnsafeBufferPointer { pa in
+        b.scalars.withUnsafeBufferPointer { pb in
+            c.scalars.withUnsafeMutableBufferPointer { pc in
+                cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.cols), pb.baseAddress, Int32(b.cols),
+                            0, pc.baseAddress, Int32(n))
+            }
+        }
+    }
+}
+print("")
+print("products of small heads at batch \(batch) (a dimension ≤ \(Tensor.skinnyLimit) goes to Tensor.gemm's skinny kernel):")
+// (name, transposeA, transposeB, m, n, k): the head shapes of a 256-wide SAC actor (3 actions)
+// and critic (1 output), forward and backward.
+let headShapes: [(String, Bool, Bool, Int, Int, Int)] = [
+    ("head forward x·Wᵀ, 3 outputs", false, true, batch, 3, 256),
+    ("head input gradient g·W, 1 output", false, false, batch, 256, 1),
+    ("head input gradient g·W, 3 outputs", false, false, batch, 256, 3),
+    ("head weight gradient gᵀ·x, 3 outputs", true, false, 3, 256, batch),
+]
+for (name, transposeA, transposeB, m, n, k) in headShapes {
+    let a = generator.normalTensor(rows: transposeA ? k : m, cols: transposeA ? m : k)
+    let b = generator.normalTensor(rows: transposeB ? n : k, cols: transposeB ? k : n)
+    var c = Tensor(rows: m, cols: n)
+    let skinny = timePerCall(repeats: 200) { Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: &c) }
+    let bare = timePerCall(repeats: 200) { bareSgemm(a, transposeA, b, transposeB, into: &c) }
+    print(name.padding(toLength: 40, withPad: " ", startingAt: 0)
+          + String(format: "skinny kernel %6.1f µs   cblas_sgemm %6.1f µs", skinny * 1e6, bare * 1e6))
+}
+
 // MARK: Memory over many steps
 
 func residentBytes() -> Int {

@@ -70,23 +70,28 @@ final class OpGradientTests: XCTestCase {
     }
 
     func testMatrixProductsMatchNaiveReferenceIncludingVectorShapes() {
-        // (m, k, n) including the single-row and single-column cases that go through sgemv.
-        for (m, k, n) in [(1, 5, 4), (4, 5, 1), (1, 5, 1), (3, 1, 4), (3, 5, 4)] {
+        // (m, k, n) including the single-row and single-column cases that go through sgemv, and
+        // the skinny kernel's: k or m ≤ Tensor.skinnyLimit, n across its 32-column blocks and tail.
+        let skinny = [(40, 1, 70), (40, 3, 33), (3, 50, 70), (4, 37, 64), (2, 5, 31), (40, 5, 70)]
+        for (m, k, n) in [(1, 5, 4), (4, 5, 1), (1, 5, 1), (3, 1, 4), (3, 5, 4)] + skinny {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
                     let a = transposeA ? normal(k, m) : normal(m, k)
                     let b = transposeB ? normal(n, k) : normal(k, n)
-                    var c = normal(m, n)
-                    let original = c
-                    Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, alpha: 0.5, beta: 2, into: &c)
-                    for i in 0..<m {
-                        for j in 0..<n {
-                            var dot: Float = 0
-                            for p in 0..<k { dot += (transposeA ? a[p, i] : a[i, p]) * (transposeB ? b[j, p] : b[p, j]) }
-                            XCTAssertEqual(c[i, j], 0.5 * dot + 2 * original[i, j], accuracy: 1e-5,
-                                           "m=\(m) k=\(k) n=\(n) tA=\(transposeA) tB=\(transposeB)")
+                    for beta: Float in [0, 2] {
+                        var c = normal(m, n)
+                        let original = c
+                        Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, alpha: 0.5, beta: beta, into: &c)
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var dot: Float = 0
+                                for p in 0..<k { dot += (transposeA ? a[p, i] : a[i, p]) * (transposeB ? b[j, p] : b[p, j]) }
+                                XCTAssertEqual(c[i, j], 0.5 * dot + beta * original[i, j], accuracy: 1e-4,
+                                               "m=\(m) k=\(k) n=\(n) tA=\(transposeA) tB=\(transposeB) beta=\(beta)")
+                            }
                         }
                     }
+                    if m * n * k > 100 { continue }  // the gradient check's cost grows with every entry
                     assertGradient("matmul \(m)×\(k)×\(n) tA=\(transposeA) tB=\(transposeB)", [a, b]) { _, v in
                         matmul(v[0], transposeA: transposeA, v[1], transposeB: transposeB)
                     }

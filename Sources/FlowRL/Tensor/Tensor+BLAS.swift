@@ -49,6 +49,11 @@ extension Tensor {
                                     pb.baseAddress, 1, beta, pc.baseAddress, 1)
                         return
                     }
+                    if Tensor.skinnyProduct(pa.baseAddress!, transposeA: transposeA, lda: a.cols,
+                                            pb.baseAddress!, transposeB: transposeB, ldb: b.cols,
+                                            m: m, n: n, k: k, alpha: alpha, beta: beta, into: pc.baseAddress!) {
+                        return
+                    }
                     cblas_sgemm(CblasRowMajor,
                                 transposeA ? CblasTrans : CblasNoTrans,
                                 transposeB ? CblasTrans : CblasNoTrans,
@@ -69,5 +74,60 @@ extension Tensor {
         var c = Tensor(rows: m, cols: n, unsafeUninitializedCapacity: { _, _ in })
         gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: &c)
         return c
+    }
+}
+
+extension Tensor {
+    /// The largest inner or outer dimension `skinnyProduct` takes over from sgemm.
+    public static let skinnyLimit = 4
+
+    /// `c = alpha · op(a) · op(b) + beta · c` for the products of a network's small heads and
+    /// scalar outputs (a dimension ≤ `skinnyLimit`: a `256 → 1` critic head's input gradient is a
+    /// rank-1 product, k = 1). sgemm packs both operands and zero-fills `c` first, which costs
+    /// more than the arithmetic at these shapes (`scripts/benchmark-core.sh` prints both); here
+    /// each output row is a few contiguous multiply-adds. Takes `op(b)` untransposed only (its
+    /// rows contiguous); returns false, touching nothing, for shapes and layouts it does not take.
+    @usableFromInline
+    static func skinnyProduct(_ a: UnsafePointer<Float>, transposeA: Bool, lda: Int,
+                              _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int,
+                              m: Int, n: Int, k: Int, alpha: Float, beta: Float,
+                              into c: UnsafeMutablePointer<Float>) -> Bool {
+        // op(a)[i, l] without materialising the transpose.
+        @inline(__always) func aValue(_ i: Int, _ l: Int) -> Float { transposeA ? a[l * lda + i] : a[i * lda + l] }
+        if !transposeB && (k <= skinnyLimit || m <= skinnyLimit) {
+            // Row i of c is Σ_l op(a)[i, l] · b[l, :], b's rows contiguous: 32 columns at a time
+            // in four accumulators, summed over l in order.
+            typealias Lanes = SIMD8<Float>
+            @inline(__always) func load(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+            @inline(__always) func store(_ value: Lanes, _ p: UnsafeMutablePointer<Float>) {
+                UnsafeMutableRawPointer(p).storeBytes(of: value, as: Lanes.self)
+            }
+            @inline(__always) func start(_ p: UnsafeMutablePointer<Float>) -> Lanes { beta == 0 ? Lanes() : beta * load(p) }
+            for i in 0..<m {
+                let out = c + i * n
+                var j = 0
+                while j + 32 <= n {
+                    var (s0, s1, s2, s3) = (start(out + j), start(out + j + 8), start(out + j + 16), start(out + j + 24))
+                    for l in 0..<k {
+                        let scale = Lanes(repeating: alpha * aValue(i, l))
+                        let row = b + l * ldb + j
+                        s0 += scale * load(row)
+                        s1 += scale * load(row + 8)
+                        s2 += scale * load(row + 16)
+                        s3 += scale * load(row + 24)
+                    }
+                    store(s0, out + j); store(s1, out + j + 8); store(s2, out + j + 16); store(s3, out + j + 24)
+                    j += 32
+                }
+                while j < n {
+                    var sum: Float = beta == 0 ? 0 : beta * out[j]
+                    for l in 0..<k { sum += alpha * aValue(i, l) * b[l * ldb + j] }
+                    out[j] = sum
+                    j += 1
+                }
+            }
+            return true
+        }
+        return false
     }
 }

@@ -52,7 +52,22 @@ extension Tensor {
     /// Expands a tensor with an axis of length 1 to `rows × cols` by repetition.
     public func broadcast(toRows targetRows: Int, cols targetCols: Int) -> Tensor {
         if rows == targetRows && cols == targetCols { return self }
-        return Tensor.zip(self, Tensor(rows: targetRows, cols: targetCols), Elementwise.Add.self)
+        precondition((rows == 1 || rows == targetRows) && (cols == 1 || cols == targetCols),
+                     "broadcast: cannot broadcast \(rows)×\(cols) to \(targetRows)×\(targetCols)")
+        // One pass into uninitialised storage (a bias row is broadcast for every affine layer).
+        return scalars.withUnsafeBufferPointer { source in
+            Tensor(rows: targetRows, cols: targetCols) { out, _ in
+                for row in 0..<targetRows {
+                    let from = source.baseAddress! + (rows == 1 ? 0 : row * cols)
+                    let to = out + row * targetCols
+                    if cols == targetCols {
+                        to.update(from: from, count: targetCols)
+                    } else {
+                        to.update(repeating: from.pointee, count: targetCols)
+                    }
+                }
+            }
+        }
     }
 }
 
