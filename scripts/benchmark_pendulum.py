@@ -22,6 +22,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from benchmark_timing import TimedEnv, sac_update_flops, timed
 
 ALGORITHMS = ["flowrl-swfp", "flowrl-sac", "flowrl-sac-flow-gated", "flowrl-sac-flow-decoder", "flowrl-sac-flow-mlp", "sb3-sac"]
 
@@ -41,7 +42,10 @@ def evaluate(predict, env_id: str, episodes: int = 10) -> float:
 
 
 def run(algorithm: str, env_id: str, seed: int, checkpoints: list[int]) -> dict:
-    env = gym.make(env_id)
+    """Learns in segments up to each checkpoint, evaluating between them; the time split (environment,
+    acting, update, the rest as glue) covers the learning segments only."""
+    env = TimedEnv(gym.make(env_id))
+    totals: dict = {}
     if algorithm.startswith("flowrl-"):
         import flowrl
 
@@ -51,25 +55,41 @@ def run(algorithm: str, env_id: str, seed: int, checkpoints: list[int]) -> dict:
             model = flowrl.SACFlow(env, seed=seed, velocity=algorithm.rsplit("-", 1)[1], critic_hidden_sizes=[256, 256])
         else:  # flowrl-sac: SB3's SAC defaults, which flowrl.SAC shares
             model = flowrl.SAC(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
-        predict = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
+        predict = model.predict
+        timed(model, "act", totals)
+        timed(model, "update", totals)
+        act, update = "act", "update"
     else:
         import stable_baselines3 as sb3
         import torch
 
         torch.set_num_threads(1)  # like flowrl's one BLAS thread: one core per learner
         model = sb3.SAC("MlpPolicy", env, seed=seed, verbose=0, policy_kwargs={"net_arch": [256, 256]})
-        predict = lambda o: model.predict(o, deterministic=True)[0]  # noqa: E731
-    learning_seconds, done, evaluations = 0.0, 0, {}
+        predict = model.predict
+        timed(model, "predict", totals)  # SB3's collect_rollouts acts through self.predict
+        timed(model, "train", totals)    # one call per env step, gradient_steps=1
+        act, update = "predict", "train"
+    learning_seconds, environment_seconds, act_seconds, update_seconds, updates, done, evaluations = 0.0, 0.0, 0.0, 0.0, 0, 0, {}
     for checkpoint in checkpoints:
+        before = (env.seconds, totals[act]["seconds"], totals[update]["seconds"], totals[update]["calls"])
         start = time.perf_counter()
         model.learn(checkpoint - done, reset_num_timesteps=(done == 0))
         learning_seconds += time.perf_counter() - start
+        environment_seconds += env.seconds - before[0]
+        act_seconds += totals[act]["seconds"] - before[1]
+        update_seconds += totals[update]["seconds"] - before[2]
+        updates += totals[update]["calls"] - before[3]
         done = checkpoint
-        evaluations[checkpoint] = round(evaluate(predict, env_id), 1)
+        evaluations[checkpoint] = round(evaluate(lambda o: predict(o, deterministic=True)[0], env_id), 1)
         print(f"  {algorithm} seed {seed}: {checkpoint} steps, return {evaluations[checkpoint]}", flush=True)
+    split = {"environment": environment_seconds, "act": act_seconds, "update": update_seconds,
+             "glue": learning_seconds - environment_seconds - act_seconds - update_seconds}
     return {"algorithm": algorithm, "env": env_id, "seed": seed, "evaluations": evaluations,
-            "steps_per_second": round(checkpoints[-1] / learning_seconds, 1), "machine": platform.processor() or platform.machine(),
-            "date": time.strftime("%Y-%m-%d")}
+            "steps_per_second": round(checkpoints[-1] / learning_seconds, 1),
+            "milliseconds_per_step": {part: round(1000 * seconds / checkpoints[-1], 3) for part, seconds in split.items()},
+            "updates": updates, "milliseconds_per_update": round(1000 * update_seconds / max(updates, 1), 3),
+            "observation_size": int(np.prod(env.observation_space.shape)), "action_size": int(np.prod(env.action_space.shape)),
+            "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d")}
 
 
 def summary(path: Path) -> None:
@@ -91,6 +111,18 @@ def summary(path: Path) -> None:
             speeds[algorithm] = statistics.mean(r["steps_per_second"] for r in results)
             print(f"  {algorithm:<12} seeds {sorted(r['seed'] for r in results)}  " + "  ".join(cells)
                   + f"  steps/s {speeds[algorithm]:.1f}")
+        for algorithm, results in sorted(by_algorithm.items()):
+            splits = [r["milliseconds_per_step"] for r in results if "milliseconds_per_step" in r]
+            if not splits:
+                continue
+            parts = {part: statistics.mean(split[part] for split in splits) for part in splits[0]}
+            update_ms = statistics.mean(r["milliseconds_per_update"] for r in results if "milliseconds_per_update" in r)
+            line = "  ".join(f"{part} {value:.2f}" for part, value in parts.items())
+            flops = ""
+            if algorithm in ("flowrl-sac", "sb3-sac"):  # the same networks and update: one analytic FLOP count
+                count = sac_update_flops(results[0]["observation_size"], results[0]["action_size"], [256, 256], [256, 256], 256)
+                flops = f", {count / 1e6:.0f} MFLOP = {count / update_ms / 1e6:.1f} GFLOP/s"
+            print(f"  {algorithm:<12} ms per env step: {line}; update {update_ms:.2f} ms{flops}")
         if "sb3-sac" in speeds:
             for name in sorted(speeds):
                 if name != "sb3-sac":

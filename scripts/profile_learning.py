@@ -17,47 +17,7 @@ import time
 
 import flowrl
 import gymnasium as gym
-
-
-class TimedEnv(gym.Wrapper):
-    """Adds up the seconds spent in ``step`` and ``reset``."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.seconds = 0.0
-
-    def step(self, action):
-        start = time.perf_counter()
-        result = self.env.step(action)
-        self.seconds += time.perf_counter() - start
-        return result
-
-    def reset(self, **kwargs):
-        start = time.perf_counter()
-        result = self.env.reset(**kwargs)
-        self.seconds += time.perf_counter() - start
-        return result
-
-
-def timed(method, totals: dict, key: str):
-    def wrapper(*arguments, **keywords):
-        start = time.perf_counter()
-        try:
-            return method(*arguments, **keywords)
-        finally:
-            totals[key] += time.perf_counter() - start
-    return wrapper
-
-
-def sac_update_flops(observation_size: int, action_size: int, hidden: list[int], critic_hidden: list[int], batch: int) -> float:
-    def forward(sizes: list[int]) -> float:
-        return sum(2.0 * batch * a * b for a, b in zip(sizes, sizes[1:]))
-
-    actor = forward([observation_size] + hidden) + 2 * forward([hidden[-1], action_size])
-    critic = 2 * forward([observation_size + action_size] + critic_hidden + [1])   # the twin pair
-    # actor: forward at s and at s', backward once; critic: target forward, forward + full backward,
-    # forward at (s, a_π) + backward through the inputs only.
-    return 4 * actor + critic * (1 + 3 + 2)
+from benchmark_timing import TimedEnv, sac_update_flops, timed
 
 
 def main() -> None:
@@ -71,24 +31,24 @@ def main() -> None:
     make = {"sac": flowrl.SAC, "swfp": flowrl.SWFP, "sac_flow": flowrl.SACFlow}[arguments.algorithm]
     agent = make(env, seed=0, learning_starts=200)
     agent.learn(300)                                  # random phase + first updates: not timed
-    totals = {"act": 0.0, "update": 0.0}
-    agent.act = timed(agent.act, totals, "act")       # instance attributes shadow the methods learn calls
-    agent.update = timed(agent.update, totals, "update")
+    totals: dict = {}
+    timed(agent, "act", totals)
+    timed(agent, "update", totals)
     env.seconds = 0.0
     start = time.perf_counter()
     agent.learn(arguments.timesteps, reset_num_timesteps=False)
     total = time.perf_counter() - start
     steps = arguments.timesteps
-    glue = total - env.seconds - totals["act"] - totals["update"]
+    glue = total - env.seconds - totals["act"]["seconds"] - totals["update"]["seconds"]
     print(f"flowrl {flowrl.version()} {arguments.algorithm} on {arguments.env}: {steps / total:.1f} env-steps/s over {steps} steps")
-    for name, seconds in (("environment", env.seconds), ("Swift act (with its Python call)", totals["act"]),
-                          ("Swift update (with its Python call)", totals["update"]), ("Python glue", glue)):
+    for name, seconds in (("environment", env.seconds), ("Swift act (with its Python call)", totals["act"]["seconds"]),
+                          ("Swift update (with its Python call)", totals["update"]["seconds"]), ("Python glue", glue)):
         print(f"  {name:<36} {1000 * seconds / steps:7.2f} ms/step  {100 * seconds / total:5.1f}%")
     if arguments.algorithm == "sac":
         config = agent.config
         flops = sac_update_flops(agent.observation_size, agent.action_size, config["hidden_sizes"], config["critic_hidden_sizes"],
                                  config["batch_size"])
-        per_update = totals["update"] / steps   # one update per env step (train_freq 1, gradient_steps 1)
+        per_update = totals["update"]["seconds"] / steps   # one update per env step (train_freq 1, gradient_steps 1)
         print(f"  update: {1000 * per_update:.2f} ms for {flops / 1e6:.0f} MFLOP of matrix products = {flops / per_update / 1e9:.1f} GFLOP/s")
 
 

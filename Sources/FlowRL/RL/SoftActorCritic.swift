@@ -110,19 +110,26 @@ public class SoftActorCriticAgent {
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(settings.batchSize, generator: &generator)
             let alpha = temperature.alpha
-            // a_π ~ π(·|s), recorded once: its log π drives the α step now and the actor step below.
-            tape.reset()
-            tape.freeze(softCritic.critic)
-            let s = tape.constant(batch.observations)
-            let (actionsPi, logPi) = actor.sample(observations: s, noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
+            // On the actor's turn a_π ~ π(·|s) is recorded once: its log π drives the α step now and
+            // the actor step below. Between turns (policy_delay > 1) only the critic learns.
             let actorTurn = progress.updates % settings.policyDelay == 0
-            if actorTurn { sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logPi.value)) }
+            var sampled: (observations: Variable, actions: Variable, logProbability: Variable)?
+            if actorTurn {
+                tape.reset()
+                tape.freeze(softCritic.critic)
+                let s = tape.constant(batch.observations)
+                let (actions, logProbability) = actor.sample(observations: s,
+                                                             noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
+                sampled = (s, actions, logProbability)
+                sums["train/alpha_loss", default: 0] += Double(temperature.update(logProbability: logProbability.value))
+                sums["train/entropy", default: 0] += -Double(logProbability.value.sum()) / Double(batch.count)
+            }
             let next = sampleWithoutGradient(observations: batch.nextObservations,
                                              noise: generator.normalTensor(rows: batch.count, cols: actor.noiseSize))
             let targets = softCritic.targets(for: batch, nextActions: next.actions, nextLogProbability: next.logProbability, alpha: alpha)
             let (criticLoss, meanQ) = softCritic.update(on: batch, targets: targets)
             // The critic is read only now, so the actor step sees it after its step, as in SB3.
-            if actorTurn {
+            if let (s, actionsPi, logPi) = sampled {
                 let actorLoss = actorObjective(observations: s, actions: actionsPi, logProbability: logPi, alpha: alpha,
                                                bufferActions: batch.actions)
                 actorOptimizer.zeroGradients()
@@ -136,11 +143,10 @@ public class SoftActorCriticAgent {
             progress.updates += 1
             sums["train/critic_loss", default: 0] += Double(criticLoss)
             sums["train/q_mean", default: 0] += Double(meanQ)
-            sums["train/entropy", default: 0] += -Double(logPi.value.sum()) / Double(batch.count)
         }
         var metrics: [String: Double] = [:]
         for (key, total) in sums {
-            let perActorStep = key == "train/actor_loss" || key == "train/alpha_loss"
+            let perActorStep = key == "train/actor_loss" || key == "train/alpha_loss" || key == "train/entropy"
             metrics[key] = total / Double(perActorStep ? max(actorSteps, 1) : gradientSteps)
         }
         metrics["train/alpha"] = Double(temperature.alpha)
