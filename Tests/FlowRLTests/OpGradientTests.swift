@@ -69,6 +69,14 @@ final class OpGradientTests: XCTestCase {
         assertGradient("affine without bias", [normal(3, 4), normal(5, 4)]) { _, v in affine(v[0], weight: v[1], bias: nil) }
     }
 
+    func testBroadcastRepeatsRowsColumnsAndScalars() {
+        let row = Tensor([[1, 2, 3]]), column = Tensor([[4], [5]]), scalar = Tensor(scalar: 7)
+        XCTAssertEqual(row.broadcast(toRows: 2, cols: 3), Tensor([[1, 2, 3], [1, 2, 3]]))
+        XCTAssertEqual(column.broadcast(toRows: 2, cols: 3), Tensor([[4, 4, 4], [5, 5, 5]]))
+        XCTAssertEqual(scalar.broadcast(toRows: 2, cols: 2), Tensor([[7, 7], [7, 7]]))
+        XCTAssertEqual(row.broadcast(toRows: 1, cols: 3), row)
+    }
+
     func testMatrixProductsMatchNaiveReferenceIncludingVectorShapes() {
         // (m, k, n) including the single-row and single-column cases that go through sgemv, and
         // the skinny kernel's: k or m ≤ Tensor.skinnyLimit, n across its 32-column blocks and tail.
