@@ -155,11 +155,10 @@ func bareSgemm(_ a: Tensor, _ transposeA: Bool, _ b: Tensor, _ transposeB: Bool,
     }
 }
 print("")
-print("products of small heads at batch \(batch) (a dimension ≤ \(Tensor.skinnyLimit) goes to Tensor.gemm's skinny kernel):")
+print("products of small heads at batch \(batch) (a dimension ≤ \(Tensor.skinnyLimit), op(b) untransposed: Tensor.gemm's skinny kernel):")
 // (name, transposeA, transposeB, m, n, k): the head shapes of a 256-wide SAC actor (3 actions)
 // and critic (1 output), forward and backward.
 let headShapes: [(String, Bool, Bool, Int, Int, Int)] = [
-    ("head forward x·Wᵀ, 3 outputs", false, true, batch, 3, 256),
     ("head input gradient g·W, 1 output", false, false, batch, 256, 1),
     ("head input gradient g·W, 3 outputs", false, false, batch, 256, 3),
     ("head weight gradient gᵀ·x, 3 outputs", true, false, 3, 256, batch),
