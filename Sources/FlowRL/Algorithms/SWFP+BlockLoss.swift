@@ -51,7 +51,7 @@ public struct SWFPBlockLoss {
         if energyAtTerminal {
             for m in (n + 1)..<max(policy.steps, n + 1) { y = prior.eulerStep(observations: s, x: y, step: m) }
         }
-        let q = critic.minimum(observations: s, actions: y.tanh())
+        let q = critic.frozenMinimum(observations: s, actions: y.tanh())
         let energy = (q * (-1 / alpha) - logVolume).mean()
         let movement = (next - start).squared().sumOfEachRow().mean()
         let trustRegion = (next - tape.constant(particles[n + 1])).squared().sumOfEachRow().mean()

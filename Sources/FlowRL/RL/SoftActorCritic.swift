@@ -90,7 +90,7 @@ public class SoftActorCriticAgent {
     /// The actor loss for already sampled actions (the critic must be frozen on their tape).
     func actorObjective(observations s: Variable, actions: Variable, logProbability: Variable, alpha: Float,
                         bufferActions: Tensor?) -> Variable {
-        var loss = (alpha * logProbability - softCritic.critic.minimum(observations: s, actions: actions)).mean()
+        var loss = (alpha * logProbability - softCritic.critic.frozenMinimum(observations: s, actions: actions)).mean()
         if settings.proximityCoefficient > 0, let bufferActions {
             loss = loss + settings.proximityCoefficient * (actions - s.tape.constant(bufferActions)).squared().sumOfEachRow().mean()
         }

@@ -56,7 +56,7 @@ public final class SoftCritic {
     /// The soft Bellman targets for a batch, `[batch, 1]`.
     public func targets(for batch: Transitions, nextActions: Tensor, nextLogProbability: Tensor, alpha: Float) -> Tensor {
         noGrad.reset()
-        let next = target.minimum(observations: noGrad.constant(batch.nextObservations), actions: noGrad.constant(nextActions))
+        let next = noGrad.constant(target.minimumValue(observations: batch.nextObservations, actions: nextActions))
         let soft = next - noGrad.constant(nextLogProbability) * alpha
         let continuing = 1 - noGrad.constant(batch.terminated)
         return (noGrad.constant(batch.rewards) + discount * continuing * soft).value

@@ -1,0 +1,93 @@
+/// `min(Q₁, Q₂)` of a critic held fixed, differentiated in the actions only: the actor losses of
+/// SAC, SAC Flow and SWFP (`−min_j Q_j(s, a_π)` with the critic's parameters constant).
+///
+/// Each row's gradient flows through the one network attaining its minimum, so the backward pass
+/// runs each network on its own rows only: half the work of differentiating both networks over the
+/// whole batch and masking one of them to zero, with the same result row by row (`minimum`'s
+/// rule: a tie goes to `Q₁`).
+extension TwinCritic {
+    /// `min(Q₁, Q₂)(s, a)`, `[batch, 1]`, on `actions.tape`; gradients reach `actions` only
+    /// (`observations` must be a constant, and no parameter of the critic receives a gradient).
+    public func frozenMinimum(observations: Variable, actions: Variable) -> Variable {
+        precondition(!observations.isTracked, "TwinCritic.frozenMinimum: observations must be constants")
+        precondition(observations.rows == actions.rows, "TwinCritic.frozenMinimum: observations and actions differ in rows")
+        let noGrad = Tape(recording: false)
+        let input = concatenateColumns([noGrad.constant(observations.value), noGrad.constant(actions.value)]).value
+        let forward1 = first.inferenceKeepingPreActivations(input)
+        let forward2 = second.inferenceKeepingPreActivations(input)
+        let (q1, q2) = (forward1.output, forward2.output)
+        var out = Tensor(rows: input.rows, cols: 1)
+        var rows1: [Int] = [], rows2: [Int] = []
+        for row in 0..<input.rows {
+            if q1.scalars[row] <= q2.scalars[row] {
+                out.scalars[row] = q1.scalars[row]
+                rows1.append(row)
+            } else {
+                out.scalars[row] = q2.scalars[row]
+                rows2.append(row)
+            }
+        }
+        let actionColumns = observations.cols..<input.cols
+        return actions.tape.record(out, tracked: actions.isTracked) { g, tape in
+            var gradient = Tensor(rows: input.rows, cols: actionColumns.count)
+            for (network, preActivations, rows) in [(self.first, forward1.preActivations, rows1),
+                                                    (self.second, forward2.preActivations, rows2)] where !rows.isEmpty {
+                let inputGradient = network.inputGradient(outputGradient: g.gathering(rows: rows),
+                                                          preActivations: preActivations.map { $0.gathering(rows: rows) })
+                for (index, row) in rows.enumerated() {
+                    for (column, inputColumn) in actionColumns.enumerated() {
+                        gradient[row, column] = inputGradient[index, inputColumn]
+                    }
+                }
+            }
+            tape.accumulate(gradient, into: actions.node)
+        }
+    }
+}
+
+extension TwinCritic {
+    /// `min(Q₁, Q₂)(s, a)` as a plain tensor, by the tape-free forward pass (critic targets).
+    public func minimumValue(observations: Tensor, actions: Tensor) -> Tensor {
+        let noGrad = Tape(recording: false)
+        let input = concatenateColumns([noGrad.constant(observations), noGrad.constant(actions)]).value
+        return Tensor.zip(first.inference(input), second.inference(input), Elementwise.Minimum.self)
+    }
+}
+
+extension MLP {
+    /// The tape-free forward pass (as `inference`) that also returns each hidden layer's output
+    /// before its activation, for `inputGradient`.
+    func inferenceKeepingPreActivations(_ x: Tensor) -> (output: Tensor, preActivations: [Tensor]) {
+        var h = x
+        var preActivations: [Tensor] = []
+        for (index, layer) in layers.enumerated() {
+            var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
+            Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
+            if index < layers.count - 1 {
+                preActivations.append(out)
+                activation.apply(to: &out)
+            }
+            h = out
+        }
+        return (h, preActivations)
+    }
+
+    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the pre-activations of the rows of
+    /// `x` that `outputGradient` covers (each `[rows, width]`).
+    func inputGradient(outputGradient: Tensor, preActivations: [Tensor]) -> Tensor {
+        precondition(preActivations.count == layers.count - 1, "MLP.inputGradient: one pre-activation per hidden layer")
+        let noGrad = Tape(recording: false)
+        var delta = outputGradient
+        for index in stride(from: layers.count - 1, through: 0, by: -1) {
+            delta = Tensor.matmul(delta, layers[index].weight.value)   // through x · Wᵀ + b
+            if index > 0 {
+                let pre = noGrad.constant(preActivations[index - 1])
+                var post = pre.value
+                activation.apply(to: &post)
+                let slope = activation.derivative(input: pre, output: noGrad.constant(post)).value
+                delta = Tensor.zip(delta, slope, Elementwise.Multiply.self)
+            }
+        }
+        return delta
+    }
+}
