@@ -9,6 +9,8 @@ at the end (and by --summary). Needs stable-baselines3 and gymnasium[mujoco], wh
 ./scripts/benchmark-sac-vs-sb3.sh installs into .venv-bench (benchmark only):
 
     ./scripts/benchmark-sac-vs-sb3.sh [--cpu 1] [--output runs/benchmark-sac-vs-sb3.jsonl]
+
+--envs and --seeds run a part of the plan (a check after a change, not the benchmark of record).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("runs/benchmark-sac-vs-sb3.jsonl"))
     parser.add_argument("--cpu", type=int, help="pin the run to this core (Linux), away from other work on the machine")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every budget (a quick check of the script: 0.05)")
+    parser.add_argument("--envs", nargs="+", choices=[env_id for env_id, _, _ in PLAN], help="only these environments of the plan")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds of the plan")
     parser.add_argument("--summary", action="store_true", help="only print the tables from --output")
     arguments = parser.parse_args()
     if not arguments.summary:
@@ -37,7 +41,9 @@ def main() -> None:
             os.sched_setaffinity(0, {arguments.cpu})
         arguments.output.parent.mkdir(parents=True, exist_ok=True)
         for env_id, seeds, checkpoints in PLAN:
-            for seed in seeds:
+            if arguments.envs and env_id not in arguments.envs:
+                continue
+            for seed in seeds if arguments.seeds is None else [seed for seed in seeds if seed in arguments.seeds]:
                 for library in LIBRARIES:
                     result = run(library, env_id, seed, [max(1, int(c * arguments.scale)) for c in checkpoints])
                     with arguments.output.open("a") as file:
