@@ -55,21 +55,12 @@ extension TwinCritic {
 }
 
 extension MLP {
-    /// The tape-free forward pass (as `inference`) that also returns each hidden layer's output
+    /// The tape-free forward pass (`inference`) that also returns each hidden layer's output
     /// before its activation, for `inputGradient`.
     func inferenceKeepingPreActivations(_ x: Tensor) -> (output: Tensor, preActivations: [Tensor]) {
-        var h = x
         var preActivations: [Tensor] = []
-        for (index, layer) in layers.enumerated() {
-            var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
-            Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
-            if index < layers.count - 1 {
-                preActivations.append(out)
-                activation.apply(to: &out)
-            }
-            h = out
-        }
-        return (h, preActivations)
+        let output = withUnsafeMutablePointer(to: &preActivations) { inference(x, preActivations: $0) }
+        return (output, preActivations)
     }
 
     /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the pre-activations of the rows of
