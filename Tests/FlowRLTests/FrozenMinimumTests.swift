@@ -5,7 +5,7 @@ import _FlowRLTestSupport
 /// `TwinCritic.frozenMinimum`, the actor losses' `min_j Q_j(s, a)` with its row-split backward.
 final class FrozenMinimumTests: XCTestCase {
     func testMatchesTheTapedMinimumInValueAndActionGradient() {
-        for activation in [Activation.relu, .tanh] {
+        for activation in [Activation.relu, .tanh, .silu] {  // slopes kept from outputs (relu, tanh) and inputs (silu)
             var generator = RandomGenerator(seed: 5)
             let critic = TwinCritic(observationSize: 3, actionSize: 2, hiddenSizes: [16, 16], activation: activation, generator: &generator)
             let observations = generator.normalTensor(rows: 40, cols: 3)

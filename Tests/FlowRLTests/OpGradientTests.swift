@@ -67,6 +67,38 @@ final class OpGradientTests: XCTestCase {
             affine(v[0], weight: v[1], bias: v[2])
         }
         assertGradient("affine without bias", [normal(3, 4), normal(5, 4)]) { _, v in affine(v[0], weight: v[1], bias: nil) }
+        for activation in Activation.allCases where activation != .relu {  // ReLU's kink: compared exactly below
+            assertGradient("affine + \(activation)", [normal(3, 4), normal(5, 4), normal(1, 5)]) { _, v in
+                affine(v[0], weight: v[1], bias: v[2], activation: activation)
+            }
+        }
+    }
+
+    /// The fused `affine(…, activation:)` (in-place activation and in-place backward scaling)
+    /// against the two ops it replaces, for every activation.
+    func testFusedAffineActivationMatchesTheTwoOps() {
+        let (x, w, b, weights) = (normal(6, 4), normal(5, 4), normal(1, 5), normal(6, 5))
+        for activation in Activation.allCases {
+            func run(fused: Bool) -> (value: Tensor, gradients: [Tensor]) {
+                let tape = Tape()
+                let inputs = [tape.input(x), tape.input(w), tape.input(b)]
+                let y = fused ? affine(inputs[0], weight: inputs[1], bias: inputs[2], activation: activation)
+                              : activation(affine(inputs[0], weight: inputs[1], bias: inputs[2]))
+                tape.backward(from: (y * tape.constant(weights)).sum())
+                return (y.value, inputs.map { tape.gradient(of: $0) })
+            }
+            let (fused, separate) = (run(fused: true), run(fused: false))
+            XCTAssertEqual(fused.value, separate.value, "\(activation)")
+            for (a, b) in zip(fused.gradients, separate.gradients) {
+                XCTAssertEqual(a.shape, b.shape)
+                for index in 0..<a.count {
+                    XCTAssertEqual(a.scalars[index], b.scalars[index], accuracy: 1e-6 * max(1, abs(b.scalars[index])), "\(activation)")
+                }
+            }
+            let noGrad = Tape(recording: false)
+            XCTAssertEqual(affine(noGrad.constant(x), weight: noGrad.constant(w), bias: noGrad.constant(b), activation: activation).value,
+                           separate.value, "\(activation) without recording")
+        }
     }
 
     func testBroadcastRepeatsRowsColumnsAndScalars() {

@@ -115,21 +115,47 @@ public func matmul(_ a: Variable, transposeA: Bool = false, _ b: Variable, trans
 /// The affine map of a linear layer, `x · Wᵀ + b`, fused into one sgemm: `x` is `[batch, in]`,
 /// `weight` is `[out, in]` (PyTorch's layout), `bias` is `[1, out]` or absent.
 public func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+    let out = affineProduct(x, weight: weight, bias: bias)
+    return x.tape.record(out, tracked: affineIsTracked(x, weight, bias)) { g, tape in
+        accumulateAffineGradients(g, x: x, weight: weight, bias: bias, tape: tape)
+    }
+}
+
+/// `f(x · Wᵀ + b)` as one op: f runs in place on the product, and its backward rule scales the
+/// gradient it owns in place, so neither pass allocates a second batch-sized tensor (a hidden
+/// layer of an MLP).
+public func affine(_ x: Variable, weight: Variable, bias: Variable?, activation: Activation) -> Variable {
+    var out = affineProduct(x, weight: weight, bias: bias)
+    guard affineIsTracked(x, weight, bias) && x.tape.isRecording else {
+        activation.apply(to: &out)
+        return x.tape.constant(out)
+    }
+    let kept = activation.applyKeepingSlope(to: &out)
+    return x.tape.record(out, tracked: true) { g, tape in
+        activation.multiplyBySlope(&g, kept: kept)
+        accumulateAffineGradients(g, x: x, weight: weight, bias: bias, tape: tape)
+    }
+}
+
+private func affineIsTracked(_ x: Variable, _ weight: Variable, _ bias: Variable?) -> Bool {
+    x.isTracked || weight.isTracked || (bias?.isTracked ?? false)
+}
+
+/// `x · Wᵀ + b`, checked.
+private func affineProduct(_ x: Variable, weight: Variable, bias: Variable?) -> Tensor {
     precondition(x.tape === weight.tape && (bias == nil || bias!.tape === x.tape), "affine: operands are on different tapes")
     precondition(x.cols == weight.cols, "affine: input has \(x.cols) features, weight expects \(weight.cols)")
     let (xv, wv) = (x.value, weight.value)
-    var out: Tensor
-    if let bias {
-        precondition(bias.rows == 1 && bias.cols == weight.rows, "affine: bias must be [1, \(weight.rows)]")
-        out = bias.value.broadcast(toRows: xv.rows, cols: wv.rows)
-        Tensor.gemm(xv, wv, transposeB: true, beta: 1, into: &out)
-    } else {
-        out = Tensor.matmul(xv, wv, transposeB: true)
-    }
-    let tracked = x.isTracked || weight.isTracked || (bias?.isTracked ?? false)
-    return x.tape.record(out, tracked: tracked) { g, tape in
-        if x.isTracked { tape.accumulate(Tensor.matmul(g, wv), into: x.node) }
-        if weight.isTracked { tape.accumulate(Tensor.matmul(g, transposeA: true, xv), into: weight.node) }
-        if let bias, bias.isTracked { tape.accumulate(g.sumOfEachColumn(), into: bias.node) }
-    }
+    guard let bias else { return Tensor.matmul(xv, wv, transposeB: true) }
+    precondition(bias.rows == 1 && bias.cols == weight.rows, "affine: bias must be [1, \(weight.rows)]")
+    var out = bias.value.broadcast(toRows: xv.rows, cols: wv.rows)
+    Tensor.gemm(xv, wv, transposeB: true, beta: 1, into: &out)
+    return out
+}
+
+/// The gradients of `x · Wᵀ + b` given the output's gradient `g`.
+private func accumulateAffineGradients(_ g: Tensor, x: Variable, weight: Variable, bias: Variable?, tape: Tape) {
+    if x.isTracked { tape.accumulate(Tensor.matmul(g, weight.value), into: x.node) }
+    if weight.isTracked { tape.accumulate(Tensor.matmul(g, transposeA: true, x.value), into: weight.node) }
+    if let bias, bias.isTracked { tape.accumulate(g.sumOfEachColumn(), into: bias.node) }
 }

@@ -28,7 +28,9 @@ public final class Parameter {
 /// A tape serves one computation; call `reset()` to reuse its storage for the next one.
 public final class Tape {
     /// A backward rule: given the gradient of the node's output, accumulate into its inputs.
-    public typealias BackwardRule = (_ outputGradient: Tensor, _ tape: Tape) -> Void
+    /// The rule owns the gradient (no other reference exists), so it may scale it in place
+    /// instead of allocating another tensor of the same size.
+    public typealias BackwardRule = (_ outputGradient: inout Tensor, _ tape: Tape) -> Void
 
     /// Whether ops record backward rules. False means no-grad mode.
     public let isRecording: Bool
@@ -130,9 +132,9 @@ public final class Tape {
         for node in stride(from: output.node, through: 0, by: -1) {
             guard let rule = rules[node] else { continue }  // leaves keep their gradient
             rules[node] = nil
-            if let gradient = gradients[node] {
+            if var gradient = gradients[node] {
                 gradients[node] = nil
-                rule(gradient, self)
+                rule(&gradient, self)
             }
         }
         for (node, parameter) in parameterNodes {

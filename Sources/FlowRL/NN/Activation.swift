@@ -47,3 +47,40 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         }
     }
 }
+
+extension Activation {
+    /// True when f′ follows from the output alone (ReLU: y > 0 exactly where x > 0; tanh: 1 − y²;
+    /// sigmoid: y(1 − y)), so a layer can apply the activation in place and keep only its output.
+    public var slopeFromOutput: Bool {
+        switch self {
+        case .identity, .relu, .tanh, .sigmoid: return true
+        case .silu, .gelu, .softplus: return false
+        }
+    }
+
+    /// `gradient ⊙ f′`, in place. `kept` is the activation's output when `slopeFromOutput`, else
+    /// its input.
+    public func multiplyBySlope(_ gradient: inout Tensor, kept: Tensor) {
+        switch self {
+        case .identity: return
+        case .relu: gradient.formZip(kept, Derivative.ReLU.self)
+        case .tanh: gradient.formZip(kept, Derivative.Tanh.self)
+        case .sigmoid: gradient.formZip(kept, Derivative.Sigmoid.self)
+        case .silu: gradient.formZip(kept, Derivative.SiLU.self)
+        case .gelu: gradient.formZip(kept, Derivative.GELU.self)
+        case .softplus: gradient.formZip(kept, Derivative.Softplus.self)
+        }
+    }
+
+    /// Applies the activation in place and returns what `multiplyBySlope` needs: the output
+    /// itself (sharing its storage) or a copy of the input.
+    public func applyKeepingSlope(to x: inout Tensor) -> Tensor {
+        if slopeFromOutput {
+            apply(to: &x)
+            return x
+        }
+        let input = x
+        apply(to: &x)
+        return input
+    }
+}

@@ -36,9 +36,13 @@ extension Layer {
     public func polyakUpdate(towards source: some Layer, rate: Float) {
         let (target, origin) = (parameters, source.parameters)
         precondition(Self.sameShapes(target, origin), "polyakUpdate: the layers differ in shape")
-        for (t, o) in zip(target, origin) {
-            t.value.scale(by: 1 - rate)
-            t.value.add(o.value, scaledBy: rate)
+        for (t, o) in zip(target, origin) {  // one pass into fresh storage (see `Tensor.rewrite`)
+            o.value.scalars.withUnsafeBufferPointer { source in
+                let s = source.baseAddress!
+                t.value.rewrite { old, new, count in
+                    for index in 0..<count { new[index] = (1 - rate) * old[index] + rate * s[index] }
+                }
+            }
         }
     }
 

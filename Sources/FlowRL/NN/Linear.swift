@@ -26,6 +26,11 @@ public final class Linear: Layer, TangentPropagating {
         affine(x, weight: x.tape.parameter(weight), bias: bias.map { x.tape.parameter($0) })
     }
 
+    /// `f(x · Wᵀ + b)`: the layer and an activation after it, as one op (see `affine`).
+    public func callAsFunction(_ x: Variable, activation: Activation) -> Variable {
+        affine(x, weight: x.tape.parameter(weight), bias: bias.map { x.tape.parameter($0) }, activation: activation)
+    }
+
     /// The output and the tangents `t · Wᵀ` (the bias does not move with the input).
     public func forward(_ x: Variable, tangents: Variable) -> (output: Variable, tangents: Variable) {
         let w = x.tape.parameter(weight)

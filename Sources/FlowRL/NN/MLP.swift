@@ -31,8 +31,7 @@ public final class MLP: Layer, TangentPropagating {
     public func callAsFunction(_ x: Variable) -> Variable {
         var h = x
         for (index, layer) in layers.enumerated() {
-            h = layer(h)
-            if index < layers.count - 1 { h = activation(h) }
+            h = index < layers.count - 1 ? layer(h, activation: activation) : layer(h)
         }
         return h
     }
@@ -41,19 +40,23 @@ public final class MLP: Layer, TangentPropagating {
     /// `callAsFunction`, with activations applied in place. For acting, where tape bookkeeping
     /// would cost as much as the products themselves at batch 1.
     public func inference(_ x: Tensor) -> Tensor {
-        inference(x, preActivations: nil)
+        inference(x, slopes: nil)
     }
 
-    /// `inference`, also appending each hidden layer's output before its activation to
-    /// `preActivations` when given (for a hand-written backward pass).
-    func inference(_ x: Tensor, preActivations: UnsafeMutablePointer<[Tensor]>?) -> Tensor {
+    /// `inference`, also appending for each hidden layer what `Activation.multiplyBySlope` needs
+    /// (its output, or its input for activations whose slope needs it) to `slopes` when given,
+    /// for a hand-written backward pass.
+    func inference(_ x: Tensor, slopes: UnsafeMutablePointer<[Tensor]>?) -> Tensor {
         var h = x
         for (index, layer) in layers.enumerated() {
             var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
             Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
             if index < layers.count - 1 {
-                preActivations?.pointee.append(out)
-                activation.apply(to: &out)
+                if let slopes {
+                    slopes.pointee.append(activation.applyKeepingSlope(to: &out))
+                } else {
+                    activation.apply(to: &out)
+                }
             }
             h = out
         }

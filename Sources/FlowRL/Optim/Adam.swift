@@ -45,14 +45,16 @@ public final class Adam {
         let stepSize = Float(Double(learningRate) / correction1)
         let rootCorrection2 = Float(correction2.squareRoot())
         let decay = weightDecay != 0 ? 1 - learningRate * weightDecay : 1
+        // Each new value goes to fresh storage (`rewrite`), so a state captured for roll-back keeps
+        // the old values without the copy an in-place write would make first.
         for index in parameters.indices {
             let parameter = parameters[index]
             parameter.gradient.scalars.withUnsafeBufferPointer { g in
-                parameter.value.scalars.withUnsafeMutableBufferPointer { p in
-                    firstMoments[index].scalars.withUnsafeMutableBufferPointer { m in
-                        secondMoments[index].scalars.withUnsafeMutableBufferPointer { v in
-                            Adam.kernel(parameters: p.baseAddress!, gradients: g.baseAddress!, first: m.baseAddress!,
-                                        second: v.baseAddress!, count: p.count, decay: decay, beta1: beta1, beta2: beta2,
+                parameter.value.rewrite { oldP, p, count in
+                    firstMoments[index].rewrite { oldM, m, _ in
+                        secondMoments[index].rewrite { oldV, v, _ in
+                            Adam.kernel(parameters: (oldP, p), gradients: g.baseAddress!, first: (oldM, m), second: (oldV, v),
+                                        count: count, decay: decay, beta1: beta1, beta2: beta2,
                                         stepSize: stepSize, rootCorrection2: rootCorrection2, epsilon: epsilon)
                         }
                     }
@@ -63,17 +65,19 @@ public final class Adam {
 
     /// The element loop of `update`. Its constants arrive as arguments rather than captured
     /// variables so the compiler keeps them in registers and vectorises the loop.
-    private static func kernel(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
-                               first m: UnsafeMutablePointer<Float>, second v: UnsafeMutablePointer<Float>, count: Int,
+    private static func kernel(parameters p: (old: UnsafePointer<Float>, new: UnsafeMutablePointer<Float>),
+                               gradients g: UnsafePointer<Float>,
+                               first m: (old: UnsafePointer<Float>, new: UnsafeMutablePointer<Float>),
+                               second v: (old: UnsafePointer<Float>, new: UnsafeMutablePointer<Float>), count: Int,
                                decay: Float, beta1: Float, beta2: Float, stepSize: Float, rootCorrection2: Float,
                                epsilon: Float) {
         for i in 0..<count {
             let gi = g[i]
-            let mi = beta1 * m[i] + (1 - beta1) * gi
-            let vi = beta2 * v[i] + (1 - beta2) * gi * gi
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / rootCorrection2 + epsilon)
+            let mi = beta1 * m.old[i] + (1 - beta1) * gi
+            let vi = beta2 * v.old[i] + (1 - beta2) * gi * gi
+            m.new[i] = mi
+            v.new[i] = vi
+            p.new[i] = p.old[i] * decay - stepSize * mi / (vi.squareRoot() / rootCorrection2 + epsilon)
         }
     }
 

@@ -13,8 +13,8 @@ extension TwinCritic {
         precondition(observations.rows == actions.rows, "TwinCritic.frozenMinimum: observations and actions differ in rows")
         let noGrad = Tape(recording: false)
         let input = concatenateColumns([noGrad.constant(observations.value), noGrad.constant(actions.value)]).value
-        let forward1 = first.inferenceKeepingPreActivations(input)
-        let forward2 = second.inferenceKeepingPreActivations(input)
+        let forward1 = first.inferenceKeepingSlopes(input)
+        let forward2 = second.inferenceKeepingSlopes(input)
         let (q1, q2) = (forward1.output, forward2.output)
         var out = Tensor(rows: input.rows, cols: 1)
         var rows1: [Int] = [], rows2: [Int] = []
@@ -30,10 +30,10 @@ extension TwinCritic {
         let actionColumns = observations.cols..<input.cols
         return actions.tape.record(out, tracked: actions.isTracked) { g, tape in
             var gradient = Tensor(rows: input.rows, cols: actionColumns.count)
-            for (network, preActivations, rows) in [(self.first, forward1.preActivations, rows1),
-                                                    (self.second, forward2.preActivations, rows2)] where !rows.isEmpty {
+            for (network, slopes, rows) in [(self.first, forward1.slopes, rows1),
+                                            (self.second, forward2.slopes, rows2)] where !rows.isEmpty {
                 let inputGradient = network.inputGradient(outputGradient: g.gathering(rows: rows),
-                                                          preActivations: preActivations.map { $0.gathering(rows: rows) })
+                                                          slopes: slopes.map { $0.gathering(rows: rows) })
                 for (index, row) in rows.enumerated() {
                     for (column, inputColumn) in actionColumns.enumerated() {
                         gradient[row, column] = inputGradient[index, inputColumn]
@@ -55,29 +55,22 @@ extension TwinCritic {
 }
 
 extension MLP {
-    /// The tape-free forward pass (`inference`) that also returns each hidden layer's output
-    /// before its activation, for `inputGradient`.
-    func inferenceKeepingPreActivations(_ x: Tensor) -> (output: Tensor, preActivations: [Tensor]) {
-        var preActivations: [Tensor] = []
-        let output = withUnsafeMutablePointer(to: &preActivations) { inference(x, preActivations: $0) }
-        return (output, preActivations)
+    /// The tape-free forward pass (`inference`) that also returns, for each hidden layer, what
+    /// `inputGradient` needs to differentiate its activation.
+    func inferenceKeepingSlopes(_ x: Tensor) -> (output: Tensor, slopes: [Tensor]) {
+        var slopes: [Tensor] = []
+        let output = withUnsafeMutablePointer(to: &slopes) { inference(x, slopes: $0) }
+        return (output, slopes)
     }
 
-    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the pre-activations of the rows of
-    /// `x` that `outputGradient` covers (each `[rows, width]`).
-    func inputGradient(outputGradient: Tensor, preActivations: [Tensor]) -> Tensor {
-        precondition(preActivations.count == layers.count - 1, "MLP.inputGradient: one pre-activation per hidden layer")
-        let noGrad = Tape(recording: false)
+    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the kept slopes
+    /// (`inferenceKeepingSlopes`) of the rows of `x` that `outputGradient` covers (each `[rows, width]`).
+    func inputGradient(outputGradient: Tensor, slopes: [Tensor]) -> Tensor {
+        precondition(slopes.count == layers.count - 1, "MLP.inputGradient: one kept slope per hidden layer")
         var delta = outputGradient
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
             delta = Tensor.matmul(delta, layers[index].weight.value)   // through x · Wᵀ + b
-            if index > 0 {
-                let pre = noGrad.constant(preActivations[index - 1])
-                var post = pre.value
-                activation.apply(to: &post)
-                let slope = activation.derivative(input: pre, output: noGrad.constant(post)).value
-                delta = Tensor.zip(delta, slope, Elementwise.Multiply.self)
-            }
+            if index > 0 { activation.multiplyBySlope(&delta, kept: slopes[index - 1]) }
         }
         return delta
     }

@@ -38,6 +38,19 @@ extension Tensor {
         }
     }
 
+    /// `self[i] = F(self[i], other[i])` for equal shapes, in place (no allocation when the
+    /// storage is unshared): a backward rule scaling the gradient it owns by a saved slope.
+    @inlinable
+    public mutating func formZip<F: BinaryFunction>(_ other: Tensor, _: F.Type) {
+        precondition(hasShape(of: other), "formZip: \(rows)×\(cols) with \(other.rows)×\(other.cols)")
+        other.scalars.withUnsafeBufferPointer { source in
+            scalars.withUnsafeMutableBufferPointer { target in
+                let s = source.baseAddress!, t = target.baseAddress!
+                for index in 0..<target.count { t[index] = F.apply(t[index], s[index]) }
+            }
+        }
+    }
+
     /// The shape two operands broadcast to: each axis must agree or be 1 in one of them.
     @inlinable
     public static func broadcastShape(_ a: Tensor, _ b: Tensor) -> (rows: Int, cols: Int)? {

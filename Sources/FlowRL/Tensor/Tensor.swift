@@ -88,10 +88,40 @@ public struct Tensor: Equatable, Sendable {
     }
 
     /// True when every element is finite (no NaN, no ±Inf).
+    ///
+    /// `x − x` is 0 for a finite `x` and NaN for NaN or ±Inf, so one vector sum of it answers for
+    /// all elements without a branch per element (the all-or-nothing update checks every parameter
+    /// after every call).
     public var isFinite: Bool {
         scalars.withUnsafeBufferPointer { buffer in
-            for value in buffer where !value.isFinite { return false }
-            return true
+            guard let base = buffer.baseAddress else { return true }
+            let lanes = 16, whole = buffer.count / lanes * lanes
+            var total = SIMD16<Float>(repeating: 0)
+            var index = 0
+            while index < whole {
+                let chunk = UnsafeRawPointer(base + index).loadUnaligned(as: SIMD16<Float>.self)
+                total += chunk - chunk
+                index += lanes
+            }
+            var tail: Float = 0
+            while index < buffer.count {
+                tail += base[index] - base[index]
+                index += 1
+            }
+            return total.sum() + tail == 0
+        }
+    }
+
+    /// Replaces the elements with what `body(old, new, count)` writes into fresh storage.
+    ///
+    /// For updates of state that a captured `AgentState` may share: mutating shared storage in
+    /// place first copies it (copy-on-write), while writing the result elsewhere reads the old
+    /// elements once and copies nothing. `body` must write all `count` new elements.
+    @inlinable
+    public mutating func rewrite(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        let old = scalars
+        self = Tensor(rows: rows, cols: cols) { new, count in
+            old.withUnsafeBufferPointer { body($0.baseAddress!, new, count) }
         }
     }
 

@@ -1,0 +1,49 @@
+import FlowRL
+import XCTest
+
+/// Storage-level behaviour of `Tensor` that the update's roll-back relies on.
+final class TensorTests: XCTestCase {
+    func testIsFiniteFindsNaNAndInfinityAnywhere() {
+        for count in [0, 1, 15, 16, 17, 40] {
+            let finite = Tensor(rows: 1, cols: count, scalars: (0..<count).map { Float($0) * 5e36 - 1e38 })
+            XCTAssertTrue(finite.isFinite, "\(count) finite values")
+            for position in 0..<count {
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    var tensor = finite
+                    tensor.scalars[position] = bad
+                    XCTAssertFalse(tensor.isFinite, "\(bad) at \(position) of \(count)")
+                }
+            }
+        }
+    }
+
+    func testRewriteLeavesACapturedCopyUnchanged() {
+        var tensor = Tensor([[1, 2], [3, 4]])
+        let captured = tensor
+        tensor.rewrite { old, new, count in
+            for index in 0..<count { new[index] = 10 * old[index] }
+        }
+        XCTAssertEqual(tensor, Tensor([[10, 20], [30, 40]]))
+        XCTAssertEqual(captured, Tensor([[1, 2], [3, 4]]))
+    }
+
+    func testAdamAndPolyakStepsLeaveACapturedStateUnchanged() {
+        var generator = RandomGenerator(seed: 3)
+        let (source, target) = (MLP(sizes: [2, 4, 1], activation: .relu, generator: &generator),
+                                MLP(sizes: [2, 4, 1], activation: .relu, generator: &generator))
+        let optimizer = Adam(parameters: source.parameters, learningRate: 0.1)
+        for parameter in source.parameters { parameter.gradient = Tensor(rows: parameter.value.rows, cols: parameter.value.cols, repeating: 1) }
+        optimizer.update()
+        func state() -> [Tensor] {
+            source.parameters.map(\.value) + target.parameters.map(\.value) + optimizer.firstMoments + optimizer.secondMoments
+        }
+        let captured = state()   // shares storage with the live tensors, as AgentState does
+        let independent = captured.map { Tensor(rows: $0.rows, cols: $0.cols, scalars: $0.scalars.map { $0 }) }
+        optimizer.update()
+        target.polyakUpdate(towards: source, rate: 0.5)
+        XCTAssertEqual(captured, independent, "the captured state must not see the later steps")
+        for (live, before) in zip(state(), independent) {
+            XCTAssertNotEqual(live, before, "every tensor moved in the second step")
+        }
+    }
+}
