@@ -63,6 +63,17 @@ final class OpGradientTests: XCTestCase {
                 }
             }
         }
+        // Parameter leaves take their product gradients straight into `Parameter.gradient`.
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                let a = Parameter(transposeA ? normal(4, 3) : normal(3, 4), name: "a")
+                let b = Parameter(transposeB ? normal(5, 4) : normal(4, 5), name: "b")
+                assertGradient("matmul of parameters tA=\(transposeA) tB=\(transposeB)", [], parameters: [a, b]) { tape, _ in
+                    let (pa, pb) = (tape.parameter(a), tape.parameter(b))
+                    return matmul(pa, transposeA: transposeA, pb, transposeB: transposeB) + matmul(pa, transposeA: transposeA, pb, transposeB: transposeB)
+                }
+            }
+        }
         assertGradient("affine with bias", [normal(3, 4), normal(5, 4), normal(1, 5)]) { _, v in
             affine(v[0], weight: v[1], bias: v[2])
         }

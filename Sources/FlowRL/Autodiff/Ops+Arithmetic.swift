@@ -100,14 +100,18 @@ public func matmul(_ a: Variable, transposeA: Bool = false, _ b: Variable, trans
     let out = Tensor.matmul(av, transposeA: transposeA, bv, transposeB: transposeB)
     return a.tape.record(out, tracked: a.isTracked || b.isTracked) { g, tape in
         if a.isTracked {
-            let ga = transposeA ? Tensor.matmul(bv, transposeA: transposeB, g, transposeB: true)
-                                : Tensor.matmul(g, bv, transposeB: !transposeB)
-            tape.accumulate(ga, into: a.node)
+            if transposeA {
+                tape.accumulateProduct(bv, transposeA: transposeB, g, transposeB: true, into: a.node)
+            } else {
+                tape.accumulateProduct(g, bv, transposeB: !transposeB, into: a.node)
+            }
         }
         if b.isTracked {
-            let gb = transposeB ? Tensor.matmul(g, transposeA: true, av, transposeB: transposeA)
-                                : Tensor.matmul(av, transposeA: !transposeA, g)
-            tape.accumulate(gb, into: b.node)
+            if transposeB {
+                tape.accumulateProduct(g, transposeA: true, av, transposeB: transposeA, into: b.node)
+            } else {
+                tape.accumulateProduct(av, transposeA: !transposeA, g, into: b.node)
+            }
         }
     }
 }
@@ -156,6 +160,6 @@ private func affineProduct(_ x: Variable, weight: Variable, bias: Variable?) -> 
 /// The gradients of `x · Wᵀ + b` given the output's gradient `g`.
 private func accumulateAffineGradients(_ g: Tensor, x: Variable, weight: Variable, bias: Variable?, tape: Tape) {
     if x.isTracked { tape.accumulate(Tensor.matmul(g, weight.value), into: x.node) }
-    if weight.isTracked { tape.accumulate(Tensor.matmul(g, transposeA: true, x.value), into: weight.node) }
+    if weight.isTracked { tape.accumulateProduct(g, transposeA: true, x.value, into: weight.node) }
     if let bias, bias.isTracked { tape.accumulate(g.sumOfEachColumn(), into: bias.node) }
 }

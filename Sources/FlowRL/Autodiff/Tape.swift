@@ -38,6 +38,8 @@ public final class Tape {
     @usableFromInline var rules: [BackwardRule?] = []
     @usableFromInline var gradients: [Tensor?] = []
     private var parameterNodes: [(node: Int, parameter: Parameter)] = []
+    /// The parameter behind each parameter leaf, by node (for `accumulateProduct`).
+    private var parameterAtNode: [Int: Parameter] = [:]
     private var frozen: Set<ObjectIdentifier> = []
     private var hasRunBackward = false
 
@@ -51,6 +53,7 @@ public final class Tape {
         rules.removeAll(keepingCapacity: true)
         gradients.removeAll(keepingCapacity: true)
         parameterNodes.removeAll(keepingCapacity: true)
+        parameterAtNode.removeAll(keepingCapacity: true)
         frozen.removeAll(keepingCapacity: true)
         hasRunBackward = false
     }
@@ -83,6 +86,7 @@ public final class Tape {
         guard isRecording, frozen.isEmpty || !frozen.contains(ObjectIdentifier(parameter)) else { return constant(parameter.value) }
         let node = appendNode(nil)
         parameterNodes.append((node, parameter))
+        parameterAtNode[node] = parameter
         return Variable(value: parameter.value, node: node, tape: self)
     }
 
@@ -115,6 +119,19 @@ public final class Tape {
         }
     }
 
+    /// Adds `op(a) · op(b)` to the gradient of node `node`. For a parameter leaf the product goes
+    /// straight into `Parameter.gradient` (sgemm with beta = 1): no temporary of the weight's size,
+    /// no zero fill and no later addition — a weight gradient per layer per backward pass.
+    public func accumulateProduct(_ a: Tensor, transposeA: Bool = false, _ b: Tensor, transposeB: Bool = false,
+                                  into node: Int) {
+        guard node >= 0 else { return }
+        if let parameter = parameterAtNode[node] {
+            Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, beta: 1, into: &parameter.gradient)
+        } else {
+            accumulate(Tensor.matmul(a, transposeA: transposeA, b, transposeB: transposeB), into: node)
+        }
+    }
+
     // MARK: Backward
 
     /// Runs the recorded ops backwards from `output`, seeding its gradient with ones (so a
@@ -142,8 +159,8 @@ public final class Tape {
         }
     }
 
-    /// The gradient of the last `backward` output with respect to `variable` (an `input` or
-    /// `parameter` leaf); zeros when the output did not depend on it.
+    /// The gradient of the last `backward` output with respect to `variable` (an `input` leaf);
+    /// zeros when the output did not depend on it. Parameters' gradients are in `Parameter.gradient`.
     public func gradient(of variable: Variable) -> Tensor {
         precondition(variable.tape === self, "Tape.gradient: the variable belongs to another tape")
         precondition(hasRunBackward, "Tape.gradient: call backward first")
