@@ -1,5 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
+import Foundation
+
+// The core's own loops (Adam, activations, reductions, the skinny product) are compiled for the
+// building machine's CPU (AVX2 and FMA where present), since `pip install ./python` builds on the
+// machine that runs it. FLOWRL_TARGET_CPU names another LLVM CPU instead; set it to `x86-64` for a
+// build that must run on any x86-64 machine. Floating-point results are the same either way (no
+// contraction into FMA): only the vector width changes.
+let targetCPU = ProcessInfo.processInfo.environment["FLOWRL_TARGET_CPU"] ?? "native"
 
 let package = Package(
     name: "flowrl",
@@ -21,7 +29,7 @@ let package = Package(
             dependencies: ["COpenBLAS"],
             // Without errno semantics, `squareRoot()` lowers to the vector sqrt instruction instead
             // of a libm call guarded by a branch, so loops such as Adam's update vectorise.
-            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno"])]
+            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno", "-target-cpu", targetCPU])]
         ),
         // The C ABI's header as a Clang module (include/module.modulemap).
         .systemLibrary(name: "FlowRLHeader", path: "include"),
