@@ -315,7 +315,8 @@ class OffPolicyLearning:
 
     def _env_actions(self, actions: np.ndarray) -> np.ndarray:
         """Actions clipped to the ``Box`` bounds, in the action space's dtype."""
-        return np.clip(actions, self.action_space.low, self.action_space.high).astype(self.action_space.dtype, copy=False)
+        clipped = np.minimum(np.maximum(actions, self.action_space.low), self.action_space.high)  # np.clip, cheaper per call
+        return clipped.astype(self.action_space.dtype, copy=False)
 
     def _train(self, gradient_steps: int) -> None:
         """One ``update`` and its metrics into the logger (``train/`` prefix added where missing)."""
