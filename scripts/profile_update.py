@@ -1,5 +1,6 @@
 """Times an agent's ``update`` alone, on a replay buffer filled with random transitions, for
-profilers such as ``perf`` (no environment, no Python loop around single steps):
+profilers such as ``perf`` (no environment; by default no Python loop around single steps, and
+``--per-call 1`` calls ``update(1)`` repeatedly, as ``learn`` does):
 
     .venv-bench/bin/python scripts/profile_update.py --algorithm sac --updates 400
     perf record -g .venv-bench/bin/python scripts/profile_update.py --algorithm sac
@@ -26,6 +27,10 @@ def main() -> None:
     parser.add_argument("--observation-size", type=int, default=11)
     parser.add_argument("--action-size", type=int, default=3)
     parser.add_argument("--updates", type=int, default=400)
+    parser.add_argument("--per-call", type=int, default=0,
+                        help="gradient steps per update call: 1 is what learn does each env step (each call is "
+                             "all-or-nothing, so it also pays for the roll-back snapshot); 0 (default) does all "
+                             "updates in one call")
     arguments = parser.parse_args()
 
     class RandomEnv(gym.Env):
@@ -45,11 +50,14 @@ def main() -> None:
                   rng.uniform(-1, 1, (n, arguments.action_size)).astype(np.float32), rng.normal(size=n).astype(np.float32),
                   rng.normal(size=(n, arguments.observation_size)).astype(np.float32), np.zeros(n, dtype=np.float32))
     agent.update(20)  # warm-up: first-call allocations
+    per_call = arguments.per_call or arguments.updates
+    calls = max(arguments.updates // per_call, 1)
     start = time.perf_counter()
-    agent.update(arguments.updates)
-    seconds = (time.perf_counter() - start) / arguments.updates
+    for _ in range(calls):
+        agent.update(per_call)
+    seconds = (time.perf_counter() - start) / (calls * per_call)
     print(f"flowrl {flowrl.version()} {arguments.algorithm}: {1000 * seconds:.2f} ms per update "
-          f"({arguments.observation_size} observations, {arguments.action_size} actions)")
+          f"({arguments.observation_size} observations, {arguments.action_size} actions, {per_call} per call)")
 
 
 if __name__ == "__main__":
