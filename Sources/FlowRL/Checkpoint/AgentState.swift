@@ -2,8 +2,9 @@
 /// optimiser moments, replay buffer) and named 64-bit integers (counters, random state).
 ///
 /// Capturing is cheap: tensors are copy-on-write, so a captured state shares storage with the
-/// live agent until the agent changes. The same structure serves checkpoints and the
-/// roll-back of an update that produced a non-finite value.
+/// live agent until the agent changes, and the optimisers and target updates then write new
+/// storage (`Tensor.rewrite`) instead of copying the old. The same structure serves checkpoints
+/// and the roll-back of an update that produced a non-finite value.
 public struct AgentState: Equatable {
     public var tensors: [String: Tensor] = [:]
     public var integers: [String: UInt64] = [:]
