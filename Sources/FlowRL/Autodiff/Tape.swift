@@ -37,8 +37,7 @@ public final class Tape {
 
     @usableFromInline var rules: [BackwardRule?] = []
     @usableFromInline var gradients: [Tensor?] = []
-    private var parameterNodes: [(node: Int, parameter: Parameter)] = []
-    /// The parameter behind each parameter leaf, by node (for `accumulateProduct`).
+    /// The parameter behind each parameter leaf, by node.
     private var parameterAtNode: [Int: Parameter] = [:]
     private var frozen: Set<ObjectIdentifier> = []
     private var hasRunBackward = false
@@ -52,7 +51,6 @@ public final class Tape {
     public func reset() {
         rules.removeAll(keepingCapacity: true)
         gradients.removeAll(keepingCapacity: true)
-        parameterNodes.removeAll(keepingCapacity: true)
         parameterAtNode.removeAll(keepingCapacity: true)
         frozen.removeAll(keepingCapacity: true)
         hasRunBackward = false
@@ -85,7 +83,6 @@ public final class Tape {
     public func parameter(_ parameter: Parameter) -> Variable {
         guard isRecording, frozen.isEmpty || !frozen.contains(ObjectIdentifier(parameter)) else { return constant(parameter.value) }
         let node = appendNode(nil)
-        parameterNodes.append((node, parameter))
         parameterAtNode[node] = parameter
         return Variable(value: parameter.value, node: node, tape: self)
     }
@@ -154,7 +151,9 @@ public final class Tape {
                 rule(&gradient, self)
             }
         }
-        for (node, parameter) in parameterNodes {
+        // In node order, so that a parameter used twice sums its gradients in the same order every run.
+        for node in parameterAtNode.keys.sorted() {
+            let parameter = parameterAtNode[node]!
             if let gradient = gradients[node] { parameter.gradient.add(gradient) }
         }
     }
