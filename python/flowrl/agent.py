@@ -298,8 +298,8 @@ class Agent(OffPolicyLearning):
         if handle is None:
             raise InvalidStateError("the agent is closed")
         flag = 1 if deterministic else 0
-        if type(observations) is np.ndarray and (observations.shape == self._observation_shape
-                                                 or observations.shape == self._one_row_shape):
+        alone = type(observations) is np.ndarray and observations.shape == self._observation_shape
+        if alone or (type(observations) is np.ndarray and observations.shape == self._one_row_shape):
             # One observation (alone or as a batch of one), the common case in a loop: reuse this
             # thread's buffers (no allocation and no address lookups); the result is a new array.
             observation, action, observation_address, action_address = self._single_buffers()
@@ -311,7 +311,7 @@ class Agent(OffPolicyLearning):
                 result = action.copy()
             else:
                 result = action * self._half_range if self._centred else action * self._half_range + self._middle
-            return result if observations.shape == self._observation_shape else result.reshape(1, self.action_size)
+            return result if alone else result.reshape(1, self.action_size)
         batch, _ = self._observations(observations)
         rows = batch.shape[0]
         unit = np.empty((rows, self.action_size), dtype=np.float32)
