@@ -9,6 +9,12 @@ import Foundation
 // contraction into FMA): only the vector width changes.
 let targetCPU = ProcessInfo.processInfo.environment["FLOWRL_TARGET_CPU"] ?? "native"
 
+// OpenBLAS is loaded at run time (Sources/CBLAS/blas_loader.c says why). Where a development
+// build looks for it when no copy sits beside the binary: FLOWRL_BLAS_DIR, or the copy that
+// scripts/install-system-deps.sh puts in .deps/ (the pinned scipy-openblas32 wheel's library).
+let blasDirectory = ProcessInfo.processInfo.environment["FLOWRL_BLAS_DIR"]
+    ?? Context.packageDirectory + "/.deps/scipy-openblas32/lib"
+
 let package = Package(
     name: "flowrl",
     products: [
@@ -17,16 +23,15 @@ let package = Package(
         .executable(name: "flowrl-bench", targets: ["FlowRLBenchmarks"]),
     ],
     targets: [
-        // OpenBLAS's CBLAS interface, located through pkg-config (Debian: libopenblas-dev).
-        .systemLibrary(
-            name: "COpenBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev", "pkg-config"])]
+        // The BLAS routines flowrl uses, bound at run time to OpenBLAS (no link-time dependency).
+        .target(
+            name: "CBLAS",
+            cSettings: [.define("FLOWRL_BLAS_DEFAULT_DIRECTORY", to: "\"\(blasDirectory)\"")]
         ),
         // The numerical core: tensors, autodiff, layers, optimisers, randomness. No C ABI, no Python.
         .target(
             name: "FlowRL",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["CBLAS"],
             // Without errno semantics, `squareRoot()` lowers to the vector sqrt instruction instead
             // of a libm call guarded by a branch, so loops such as Adam's update vectorise.
             swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno", "-target-cpu", targetCPU])]
@@ -46,7 +51,7 @@ let package = Package(
         // Speed benchmarks; kept out of the library product.
         .executableTarget(
             name: "FlowRLBenchmarks",
-            dependencies: ["FlowRL", "COpenBLAS"],
+            dependencies: ["FlowRL", "CBLAS"],
             swiftSettings: [.swiftLanguageMode(.v5)]  // a top-level script, not concurrent code
         ),
         .testTarget(

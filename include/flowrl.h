@@ -29,7 +29,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python package refuses a library whose ABI
  * version differs from the one it was written for. */
-#define FLOWRL_ABI_VERSION 1
+#define FLOWRL_ABI_VERSION 2
 
 /* Status codes. */
 #define FLOWRL_OK 0
@@ -54,6 +54,15 @@ const char *flowrl_last_error(void);
 /* Sets how many threads OpenBLAS uses for every agent in the process (default 1; 1 is usually
  * fastest for flowrl's small matrices and keeps results bit-reproducible). thread_count >= 1. */
 int32_t flowrl_set_blas_threads(int32_t thread_count);
+
+/* The run-time environment as a JSON object: {"version", "abi_version", "blas": {"path",
+ * "configuration" (OpenBLAS's version and build line), "core" (the kernel set in use),
+ * "detected_core" (the one OpenBLAS chose by itself), "core_source" ("detected", "user" when
+ * OPENBLAS_CORETYPE is set, or "flowrl" when flowrl replaced a generic fallback core to match the
+ * CPU), "cpu_vector_level" ("avx512", "avx2", "avx", "sse" or "other"), "threads"}}.
+ * Loads OpenBLAS if that has not happened yet: FLOWRL_INVALID_STATE, saying where it looked, if
+ * it cannot be found. */
+int32_t flowrl_runtime_info(const char **json_out);
 
 /* The algorithms this library implements, as a JSON array of names, such as ["flow_bc"]. */
 int32_t flowrl_algorithms(const char **json_out);

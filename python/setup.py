@@ -2,7 +2,9 @@
 
 The library is compiled from the repository that contains this directory (../Package.swift), in
 release mode with the Swift standard library linked statically, so the installed package needs
-nothing of the Swift toolchain at run time; OpenBLAS is its only system dependency.
+nothing of the Swift toolchain at run time. OpenBLAS (the scipy-openblas32 build requirement's
+library) is copied beside it: libflowrl.so loads it from its own directory at run time, so the
+wheel depends on no system library beyond the C library.
 """
 
 import shutil
@@ -28,10 +30,18 @@ def check_requirements() -> None:
         fail(f"cannot find the Swift package at {REPOSITORY}; install from a checkout of the flowrl repository")
     if shutil.which("swift") is None:
         fail("the Swift toolchain (6.0 or later) is not on PATH; install it from https://www.swift.org/install/")
-    if shutil.which("pkg-config") is None:
-        fail("pkg-config is missing; install it with: sudo apt-get install pkg-config libopenblas-dev")
-    if subprocess.run(["pkg-config", "--exists", "openblas"]).returncode != 0:
-        fail("OpenBLAS is missing; install it with: sudo apt-get install libopenblas-dev")
+
+
+def openblas_library() -> Path:
+    """The OpenBLAS library of the scipy-openblas32 build requirement."""
+    try:
+        import scipy_openblas32
+    except ImportError:
+        fail("scipy-openblas32 is missing from the build environment; install with pip install ./python")
+    library = Path(scipy_openblas32.get_lib_dir()) / "libscipy_openblas.so"
+    if not library.is_file():
+        fail(f"scipy-openblas32 has no {library.name} in {library.parent}")
+    return library
 
 
 def build_library() -> Path:
@@ -59,6 +69,7 @@ class BuildWithSwift(build_py):
         if shutil.which("strip"):
             subprocess.run(["strip", "--strip-unneeded", str(library)], check=False)
         shutil.copyfile(REPOSITORY / "include" / "flowrl.h", target / "flowrl.h")
+        shutil.copyfile(openblas_library(), target / "libscipy_openblas.so")
 
 
 class BinaryDistribution(Distribution):

@@ -20,7 +20,26 @@ public func flowrl_set_blas_threads(_ threadCount: Int32) -> Int32 {
         guard (1...1024).contains(threadCount) else {
             throw FlowRLError.invalidArgument("thread_count must be in [1, 1024], got \(threadCount)")
         }
-        Runtime.prepare(blasThreads: Int(threadCount))
+        try Runtime.prepare(blasThreads: Int(threadCount))
+    }
+}
+
+@c @implementation
+public func flowrl_runtime_info(_ jsonOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    runCall {
+        try Runtime.prepareOnce()  // so that "threads" shows flowrl's setting, not OpenBLAS's default
+        let blas = try BLAS.describe()
+        let info = JSONValue.object([
+            "version": .string(FlowRLVersion.string),
+            "abi_version": .integer(Int64(FLOWRL_ABI_VERSION)),
+            "blas": .object([
+                "path": .string(blas.path), "configuration": .string(blas.configuration),
+                "core": .string(blas.core), "detected_core": .string(blas.detectedCore),
+                "core_source": .string(blas.coreSource.rawValue), "cpu_vector_level": .string(blas.cpuVectorLevel),
+                "threads": .integer(Int64(blas.threadCount)),
+            ]),
+        ])
+        try returnString(info.text, through: jsonOut, name: "json_out")
     }
 }
 
@@ -41,7 +60,7 @@ public func flowrl_agent_create(_ algorithm: UnsafePointer<CChar>?, _ configJSON
         guard let agentOut else { throw FlowRLError.invalidArgument("agent_out is NULL") }
         let name = try Arrays.string(algorithm, "algorithm")
         let config = configJSON == nil ? nil : try Arrays.string(configJSON, "config_json")
-        Runtime.prepareOnce()
+        try Runtime.prepareOnce()
         let agent = try ManagedAgent(algorithm: name, configurationJSON: config,
                                      observationSize: Int(clamping: observationSize), actionSize: Int(clamping: actionSize))
         agentOut.pointee = Handles.register(agent)
@@ -189,7 +208,7 @@ public func flowrl_agent_load(_ path: UnsafePointer<CChar>?, _ agentOut: UnsafeM
     return runCall {
         guard let agentOut else { throw FlowRLError.invalidArgument("agent_out is NULL") }
         let source = try Arrays.string(path, "path")
-        Runtime.prepareOnce()
+        try Runtime.prepareOnce()
         let agent = try ManagedAgent(checkpoint: try Checkpoint.read(from: source))
         agentOut.pointee = Handles.register(agent)
     }
@@ -218,7 +237,7 @@ public func flowrl_agent_load_bytes(_ data: UnsafePointer<UInt8>?, _ size: Int64
         guard let agentOut else { throw FlowRLError.invalidArgument("agent_out is NULL") }
         guard let data else { throw FlowRLError.invalidArgument("data is NULL") }
         let count = try Arrays.count(size, "size", minimum: 0)
-        Runtime.prepareOnce()
+        try Runtime.prepareOnce()
         let checkpoint = try Checkpoint(decoding: UnsafeRawBufferPointer(start: data, count: count))
         agentOut.pointee = Handles.register(try ManagedAgent(checkpoint: checkpoint))
     }

@@ -5,8 +5,9 @@ import Glibc
 /// Process-wide settings that suit flowrl's workload: many medium-sized tensors (tens to
 /// hundreds of KiB) allocated and freed on every training step.
 public enum Runtime {
-    /// Sets OpenBLAS to `blasThreads` threads and, on glibc, tells the allocator to keep freed
-    /// memory for reuse instead of returning it to the kernel after every step.
+    /// Loads OpenBLAS (throwing if it cannot be found), sets it to `blasThreads` threads and, on
+    /// glibc, tells the allocator to keep freed memory for reuse instead of returning it to the
+    /// kernel after every step.
     ///
     /// Why: with glibc's defaults a training step's buffers are given back to the kernel when
     /// freed and faulted in again, zero-filled, on the next step; on the core benchmark that
@@ -14,19 +15,22 @@ public enum Runtime {
     /// to 64 MiB of freed heap (`M_TRIM_THRESHOLD`), grow the heap in 16 MiB steps (`M_TOP_PAD`)
     /// and serve blocks below 16 MiB from the heap (`M_MMAP_THRESHOLD`). They affect the whole
     /// process; calling this again changes nothing more.
-    public static func prepare(blasThreads: Int = 1) {
+    public static func prepare(blasThreads: Int = 1) throws {
+        try BLAS.load()
         BLAS.setThreadCount(blasThreads)
         tuneAllocator()
     }
 
     /// `prepare()` with one BLAS thread, the first time it is called in the process; later calls do
-    /// nothing, so a thread count set by the user is kept.
-    public static func prepareOnce() {
+    /// nothing, so a thread count set by the user is kept. Throws (every time) if OpenBLAS cannot
+    /// be loaded.
+    public static func prepareOnce() throws {
+        try BLAS.load()
         _ = preparedOnce
     }
 
     private static let preparedOnce: Bool = {
-        prepare(blasThreads: 1)
+        try? prepare(blasThreads: 1)
         return true
     }()
 

@@ -1,10 +1,10 @@
 // Speed benchmark of the core (a benchmark, not a test): an MLP 32 → 256 → 256 → 8 at batch 256,
-// forward, forward + backward and Adam-step times and GFLOP/s, beside bare cblas_sgemm on the same
+// forward, forward + backward and Adam-step times and GFLOP/s, beside bare BLAS sgemm on the same
 // shapes and this machine's single-core float32 peak; then resident memory over 10,000 training
 // steps. Run in release mode with one OpenBLAS thread:
 //
 //     swift run -c release flowrl-bench [--activation relu|silu|...] [--steps 10000]
-import COpenBLAS
+import CBLAS
 import FlowRL
 import Foundation
 
@@ -21,7 +21,8 @@ let memorySteps = Int(option("--steps", default: "10000")) ?? 10000
 let sizes = [32, 256, 256, 8]
 let batch = 256
 
-Runtime.prepare(blasThreads: 1)
+try Runtime.prepare(blasThreads: 1)
+let blas = try BLAS.describe()
 
 // MARK: Machine
 
@@ -34,11 +35,14 @@ func cpuInfo(_ key: String) -> String? {
 }
 let model = cpuInfo("model name") ?? "unknown CPU"
 let megahertz = Double(cpuInfo("cpu MHz") ?? "") ?? 0
-let hasAVX2 = (cpuInfo("flags") ?? "").split(separator: " ").contains("avx2")
-// AVX2 + FMA: two 8-wide FMA units, 2 FLOP each per lane per cycle = 32 FLOP/cycle.
-let peak = 32 * megahertz / 1000
-print("machine: \(model), \(String(format: "%.0f", megahertz)) MHz, AVX2 \(hasAVX2 ? "yes" : "no"), OpenBLAS threads \(BLAS.threadCount)")
-print("single-core float32 peak (32 FLOP/cycle × clock): \(String(format: "%.1f", peak)) GFLOP/s")
+// Two FMA units of the widest vectors, 2 FLOP per lane: 64 FLOP/cycle with AVX-512 on Intel, 32 with
+// AVX2 or on AMD (whose first AVX-512 cores split 512-bit operations in two). /proc/cpuinfo's clock
+// is nominal: under turbo or a hypervisor the real peak differs.
+let flopsPerCycle = blas.cpuVectorLevel == "avx512" && !model.contains("AMD") ? 64.0 : 32.0
+let peak = flopsPerCycle * megahertz / 1000
+print("machine: \(model), \(String(format: "%.0f", megahertz)) MHz, vector level \(blas.cpuVectorLevel)")
+print("BLAS: \(blas.configuration); core \(blas.core) (\(blas.coreSource.rawValue)); threads \(blas.threadCount); \(blas.path)")
+print("single-core float32 peak (\(Int(flopsPerCycle)) FLOP/cycle × clock): \(String(format: "%.1f", peak)) GFLOP/s")
 print("MLP \(sizes.map(String.init).joined(separator: " → ")), batch \(batch), activation \(activation.rawValue)")
 
 // MARK: Timing helper
@@ -139,17 +143,18 @@ print(String(format: "forward + backward at %.1f%% of bare sgemm's speed on the 
              100 * sgemmForwardBackward / timeForwardBackward))
 print(String(format: "forward at %.1f%% of bare sgemm's speed on the same shapes", 100 * sgemmForward / timeForward))
 
-// MARK: Products of small heads: Tensor.gemm's skinny kernel beside cblas_sgemm
+// MARK: Products of small heads: Tensor.gemm's skinny kernel beside bare sgemm
 
-/// cblas_sgemm itself, bypassing Tensor.gemm's routing (row-major, beta 0).
+/// BLAS sgemm itself, bypassing Tensor.gemm's routing (row-major, beta 0).
 func bareSgemm(_ a: Tensor, _ transposeA: Bool, _ b: Tensor, _ transposeB: Bool, into c: inout Tensor) {
     let (m, n, k) = (c.rows, c.cols, transposeA ? a.rows : a.cols)
     a.scalars.withUnsafeBufferPointer { pa in
         b.scalars.withUnsafeBufferPointer { pb in
             c.scalars.withUnsafeMutableBufferPointer { pc in
-                cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                            Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.cols), pb.baseAddress, Int32(b.cols),
-                            0, pc.baseAddress, Int32(n))
+                let (transpose, keep) = (Int32(FLOWRL_BLAS_TRANS), Int32(FLOWRL_BLAS_NO_TRANS))
+                flowrl_sgemm(transposeA ? transpose : keep, transposeB ? transpose : keep,
+                             Int32(m), Int32(n), Int32(k), 1, pa.baseAddress, Int32(a.cols), pb.baseAddress, Int32(b.cols),
+                             0, pc.baseAddress, Int32(n))
             }
         }
     }
@@ -170,7 +175,7 @@ for (name, transposeA, transposeB, m, n, k) in headShapes {
     let skinny = timePerCall(repeats: 200) { Tensor.gemm(a, transposeA: transposeA, b, transposeB: transposeB, into: &c) }
     let bare = timePerCall(repeats: 200) { bareSgemm(a, transposeA, b, transposeB, into: &c) }
     print(name.padding(toLength: 40, withPad: " ", startingAt: 0)
-          + String(format: "skinny kernel %6.1f µs   cblas_sgemm %6.1f µs", skinny * 1e6, bare * 1e6))
+          + String(format: "skinny kernel %6.1f µs   bare sgemm %6.1f µs", skinny * 1e6, bare * 1e6))
 }
 
 // MARK: Memory over many steps

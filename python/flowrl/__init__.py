@@ -9,7 +9,7 @@
 """
 
 from . import callbacks, logger
-from ._lib import ABI_VERSION, library_path, set_blas_threads, version
+from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
 from .callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
 from .errors import (
@@ -47,6 +47,7 @@ __all__ = [
     "callbacks",
     "library_path",
     "logger",
+    "info",
     "plot_learning_curve",
     "set_blas_threads",
     "version",

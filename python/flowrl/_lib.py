@@ -9,6 +9,7 @@ environment variable ``FLOWRL_LIBRARY`` is set, at that path (for development bu
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 from ctypes import POINTER, c_char_p, c_int32, c_int64, c_uint8, c_uint64, c_void_p
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable
 from .errors import InternalError, error_for_status
 
 #: The ABI version this package was written for (FLOWRL_ABI_VERSION in flowrl.h).
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 _agent_p = c_void_p  # flowrl_agent * (an opaque token)
 _float_p = c_void_p  # const float * / float *, passed as the array's address
@@ -29,6 +30,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_version": (c_char_p, []),
     "flowrl_last_error": (c_char_p, []),
     "flowrl_set_blas_threads": (c_int32, [c_int32]),
+    "flowrl_runtime_info": (c_int32, [POINTER(c_char_p)]),
     "flowrl_algorithms": (c_int32, [POINTER(c_char_p)]),
     "flowrl_agent_create": (c_int32, [c_char_p, c_char_p, c_int64, c_int64, POINTER(_agent_p)]),
     "flowrl_agent_free": (c_int32, [_agent_p]),
@@ -65,7 +67,7 @@ def _load() -> ctypes.CDLL:
     try:
         library = ctypes.CDLL(str(path))
     except OSError as error:
-        raise ImportError(f"flowrl: cannot load {path}: {error} (is libopenblas installed?)") from error
+        raise ImportError(f"flowrl: cannot load {path}: {error}") from error
     for name, (restype, argtypes) in SIGNATURES.items():
         function = getattr(library, name)
         function.restype = restype
@@ -113,3 +115,20 @@ def version() -> str:
 def set_blas_threads(count: int) -> None:
     """Sets how many threads OpenBLAS uses, for every agent in the process (default 1)."""
     call(lib.flowrl_set_blas_threads, int(count))
+
+
+def info() -> dict[str, Any]:
+    """The library's run-time environment.
+
+    Returns
+    -------
+    dict
+        ``version`` and ``abi_version`` of the library, and ``blas``: the OpenBLAS library's
+        ``path``, its ``configuration`` line (version and build), the kernel set in use
+        (``core``), the one OpenBLAS detected by itself (``detected_core``), who chose the core
+        (``core_source``: ``"detected"``, ``"user"`` when ``OPENBLAS_CORETYPE`` is set, or
+        ``"flowrl"`` when flowrl replaced a generic fallback to match the CPU), the CPU's widest
+        vector instruction set (``cpu_vector_level``) and the thread count (``threads``).
+    """
+    result: dict[str, Any] = json.loads(string_result(lib.flowrl_runtime_info))
+    return result

@@ -1,19 +1,68 @@
-import COpenBLAS
+import CBLAS
 
-/// Thread settings of the BLAS library that backs every matrix product.
+/// The BLAS library that backs every matrix product: OpenBLAS, loaded at run time so that its
+/// kernels can be chosen for the CPU (Sources/CBLAS/blas_loader.c explains the choice).
 public enum BLAS {
+    /// Who chose the kernel set that runs.
+    public enum CoreSource: String, Sendable {
+        /// OpenBLAS's own detection, accepted.
+        case detected
+        /// The user, through `OPENBLAS_CORETYPE`.
+        case user
+        /// flowrl, from the CPU's instruction sets, because OpenBLAS fell back to a generic core.
+        case flowrl
+    }
+
+    /// What was loaded and which kernels run.
+    public struct Description: Sendable, Equatable {
+        /// The library file.
+        public var path: String
+        /// OpenBLAS's configuration line, which starts with its version ("OpenBLAS 0.3.34 ...").
+        public var configuration: String
+        /// The kernel set in use ("SkylakeX", "Haswell", ...).
+        public var core: String
+        /// The kernel set OpenBLAS detected by itself.
+        public var detectedCore: String
+        /// Who chose `core`.
+        public var coreSource: CoreSource
+        /// The CPU's widest vector instruction set OpenBLAS can use: "avx512", "avx2", "avx", "sse", "other".
+        public var cpuVectorLevel: String
+        /// The library's thread count.
+        public var threadCount: Int
+    }
+
+    /// Loads the library if that has not happened yet; throws, saying where it looked, if it cannot.
+    public static func load() throws {
+        guard flowrl_blas_load() == 0 else {
+            throw FlowRLError.invalidState("cannot load OpenBLAS. Tried:\n" + String(cString: flowrl_blas_error())
+                + "Run ./scripts/install-system-deps.sh, or set FLOWRL_BLAS_LIBRARY to a libopenblas.so")
+        }
+    }
+
+    /// The loaded library; loads it first (throwing as `load` does).
+    public static func describe() throws -> Description {
+        try load()
+        return Description(path: String(cString: flowrl_blas_path()),
+                           configuration: String(cString: flowrl_blas_config()),
+                           core: String(cString: flowrl_blas_core()),
+                           detectedCore: String(cString: flowrl_blas_detected_core()),
+                           coreSource: [CoreSource.detected, .user, .flowrl][Int(flowrl_blas_core_source_value())],
+                           cpuVectorLevel: String(cString: flowrl_cpu_vector_level()),
+                           threadCount: threadCount)
+    }
+
     /// Sets how many threads OpenBLAS may use. flowrl's matrices are small, so one thread
     /// (the default flowrl asks for) is usually fastest and keeps results bit-reproducible.
     public static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        flowrl_blas_set_threads(Int32(max(1, count)))
     }
 
     /// The number of threads OpenBLAS currently uses.
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    public static var threadCount: Int { Int(flowrl_blas_threads()) }
 }
 
 extension Tensor {
-    /// General matrix product `c = alpha · op(a) · op(b) + beta · c` through `cblas_sgemm`,
+    /// General matrix product `c = alpha · op(a) · op(b) + beta · c` through BLAS `sgemm`,
     /// where `op` transposes when asked. Transposes are passed to BLAS as flags, never materialised.
     /// `c` must already have the product's shape; with `beta == 0` its old contents are ignored.
     public static func gemm(_ a: Tensor, transposeA: Bool = false,
@@ -30,6 +79,7 @@ extension Tensor {
             if beta == 0 { c.fill(0) } else if beta != 1 { c.scale(by: beta) }
             return
         }
+        let transpose = Int32(FLOWRL_BLAS_TRANS), noTranspose = Int32(FLOWRL_BLAS_NO_TRANS)
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
                 c.scalars.withUnsafeMutableBufferPointer { pc in
@@ -37,16 +87,16 @@ extension Tensor {
                     // the matrix that sgemm does, which dominates at these sizes (batch-1 acting).
                     if m == 1 {
                         // cᵀ = op(b)ᵀ · aᵀ; a is a contiguous vector whether or not it is transposed.
-                        cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans,
-                                    Int32(b.rows), Int32(b.cols), alpha, pb.baseAddress, Int32(max(1, b.cols)),
-                                    pa.baseAddress, 1, beta, pc.baseAddress, 1)
+                        flowrl_sgemv(transposeB ? noTranspose : transpose,
+                                     Int32(b.rows), Int32(b.cols), alpha, pb.baseAddress, Int32(max(1, b.cols)),
+                                     pa.baseAddress, 1, beta, pc.baseAddress, 1)
                         return
                     }
                     if n == 1 {
                         // c = op(a) · op(b), op(b) a contiguous vector.
-                        cblas_sgemv(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
-                                    Int32(a.rows), Int32(a.cols), alpha, pa.baseAddress, Int32(max(1, a.cols)),
-                                    pb.baseAddress, 1, beta, pc.baseAddress, 1)
+                        flowrl_sgemv(transposeA ? transpose : noTranspose,
+                                     Int32(a.rows), Int32(a.cols), alpha, pa.baseAddress, Int32(max(1, a.cols)),
+                                     pb.baseAddress, 1, beta, pc.baseAddress, 1)
                         return
                     }
                     if Tensor.skinnyProduct(pa.baseAddress!, transposeA: transposeA, lda: a.cols,
@@ -54,13 +104,12 @@ extension Tensor {
                                             m: m, n: n, k: k, alpha: alpha, beta: beta, into: pc.baseAddress!) {
                         return
                     }
-                    cblas_sgemm(CblasRowMajor,
-                                transposeA ? CblasTrans : CblasNoTrans,
-                                transposeB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(n), Int32(k), alpha,
-                                pa.baseAddress, Int32(max(1, a.cols)),
-                                pb.baseAddress, Int32(max(1, b.cols)),
-                                beta, pc.baseAddress, Int32(max(1, n)))
+                    flowrl_sgemm(transposeA ? transpose : noTranspose,
+                                 transposeB ? transpose : noTranspose,
+                                 Int32(m), Int32(n), Int32(k), alpha,
+                                 pa.baseAddress, Int32(max(1, a.cols)),
+                                 pb.baseAddress, Int32(max(1, b.cols)),
+                                 beta, pc.baseAddress, Int32(max(1, n)))
                 }
             }
         }
