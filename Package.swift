@@ -26,7 +26,11 @@ let package = Package(
         // The BLAS routines flowrl uses, bound at run time to OpenBLAS (no link-time dependency).
         .target(
             name: "CBLAS",
-            cSettings: [.define("FLOWRL_BLAS_DEFAULT_DIRECTORY", to: "\"\(blasDirectory)\"")]
+            cSettings: [
+                .define("FLOWRL_BLAS_DEFAULT_DIRECTORY", to: "\"\(blasDirectory)\""),
+                // Internal to libflowrl.so: its exports are the C ABI of include/flowrl.h only.
+                .unsafeFlags(["-fvisibility=hidden"]),
+            ]
         ),
         // The numerical core: tensors, autodiff, layers, optimisers, randomness. No C ABI, no Python.
         .target(

@@ -59,7 +59,8 @@ int32_t flowrl_set_blas_threads(int32_t thread_count);
  * "configuration" (OpenBLAS's version and build line), "core" (the kernel set in use),
  * "detected_core" (the one OpenBLAS chose by itself), "core_source" ("detected", "user" when
  * OPENBLAS_CORETYPE is set, or "flowrl" when flowrl replaced a generic fallback core to match the
- * CPU), "cpu_vector_level" ("avx512", "avx2", "avx", "sse" or "other"), "threads"}}.
+ * CPU), "cpu_vector_level" ("avx512", "avx2", "avx", "sse" or "other"), "threads"}, "product_flops": the
+ * floating-point operations of all matrix products made in the process so far (2·m·n·k each)}.
  * Loads OpenBLAS if that has not happened yet: FLOWRL_INVALID_STATE, saying where it looked, if
  * it cannot be found. */
 int32_t flowrl_runtime_info(const char **json_out);

@@ -34,6 +34,7 @@
 static const char library_file_name[] = "libscipy_openblas.so";
 
 flowrl_blas_table flowrl_blas_routines;
+uint64_t flowrl_product_flop_count;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_status = -1;

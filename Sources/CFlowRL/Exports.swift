@@ -38,6 +38,7 @@ public func flowrl_runtime_info(_ jsonOut: UnsafeMutablePointer<UnsafePointer<CC
                 "core_source": .string(blas.coreSource.rawValue), "cpu_vector_level": .string(blas.cpuVectorLevel),
                 "threads": .integer(Int64(blas.threadCount)),
             ]),
+            "product_flops": .integer(Int64(clamping: BLAS.productFLOPs)),
         ])
         try returnString(info.text, through: jsonOut, name: "json_out")
     }

@@ -31,6 +31,17 @@ final class BLASTests: XCTestCase {
         XCTAssertEqual(BLAS.threadCount, 1)
     }
 
+    func testProductFLOPsCountEveryProductWhicheverKernelRunsIt() {
+        var generator = RandomGenerator(seed: 2)
+        let before = BLAS.productFLOPs
+        // sgemm, the skinny kernel (k = 1) and sgemv (m = 1): 2·m·n·k each.
+        _ = Tensor.matmul(generator.normalTensor(rows: 20, cols: 30), generator.normalTensor(rows: 30, cols: 40))
+        _ = Tensor.matmul(generator.normalTensor(rows: 20, cols: 1), generator.normalTensor(rows: 1, cols: 40))
+        _ = Tensor.matmul(generator.normalTensor(rows: 1, cols: 30), generator.normalTensor(rows: 30, cols: 40))
+        // Other tests may run products concurrently only if XCTest runs in parallel, which it does not here.
+        XCTAssertEqual(BLAS.productFLOPs - before, 2 * (20 * 30 * 40 + 20 * 1 * 40 + 1 * 30 * 40))
+    }
+
     /// sgemm and sgemv against a double-precision reference at the shapes of flowrl's networks
     /// (batch 256, hidden 256, SWFP's (1 + d)·256 divergence rows, weight gradients with k = batch),
     /// at sizes that are not multiples of any vector width, for every transpose and for beta 0 and 1.

@@ -128,7 +128,9 @@ def info() -> dict[str, Any]:
         (``core``), the one OpenBLAS detected by itself (``detected_core``), who chose the core
         (``core_source``: ``"detected"``, ``"user"`` when ``OPENBLAS_CORETYPE`` is set, or
         ``"flowrl"`` when flowrl replaced a generic fallback to match the CPU), the CPU's widest
-        vector instruction set (``cpu_vector_level``) and the thread count (``threads``).
+        vector instruction set (``cpu_vector_level``) and the thread count (``threads``); and
+        ``product_flops``, the floating-point operations of all matrix products made in the
+        process so far (2·m·n·k each), for measuring GFLOP/s.
     """
     result: dict[str, Any] = json.loads(string_result(lib.flowrl_runtime_info))
     return result

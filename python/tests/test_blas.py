@@ -53,6 +53,21 @@ def test_info_names_the_library_its_version_and_core() -> None:
     assert blas["threads"] == 1  # flowrl's default
 
 
+def test_product_flops_grow_by_an_update() -> None:
+    from gymnasium import spaces
+
+    agent = flowrl.SAC(None, observation_space=spaces.Box(-1, 1, (3,), np.float32),
+                       action_space=spaces.Box(-1, 1, (2,), np.float32), seed=0, batch_size=8, learning_starts=0)
+    rng = np.random.default_rng(0)
+    agent.observe(rng.normal(size=(16, 3)).astype(np.float32), rng.uniform(-1, 1, (16, 2)).astype(np.float32),
+                  rng.normal(size=16).astype(np.float32), rng.normal(size=(16, 3)).astype(np.float32), np.zeros(16, np.float32))
+    before = flowrl.info()["product_flops"]
+    agent.update(1)
+    after = flowrl.info()["product_flops"]
+    # at least the critic's first layer, forward: 2 · batch · (3 + 2) · 256 per network of the pair
+    assert after - before >= 2 * 8 * 5 * 256 * 2
+
+
 def test_core_is_not_a_generic_fallback_on_a_cpu_with_avx2_or_avx512() -> None:
     blas = run_probe()["info"]["blas"]
     assert blas["core_source"] in ("detected", "flowrl")

@@ -41,6 +41,18 @@ typedef struct {
 
 extern flowrl_blas_table flowrl_blas_routines;
 
+/// Floating-point operations of every matrix product made so far in the process (2·m·n·k each,
+/// whichever kernel ran it): what benchmarks divide by time to report GFLOP/s.
+extern uint64_t flowrl_product_flop_count;
+
+static inline void flowrl_count_product_flops(uint64_t flops) {
+    __atomic_fetch_add(&flowrl_product_flop_count, flops, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t flowrl_product_flops(void) {
+    return __atomic_load_n(&flowrl_product_flop_count, __ATOMIC_RELAXED);
+}
+
 /// Loads the library once per process (thread-safe). Returns 0 on success; otherwise nonzero,
 /// and flowrl_blas_error() says what was tried.
 int flowrl_blas_load(void);

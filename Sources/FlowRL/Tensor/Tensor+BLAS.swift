@@ -59,6 +59,10 @@ public enum BLAS {
 
     /// The number of threads OpenBLAS currently uses.
     public static var threadCount: Int { Int(flowrl_blas_threads()) }
+
+    /// Floating-point operations of all matrix products made in the process so far (2·m·n·k each,
+    /// counted by `Tensor.gemm` whichever kernel runs the product), for benchmarks' GFLOP/s.
+    public static var productFLOPs: UInt64 { flowrl_product_flops() }
 }
 
 extension Tensor {
@@ -75,6 +79,7 @@ extension Tensor {
         precondition(k == kB, "gemm: inner dimensions differ (\(a.rows)×\(a.cols)\(transposeA ? "ᵀ" : "") · \(b.rows)×\(b.cols)\(transposeB ? "ᵀ" : ""))")
         precondition(c.rows == m && c.cols == n, "gemm: output is \(c.rows)×\(c.cols), product is \(m)×\(n)")
         if m == 0 || n == 0 { return }
+        flowrl_count_product_flops(2 * UInt64(m) * UInt64(n) * UInt64(k))
         if k == 0 {
             if beta == 0 { c.fill(0) } else if beta != 1 { c.scale(by: beta) }
             return
