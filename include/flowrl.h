@@ -118,7 +118,10 @@ int32_t flowrl_agent_info(flowrl_agent *agent, const char **json_out);
 
 /* Writes a checkpoint to `path`: everything needed to resume training. The file is written
  * beside `path` under a temporary name and renamed over it, so an interrupted save never
- * destroys an existing checkpoint. include_replay_buffer != 0 also stores the replay buffer. */
+ * destroys an existing checkpoint. include_replay_buffer != 0 also stores the replay buffer.
+ * A symbolic link is followed (its target is replaced, the link stays); an existing file keeps
+ * its permissions; a directory, device, FIFO or socket is refused (FLOWRL_IO). Temporaries
+ * left by a killed save to the same path are removed. */
 int32_t flowrl_agent_save(flowrl_agent *agent, const char *path, int32_t include_replay_buffer);
 
 /* Creates a new agent from a checkpoint file. Missing, unreadable, truncated, corrupted (checksum)
