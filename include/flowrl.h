@@ -106,6 +106,13 @@ int32_t flowrl_agent_pretrain(flowrl_agent *agent, const float *observations, co
                               int64_t count, int64_t observation_size, int64_t action_size,
                               int64_t steps, const char **metrics_json_out);
 
+/* flowrl_agent_pretrain on whole transitions (as for observe), which are then stored in the
+ * replay buffer. Every array is checked before training: a rejected call changes nothing. */
+int32_t flowrl_agent_pretrain_transitions(flowrl_agent *agent, const float *observations, const float *actions,
+                                          const float *rewards, const float *next_observations,
+                                          const uint8_t *terminated, int64_t count, int64_t observation_size,
+                                          int64_t action_size, int64_t steps, const char **metrics_json_out);
+
 /* Attaches a JSON object of the caller's own (such as the environment's spaces) to the agent.
  * It is saved in checkpoints and returned under "metadata" by flowrl_agent_info. */
 int32_t flowrl_agent_set_metadata(flowrl_agent *agent, const char *metadata_json);
