@@ -101,22 +101,40 @@ def real_array(value: Any, name: str, dtype: Any = np.float32) -> np.ndarray:
         Naming ``name``, for None, strings, complex numbers, objects, ragged lists, NaN or Inf,
         or values finite as given but beyond the range of ``dtype`` (1e300 as float32).
     """
-    if value is None:
+    if type(value) is np.ndarray:
+        array = value
+    elif value is None:
         raise InvalidArgumentError(f"{name} is None; expected an array of numbers")
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError, OverflowError) as error:
-        raise InvalidArgumentError(f"{name} is not an array of numbers: {error}") from None
-    if array.dtype.kind not in REAL_KINDS:
-        raise InvalidArgumentError(f"{name} must hold real numbers, got an array of dtype {array.dtype}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        converted = np.ascontiguousarray(array, dtype=dtype)
-    if converted.dtype.kind == "f" and not np.isfinite(converted).all():
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+    else:
+        try:
+            array = np.asarray(value)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise InvalidArgumentError(f"{name} is not an array of numbers: {error}") from None
+    source = array.dtype
+    if source.kind not in REAL_KINDS:
+        raise InvalidArgumentError(f"{name} must hold real numbers, got an array of dtype {source}")
+    target = np.dtype(dtype)
+    if source.kind == "f" and source.itemsize > target.itemsize:  # may overflow: checked below, without a warning
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = np.ascontiguousarray(array, dtype=target)
+    else:
+        converted = np.ascontiguousarray(array, dtype=target)
+    if not _all_finite(converted):
+        if source.kind == "f" and not _all_finite(array):
             raise InvalidArgumentError(f"{name} contain NaN or Inf")
-        raise InvalidArgumentError(f"{name} contain values beyond the range of {np.dtype(dtype).name} "
-                                   f"(±{float(np.finfo(dtype).max):.3g})")
+        raise InvalidArgumentError(f"{name} contain values beyond the range of {target.name} "
+                                   f"(±{float(np.finfo(target).max):.3g})")
     return converted
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """True if no element is NaN or ±Inf (integers and booleans always are finite)."""
+    if array.dtype.kind != "f":
+        return True
+    # A NaN or an infinity makes the float64 sum non-finite, so a finite sum settles it cheaply
+    # (one reduction, which matters for the one-row calls of a training loop); only huge finite
+    # values can overflow the sum, and then every element is looked at.
+    return bool(math.isfinite(array.sum(dtype=np.float64))) or bool(np.isfinite(array).all())
 
 
 def vector(value: Any, name: str, rows: int, dtype: Any = np.float32) -> np.ndarray:

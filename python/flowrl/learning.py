@@ -140,7 +140,10 @@ class OffPolicyLearning:
         n_episodes = _checks.integer(n_episodes, "n_episodes", 1, 2**63 - 1)
         deterministic = _checks.boolean(deterministic, "deterministic")
         seed = _checks.optional_integer(seed, "seed", 0, 2**64 - 1)
-        env = self._require_env() if env is None else env
+        if env is None:
+            env = self._require_env()
+        else:
+            self._check_env(env)
         if self._rollout is not None and self._rollout[0] is env:
             self._rollout = None
         returns, _ = evaluate_episodes(cast("Agent", self), env, n_episodes, deterministic=deterministic, seed=seed)
@@ -148,13 +151,19 @@ class OffPolicyLearning:
 
     def set_env(self, env: Any) -> None:
         """Sets the env :meth:`learn` steps; its spaces must match the agent's."""
+        self._check_env(env)
+        self.env = env
+        self._rollout = None
+
+    def _check_env(self, env: Any) -> None:
+        """Raises InvalidArgumentError unless ``env`` has Box spaces of the agent's shapes."""
+        if env is None:
+            raise InvalidArgumentError("env is None")
         observation_space, action_space = self._spaces(env, None, None)
         if observation_space.shape != self.observation_space.shape or action_space.shape != self.action_space.shape:
             raise InvalidArgumentError(
                 f"the env's spaces {observation_space.shape}, {action_space.shape} differ from the agent's "
                 f"{self.observation_space.shape}, {self.action_space.shape}")
-        self.env = env
-        self._rollout = None
 
     def get_env(self) -> Any:
         """The env :meth:`learn` steps, or None."""

@@ -29,6 +29,7 @@ from conftest import (
 )
 from flowrl import _lib
 from flowrl.errors import CheckpointError, InvalidArgumentError
+from gymnasium import spaces
 
 INVALID_ARGUMENT = 1
 
@@ -109,6 +110,18 @@ def test_learn_rejects_bad_arguments(any_trained_agent: flowrl.Agent, argument: 
     agent.set_env(FakeEnv(OBSERVATION_SPACE, ACTION_SPACE))  # never stepped: the arguments are checked first
     arguments: dict[str, Any] = {"total_timesteps": 10, argument: value}
     assert_rejected(agent, lambda: agent.learn(**arguments), argument)
+
+
+def test_learn_rejects_a_callback_of_another_kind(any_trained_agent: flowrl.Agent) -> None:
+    agent = any_trained_agent
+    agent.set_env(FakeEnv(OBSERVATION_SPACE, ACTION_SPACE))
+    assert_rejected(agent, lambda: agent.learn(10, callback=42), "callback")
+
+
+@pytest.mark.parametrize("env", [object(), FakeEnv(OBSERVATION_SPACE, None),
+                                 FakeEnv(OBSERVATION_SPACE, spaces.Box(-1.0, 1.0, (3,), dtype=np.float32))])
+def test_evaluate_rejects_an_env_without_matching_spaces(any_trained_agent: flowrl.Agent, env: Any) -> None:
+    assert_rejected(any_trained_agent, lambda: any_trained_agent.evaluate(env, n_episodes=1), "env")
 
 
 @pytest.mark.parametrize("argument, value", [
