@@ -116,6 +116,13 @@ int32_t flowrl_agent_pretrain(flowrl_agent *agent, const float *observations, co
                               int64_t count, int64_t observation_size, int64_t action_size,
                               int64_t steps, const char **metrics_json_out);
 
+/* flowrl_agent_pretrain on whole transitions (as for observe), which are then stored in the
+ * replay buffer. Every array is checked before training: a rejected call changes nothing. */
+int32_t flowrl_agent_pretrain_transitions(flowrl_agent *agent, const float *observations, const float *actions,
+                                          const float *rewards, const float *next_observations,
+                                          const uint8_t *terminated, int64_t count, int64_t observation_size,
+                                          int64_t action_size, int64_t steps, const char **metrics_json_out);
+
 /* Attaches a JSON object of the caller's own (such as the environment's spaces) to the agent.
  * It is saved in checkpoints and returned under "metadata" by flowrl_agent_info. */
 int32_t flowrl_agent_set_metadata(flowrl_agent *agent, const char *metadata_json);
@@ -128,7 +135,10 @@ int32_t flowrl_agent_info(flowrl_agent *agent, const char **json_out);
 
 /* Writes a checkpoint to `path`: everything needed to resume training. The file is written
  * beside `path` under a temporary name and renamed over it, so an interrupted save never
- * destroys an existing checkpoint. include_replay_buffer != 0 also stores the replay buffer. */
+ * destroys an existing checkpoint. include_replay_buffer != 0 also stores the replay buffer.
+ * A symbolic link is followed (its target is replaced, the link stays); an existing file keeps
+ * its permissions; a directory, device, FIFO or socket is refused (FLOWRL_IO). Temporaries
+ * left by a killed save to the same path are removed. */
 int32_t flowrl_agent_save(flowrl_agent *agent, const char *path, int32_t include_replay_buffer);
 
 /* Creates a new agent from a checkpoint file. Missing, unreadable, truncated, corrupted (checksum)

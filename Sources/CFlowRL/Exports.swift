@@ -173,6 +173,30 @@ public func flowrl_agent_pretrain(_ agent: OpaquePointer?, _ observations: Unsaf
 }
 
 @c @implementation
+public func flowrl_agent_pretrain_transitions(_ agent: OpaquePointer?, _ observations: UnsafePointer<Float>?,
+                                              _ actions: UnsafePointer<Float>?, _ rewards: UnsafePointer<Float>?,
+                                              _ nextObservations: UnsafePointer<Float>?, _ terminated: UnsafePointer<UInt8>?,
+                                              _ count: Int64, _ observationSize: Int64, _ actionSize: Int64, _ steps: Int64,
+                                              _ metricsJSONOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    runCall {
+        guard metricsJSONOut != nil else { throw FlowRLError.invalidArgument("metrics_json_out is NULL") }
+        let metrics = try Handles.withAgent(agent) { agent in
+            let rows = try Arrays.count(count, "count")
+            try Arrays.expectWidth(observationSize, agent.observationSize, "observation_size")
+            try Arrays.expectWidth(actionSize, agent.actionSize, "action_size")
+            let batch = Transitions(
+                observations: try Arrays.tensor(observations, rows: rows, cols: agent.observationSize, name: "observations"),
+                actions: try Arrays.tensor(actions, rows: rows, cols: agent.actionSize, name: "actions"),
+                rewards: try Arrays.tensor(rewards, rows: rows, cols: 1, name: "rewards"),
+                nextObservations: try Arrays.tensor(nextObservations, rows: rows, cols: agent.observationSize, name: "next_observations"),
+                terminated: try Arrays.flags(terminated, count: rows, name: "terminated"))
+            return try agent.pretrain(transitions: batch, steps: Int(clamping: steps))
+        }
+        try returnString(metricsJSON(metrics), through: metricsJSONOut, name: "metrics_json_out")
+    }
+}
+
+@c @implementation
 public func flowrl_agent_set_metadata(_ agent: OpaquePointer?, _ metadataJSON: UnsafePointer<CChar>?) -> Int32 {
     runCall {
         let json = try Arrays.string(metadataJSON, "metadata_json")

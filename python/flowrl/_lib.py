@@ -15,6 +15,7 @@ from ctypes import POINTER, c_char_p, c_int32, c_int64, c_uint8, c_uint64, c_voi
 from pathlib import Path
 from typing import Any, Callable
 
+from . import _checks
 from .errors import InternalError, error_for_status
 
 #: The ABI version this package was written for (FLOWRL_ABI_VERSION in flowrl.h).
@@ -40,6 +41,8 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_agent_observe": (c_int32, [_agent_p, _float_p, _float_p, _float_p, _float_p, _uint8_p, c_int64, c_int64, c_int64]),
     "flowrl_agent_update": (c_int32, [_agent_p, c_int32, POINTER(c_char_p)]),
     "flowrl_agent_pretrain": (c_int32, [_agent_p, _float_p, _float_p, c_int64, c_int64, c_int64, c_int64, POINTER(c_char_p)]),
+    "flowrl_agent_pretrain_transitions": (c_int32, [_agent_p, _float_p, _float_p, _float_p, _float_p, _uint8_p, c_int64,
+                                                    c_int64, c_int64, c_int64, POINTER(c_char_p)]),
     "flowrl_agent_set_metadata": (c_int32, [_agent_p, c_char_p]),
     "flowrl_agent_seed": (c_int32, [_agent_p, c_uint64]),
     "flowrl_agent_info": (c_int32, [_agent_p, POINTER(c_char_p)]),
@@ -114,7 +117,7 @@ def version() -> str:
 
 def set_blas_threads(count: int) -> None:
     """Sets how many threads OpenBLAS uses, for every agent in the process (default 1)."""
-    call(lib.flowrl_set_blas_threads, int(count))
+    call(lib.flowrl_set_blas_threads, _checks.integer(count, "count", -2**31, 2**31 - 1))  # a C int32; the core checks the range
 
 
 def info() -> dict[str, Any]:

@@ -20,11 +20,14 @@ from typing import Any, ClassVar, Optional, Union
 import numpy as np
 from gymnasium import spaces
 
-from . import _lib
+from . import _checks, _lib
 from .errors import InvalidArgumentError, InvalidStateError
 from .learning import OffPolicyLearning
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+#: dtype kinds act's one-observation fast path copies directly (others go through the checks).
+_NUMERIC_KINDS = _checks.REAL_KINDS
 
 #: Actions this far outside the Box bounds (relative to the range) are clipped, beyond it rejected.
 _ACTION_TOLERANCE = 1e-5
@@ -57,23 +60,6 @@ def _space_dtype(name: Any) -> np.dtype:
     if dtype.kind != "f":
         raise ValueError(f"not a floating-point dtype: {dtype}")
     return dtype
-
-
-def _check_count(value: Any, name: str, low: int, high: int) -> int:
-    """``value`` as an int within ``[low, high]`` (the range of its C argument), else InvalidArgumentError."""
-    count = int(value)
-    if not low <= count <= high:
-        raise InvalidArgumentError(f"{name} must be in [{low}, {high}], got {value}")
-    return count
-
-
-def _plain(value: Any) -> Any:
-    """Converts numpy scalars and tuples so hyperparameters serialise to JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, list)):
-        return [_plain(item) for item in value]
-    return value
 
 
 class Agent(OffPolicyLearning):
@@ -128,13 +114,14 @@ class Agent(OffPolicyLearning):
         if not self.algorithm:
             raise TypeError("Agent is abstract; use an algorithm class such as flowrl.FlowBC")
         observation_space, action_space = self._spaces(env, observation_space, action_space)
+        seed = _checks.integer(seed, "seed", 0, 2**64 - 1)
+        training = {"verbose": _checks.integer(verbose, "verbose", 0, 2**31 - 1),
+                    "log_dir": _checks.optional_path(log_dir, "log_dir")}
+        config = {key: _checks.config_value(value, key) for key, value in hyperparameters.items()}
+        config["seed"] = seed
         self._set_spaces(observation_space, action_space)
-        if not 0 <= int(seed) < 2**64:
-            raise InvalidArgumentError(f"config key 'seed' must be in [0, 2**64), got {seed}")
-        self._init_training_state(int(seed), {"verbose": verbose, "log_dir": log_dir})
+        self._init_training_state(seed, training)
         self.env: Any = env
-        config = {key: _plain(value) for key, value in hyperparameters.items()}
-        config["seed"] = int(seed)
         handle = ctypes.c_void_p()
         _lib.call(_lib.lib.flowrl_agent_create, self.algorithm.encode(), json.dumps(config).encode(),
                   self.observation_size, self.action_size, ctypes.byref(handle))
@@ -146,8 +133,10 @@ class Agent(OffPolicyLearning):
     @staticmethod
     def _spaces(env: Any, observation_space: Any, action_space: Any) -> tuple[spaces.Box, spaces.Box]:
         if env is not None:
-            observation_space = getattr(env, "single_observation_space", None) or env.observation_space
-            action_space = getattr(env, "single_action_space", None) or env.action_space
+            observation_space = getattr(env, "single_observation_space", None) or getattr(env, "observation_space", None)
+            action_space = getattr(env, "single_action_space", None) or getattr(env, "action_space", None)
+            if observation_space is None or action_space is None:
+                raise InvalidArgumentError(f"env must have an observation_space and an action_space, got {type(env).__name__}")
         if observation_space is None or action_space is None:
             raise InvalidArgumentError("pass an env, or both observation_space and action_space")
         if not isinstance(observation_space, spaces.Box):
@@ -235,7 +224,7 @@ class Agent(OffPolicyLearning):
 
     def _observations(self, observations: Any, name: str = "observations") -> tuple[np.ndarray, bool]:
         """A C-contiguous float32 ``(n, observation_size)`` array and whether one row was given."""
-        array = np.asarray(observations, dtype=np.float32)
+        array = _checks.real_array(observations, name, np.float32)
         single = array.shape == self.observation_space.shape
         if single:
             array = array.reshape(1, self.observation_size)
@@ -245,16 +234,14 @@ class Agent(OffPolicyLearning):
             raise InvalidArgumentError(
                 f"{name} have shape {array.shape}; "
                 f"expected {self.observation_space.shape} or (n, *{self.observation_space.shape})")
-        return np.ascontiguousarray(array), single
+        return array, single
 
     def _normalise_actions(self, actions: Any, rows: int, name: str = "actions") -> np.ndarray:
         """Environment-unit actions ``(rows, action_size)`` mapped to ``[-1, 1]``."""
-        array = np.asarray(actions, dtype=np.float64)
+        array = _checks.real_array(actions, name, np.float64)
         if array.size != rows * self.action_size or array.ndim > 2:
             raise InvalidArgumentError(f"{name} have shape {array.shape}; expected ({rows}, {self.action_size})")
         array = array.reshape(rows, self.action_size)
-        if not np.isfinite(array).all():
-            raise InvalidArgumentError(f"{name} contain NaN or Inf")
         unit = 2.0 * (array - self._low) / self._range - 1.0
         if (np.abs(unit) > 1.0 + 2 * _ACTION_TOLERANCE).any():
             raise InvalidArgumentError(f"{name} lie outside the action space bounds [{self._low}, {self._low + self._range}]")
@@ -297,9 +284,11 @@ class Agent(OffPolicyLearning):
         handle = getattr(self, "_open_handle", None)
         if handle is None:
             raise InvalidStateError("the agent is closed")
-        flag = 1 if deterministic else 0
-        alone = type(observations) is np.ndarray and observations.shape == self._observation_shape
-        if alone or (type(observations) is np.ndarray and observations.shape == self._one_row_shape):
+        flag = 1 if deterministic is True else 0 if deterministic is False else int(_checks.boolean(deterministic, "deterministic"))
+        # (the fast path takes numeric arrays only: np.copyto would parse strings and drop imaginary parts)
+        fast = type(observations) is np.ndarray and observations.dtype.kind in _NUMERIC_KINDS
+        alone = fast and observations.shape == self._observation_shape
+        if alone or (fast and observations.shape == self._one_row_shape):
             # One observation (alone or as a batch of one), the common case in a loop: reuse this
             # thread's buffers (no allocation and no address lookups); the result is a new array.
             observation, action, observation_address, action_address = self._single_buffers()
@@ -341,14 +330,15 @@ class Agent(OffPolicyLearning):
             For an algorithm without a particle chain.
         """
         batch, _ = self._observations(observations)
+        flag = int(_checks.boolean(deterministic, "deterministic"))
         rows = batch.shape[0]
         size = ctypes.c_int64()
         handle = self.handle
         _lib.call(_lib.lib.flowrl_agent_particle_chain, handle, batch.ctypes.data, rows, self.observation_size,
-                  1 if deterministic else 0, None, 0, ctypes.byref(size))
+                  flag, None, 0, ctypes.byref(size))
         particles = np.empty(size.value, dtype=np.float32)
         _lib.call(_lib.lib.flowrl_agent_particle_chain, handle, batch.ctypes.data, rows, self.observation_size,
-                  1 if deterministic else 0, particles.ctypes.data, particles.size, ctypes.byref(size))
+                  flag, particles.ctypes.data, particles.size, ctypes.byref(size))
         return self._scale_actions(particles.reshape(-1, rows, self.action_size))
 
     def observe(self, observations: Any, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None:
@@ -370,26 +360,32 @@ class Agent(OffPolicyLearning):
         InvalidArgumentError
             On a shape mismatch, NaN or Inf anywhere, or actions outside the bounds; nothing is stored.
         """
+        self._store(self._transitions(observations, actions, rewards, next_observations, terminated))
+
+    def _transitions(self, observations: Any, actions: Any, rewards: Any, next_observations: Any,
+                     terminated: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Transitions converted and checked as :meth:`observe` takes them (the arrays the C ABI reads).
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming the argument, on anything :meth:`observe` refuses.
+        """
         batch, _ = self._observations(observations)
         rows = batch.shape[0]
+        unit = self._normalise_actions(actions, rows)
+        reward_array = _checks.vector(rewards, "rewards", rows, np.float32)
         following, _ = self._observations(next_observations, "next_observations")
         if following.shape[0] != rows:
             raise InvalidArgumentError(f"next_observations have {following.shape[0]} rows, observations {rows}")
-        unit = self._normalise_actions(actions, rows)
-        reward_array = np.ascontiguousarray(np.asarray(rewards, dtype=np.float32).reshape(-1))
-        if reward_array.shape[0] != rows:
-            raise InvalidArgumentError(f"rewards have {reward_array.shape[0]} entries, expected {rows}")
-        flags = np.asarray(terminated).reshape(-1)
-        if flags.shape[0] != rows:
-            raise InvalidArgumentError(f"terminated has {flags.shape[0]} entries, expected {rows}")
-        if flags.dtype != np.bool_:
-            if flags.dtype.kind not in "biuf" or (flags.dtype.kind == "f" and not np.all(np.isfinite(flags))):
-                raise InvalidArgumentError(
-                    f"terminated must be booleans (or finite numbers), got {flags.dtype} values {flags[:5]}")
-            flags = flags != 0
-        flags = np.ascontiguousarray(flags, dtype=np.uint8)
+        flags = _checks.flags(terminated, "terminated", rows)
+        return batch, unit, reward_array, following, flags
+
+    def _store(self, transitions: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """Stores transitions made by :meth:`_transitions`."""
+        batch, unit, reward_array, following, flags = transitions
         _lib.call(_lib.lib.flowrl_agent_observe, self.handle, batch.ctypes.data, unit.ctypes.data, reward_array.ctypes.data,
-                  following.ctypes.data, flags.ctypes.data, rows, self.observation_size, self.action_size)
+                  following.ctypes.data, flags.ctypes.data, batch.shape[0], self.observation_size, self.action_size)
 
     def update(self, gradient_steps: int = 1) -> dict[str, float]:
         """Runs ``gradient_steps`` gradient updates from the replay buffer.
@@ -406,7 +402,7 @@ class Agent(OffPolicyLearning):
         NumericalError
             If an update produced NaN or Inf; the agent is then restored to its state before the call.
         """
-        steps = _check_count(gradient_steps, "gradient_steps", -2**31, 2**31 - 1)  # a C int32; the core checks >= 1
+        steps = _checks.integer(gradient_steps, "gradient_steps", -2**31, 2**31 - 1)  # a C int32; the core checks >= 1
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_update, self.handle, steps))
 
     def pretrain(self, observations: Any, actions: Any, steps: int = 10_000, *, rewards: Any = None,
@@ -431,40 +427,44 @@ class Agent(OffPolicyLearning):
         -------
         dict of str to float
             The pretraining loss (``pretrain/...``): the mean over the last 100 steps.
+
+        Raises
+        ------
+        InvalidArgumentError
+            On any bad argument (the transitions included), before anything is trained or stored.
+        NumericalError
+            If a step produced NaN or Inf; the agent is then restored to its state before the call.
         """
         given = [value is not None for value in (rewards, next_observations, terminated)]
         if any(given) and not all(given):
             raise InvalidArgumentError("pass rewards, next_observations and terminated together, or none of them")
-        steps = _check_count(steps, "steps", -2**63, 2**63 - 1)  # a C int64; the core checks >= 1
+        # Every argument is converted and checked before the first call that changes the agent.
+        steps = _checks.integer(steps, "steps", -2**63, 2**63 - 1)  # a C int64; the core checks >= 1
+        if all(given):  # the core checks the transitions again, trains, then stores them
+            batch, unit, reward_array, following, flags = self._transitions(
+                observations, actions, rewards, next_observations, terminated)
+            return json.loads(_lib.string_result(
+                _lib.lib.flowrl_agent_pretrain_transitions, self.handle, batch.ctypes.data, unit.ctypes.data,
+                reward_array.ctypes.data, following.ctypes.data, flags.ctypes.data, batch.shape[0], self.observation_size,
+                self.action_size, steps))
         batch, _ = self._observations(observations)
-        rows = batch.shape[0]
-        unit = self._normalise_actions(actions, rows)
-        if all(given):  # check the transitions before training, so a bad batch changes nothing
-            self._check_transitions(rows, actions, rewards, next_observations, terminated)
-        metrics = json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,
-                                                rows, self.observation_size, self.action_size, steps))
-        if all(given):
-            self.observe(observations, actions, rewards, next_observations, terminated)
-        return metrics
-
-    def _check_transitions(self, rows: int, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None:
-        """Raises on transitions :meth:`observe` would refuse (shapes, NaN or Inf, flags)."""
-        following, _ = self._observations(next_observations, "next_observations")
-        reward_array = np.asarray(rewards, dtype=np.float64).reshape(-1)
-        flags = np.asarray(terminated).reshape(-1)
-        if following.shape[0] != rows or reward_array.shape[0] != rows or flags.shape[0] != rows:
-            raise InvalidArgumentError(f"rewards, next_observations and terminated must have {rows} rows")
-        if not (np.all(np.isfinite(reward_array)) and np.all(np.isfinite(following))):
-            raise InvalidArgumentError("rewards and next_observations must be finite")
+        unit = self._normalise_actions(actions, batch.shape[0])
+        return json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,
+                                             batch.shape[0], self.observation_size, self.action_size, steps))
 
     def seed(self, seed: int) -> None:
         """Reseeds the agent's random generators (the core's and :meth:`learn`'s random actions);
-        the next :meth:`learn` also resets its env with this seed."""
-        if not 0 <= int(seed) < 2**64:
-            raise InvalidArgumentError(f"seed must be in [0, 2**64), got {seed}")
-        _lib.call(_lib.lib.flowrl_agent_seed, self.handle, int(seed))
-        self._action_rng = np.random.default_rng(int(seed))
-        self._env_seed = int(seed)
+        the next :meth:`learn` also resets its env with this seed.
+
+        Parameters
+        ----------
+        seed : int
+            In ``[0, 2**64)``.
+        """
+        seed = _checks.integer(seed, "seed", 0, 2**64 - 1)
+        _lib.call(_lib.lib.flowrl_agent_seed, self.handle, seed)
+        self._action_rng = np.random.default_rng(seed)
+        self._env_seed = seed
         self._rollout = None
 
     def info(self) -> dict[str, Any]:
@@ -482,15 +482,33 @@ class Agent(OffPolicyLearning):
         """Writes a checkpoint (networks, optimisers, random state, counters; optionally the replay
         buffer). The file is replaced atomically: an interrupted save leaves the old one intact.
         The Python-side state (``verbose``, ``log_dir``, ``num_timesteps``, the random-action
-        generator) is saved in the checkpoint's metadata; the env is not saved."""
+        generator) is saved in the checkpoint's metadata; the env is not saved.
+
+        Parameters
+        ----------
+        path : str, bytes or os.PathLike
+            A regular file (replaced, keeping its permissions) or a new one (created with the
+            umask's permissions). A symbolic link is followed: its target is replaced and the
+            link stays.
+        include_replay_buffer : bool
+
+        Raises
+        ------
+        CheckpointError
+            If ``path`` is a directory, a device, a FIFO or a socket, or the file cannot be written.
+        InvalidArgumentError
+            For an empty path, a path with a NUL byte, or one that is not a str, bytes or os.PathLike.
+        """
+        target = _checks.path(path)
+        flag = int(_checks.boolean(include_replay_buffer, "include_replay_buffer"))
         self._store_metadata()
-        _lib.call(_lib.lib.flowrl_agent_save, self.handle, os.fsencode(path), 1 if include_replay_buffer else 0)
+        _lib.call(_lib.lib.flowrl_agent_save, self.handle, target, flag)
 
     def to_bytes(self, include_replay_buffer: bool = True) -> bytes:
         """The agent as checkpoint bytes (what :meth:`save` writes)."""
+        flag = int(_checks.boolean(include_replay_buffer, "include_replay_buffer"))
         self._store_metadata()
         size = ctypes.c_int64()
-        flag = 1 if include_replay_buffer else 0
         _lib.call(_lib.lib.flowrl_agent_save_bytes, self.handle, flag, None, 0, ctypes.byref(size))
         while True:
             # Another thread may store transitions between the size query and the copy, growing the
@@ -520,12 +538,15 @@ class Agent(OffPolicyLearning):
             If the file is missing, unreadable, truncated, corrupted or of another format version.
         """
         handle = ctypes.c_void_p()
-        _lib.call(_lib.lib.flowrl_agent_load, os.fsencode(path), ctypes.byref(handle))
+        _lib.call(_lib.lib.flowrl_agent_load, _checks.path(path), ctypes.byref(handle))
         return cls._from_handle(handle.value, env)
 
     @classmethod
     def from_bytes(cls, data: bytes, env: Any = None) -> Agent:
         """An agent from :meth:`to_bytes` output or a checkpoint file's contents."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgumentError(f"data must be bytes, got {type(data).__name__}")
+        data = bytes(data)
         raw = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         handle = ctypes.c_void_p()
         _lib.call(_lib.lib.flowrl_agent_load_bytes, raw, len(data), ctypes.byref(handle))

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
     from .logger import Logger
@@ -361,4 +363,4 @@ def convert_callback(callback: MaybeCallback) -> BaseCallback:
         return CallbackList([convert_callback(item) for item in callback])
     if callable(callback):
         return ConvertCallback(callback)
-    raise TypeError(f"callback must be a BaseCallback, a callable or a list of them, got {type(callback).__name__}")
+    raise InvalidArgumentError(f"callback must be a BaseCallback, a callable or a list of them, got {type(callback).__name__}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
 
 import numpy as np
 
+from . import _checks
 from .callbacks import CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
 from .errors import InvalidArgumentError, InvalidStateError
 from .logger import Logger, configure_logger
@@ -136,7 +137,13 @@ class OffPolicyLearning:
         -------
         mean_return, std_return : float
         """
-        env = self._require_env() if env is None else env
+        n_episodes = _checks.integer(n_episodes, "n_episodes", 1, 2**63 - 1)
+        deterministic = _checks.boolean(deterministic, "deterministic")
+        seed = _checks.optional_integer(seed, "seed", 0, 2**64 - 1)
+        if env is None:
+            env = self._require_env()
+        else:
+            self._check_env(env)
         if self._rollout is not None and self._rollout[0] is env:
             self._rollout = None
         returns, _ = evaluate_episodes(cast("Agent", self), env, n_episodes, deterministic=deterministic, seed=seed)
@@ -144,13 +151,19 @@ class OffPolicyLearning:
 
     def set_env(self, env: Any) -> None:
         """Sets the env :meth:`learn` steps; its spaces must match the agent's."""
+        self._check_env(env)
+        self.env = env
+        self._rollout = None
+
+    def _check_env(self, env: Any) -> None:
+        """Raises InvalidArgumentError unless ``env`` has Box spaces of the agent's shapes."""
+        if env is None:
+            raise InvalidArgumentError("env is None")
         observation_space, action_space = self._spaces(env, None, None)
         if observation_space.shape != self.observation_space.shape or action_space.shape != self.action_space.shape:
             raise InvalidArgumentError(
                 f"the env's spaces {observation_space.shape}, {action_space.shape} differ from the agent's "
                 f"{self.observation_space.shape}, {self.action_space.shape}")
-        self.env = env
-        self._rollout = None
 
     def get_env(self) -> Any:
         """The env :meth:`learn` steps, or None."""
@@ -210,12 +223,11 @@ class OffPolicyLearning:
         ``num_timesteps`` is re-read from the core's ``transitions_seen`` counter, and the next
         ``learn`` resets the env.
         """
+        total_timesteps = _checks.integer(total_timesteps, "total_timesteps", 0, 2**63 - 1)
+        log_interval = _checks.optional_integer(log_interval, "log_interval", 1, 2**63 - 1)
+        progress_bar = _checks.boolean(progress_bar, "progress_bar")
+        reset_num_timesteps = _checks.boolean(reset_num_timesteps, "reset_num_timesteps")
         env = self._require_env()
-        total_timesteps = int(total_timesteps)
-        if total_timesteps < 0:
-            raise InvalidArgumentError(f"total_timesteps must be >= 0, got {total_timesteps}")
-        if log_interval is not None and int(log_interval) < 1:
-            raise InvalidArgumentError(f"log_interval must be >= 1 or None, got {log_interval}")
         learning_starts, train_freq, gradient_steps = self._train_schedule()
         callback = convert_callback(callback)
         progress = ProgressBarCallback() if progress_bar else None  # raises now if tqdm is missing

@@ -30,6 +30,26 @@ class FakeEnv:
         self.action_space = action_space
 
 
+#: Small settings of every algorithm, for tests parametrized over all of them.
+ALGORITHMS: dict[type[flowrl.Agent], dict[str, Any]] = {
+    flowrl.FlowBC: SMALL,
+    flowrl.SAC: {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 1000},
+    flowrl.SACFlow: {"hidden_sizes": [32], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [32], "flow_steps": 2,
+                     "batch_size": 32, "buffer_size": 1000},
+    flowrl.SWFP: {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "batch_size": 32,
+                  "buffer_size": 1000},
+}
+
+#: ``@pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)``: one test per algorithm class.
+ALGORITHM_PARAMS = [pytest.param(cls, id=cls.__name__) for cls in ALGORITHMS]
+
+
+def make_algorithm(algorithm: type[flowrl.Agent], seed: int = 0, **overrides: Any) -> flowrl.Agent:
+    """A small agent of ``algorithm`` on OBSERVATION_SPACE / ACTION_SPACE."""
+    return algorithm(None, observation_space=OBSERVATION_SPACE, action_space=ACTION_SPACE, seed=seed,
+                     **{**ALGORITHMS[algorithm], **overrides})
+
+
 def make_agent(seed: int = 0, **overrides: Any) -> flowrl.FlowBC:
     """A small FlowBC agent on OBSERVATION_SPACE / ACTION_SPACE."""
     hyperparameters = {**SMALL, **overrides}
@@ -105,3 +125,18 @@ def trained_agent() -> Iterator[flowrl.FlowBC]:
     created.update(5)
     yield created
     created.close()
+
+
+@pytest.fixture(params=ALGORITHM_PARAMS)
+def any_trained_agent(request: pytest.FixtureRequest) -> Iterator[flowrl.Agent]:
+    """An agent of each algorithm with 64 stored transitions and 3 updates done."""
+    created = make_algorithm(request.param, seed=7)
+    created.observe(*random_batch(np.random.default_rng(1), 64).as_args())
+    created.update(3)
+    yield created
+    created.close()
+
+
+def state_bytes(agent: flowrl.Agent) -> bytes:
+    """Everything the agent would save, replay buffer included (compare before and after a call)."""
+    return agent.to_bytes(include_replay_buffer=True)

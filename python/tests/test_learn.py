@@ -193,7 +193,7 @@ def test_learn_zero_steps_and_bad_arguments(pendulum: Any) -> None:
         agent.learn(-1)
     with pytest.raises(flowrl.InvalidArgumentError):
         agent.learn(10, log_interval=0)
-    with pytest.raises(TypeError):
+    with pytest.raises(flowrl.InvalidArgumentError, match="callback"):
         agent.learn(10, callback=42)  # type: ignore[arg-type]
     detached = flowrl.FlowBC(observation_space=pendulum.observation_space, action_space=pendulum.action_space, **SMALL)
     with pytest.raises(flowrl.InvalidStateError, match="no env"):

@@ -128,31 +128,10 @@ public struct Checkpoint: Equatable {
 
     /// Writes the checkpoint to `path` atomically: to a temporary file in the same directory,
     /// flushed to disk, then renamed over `path`. A failure leaves any existing file untouched.
+    /// A symbolic link is written through (its target replaced), an existing file keeps its
+    /// permissions, and anything but a regular file is refused; see `CheckpointFile`.
     public func write(to path: String) throws {
-        let bytes = encoded()
-        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw FlowRLError.io("cannot write '\(path)': \(String(cString: strerror(errno)))") }
-        var written = 0
-        var failure: String?
-        bytes.withUnsafeBytes { buffer in
-            while written < buffer.count {
-                let result = Glibc.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                written += result
-            }
-        }
-        if failure == nil && fsync(descriptor) != 0 { failure = String(cString: strerror(errno)) }
-        if close(descriptor) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
-        if failure == nil && rename(temporary, path) != 0 { failure = String(cString: strerror(errno)) }
-        if let failure {
-            unlink(temporary)
-            throw FlowRLError.io("cannot write '\(path)': \(failure)")
-        }
+        try CheckpointFile.write(encoded(), to: path)
     }
 
     /// Reads and checks the checkpoint at `path`.

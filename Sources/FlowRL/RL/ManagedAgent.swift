@@ -114,6 +114,16 @@ public final class ManagedAgent {
         return try allOrNothing("pretrain") { agent.pretrain(observations: observations, actions: actions, steps: steps) }
     }
 
+    /// Pretraining on whole transitions, which are then stored in the replay buffer. Everything
+    /// (the transitions included) is checked before training, so a rejected call changes nothing.
+    public func pretrain(transitions: Transitions, steps: Int) throws -> [String: Double] {
+        guard transitions.count >= 1 else { throw FlowRLError.invalidArgument("pretrain: the batch is empty") }
+        try transitions.validate(observationSize: observationSize, actionSize: actionSize)
+        let metrics = try pretrain(observations: transitions.observations, actions: transitions.actions, steps: steps)
+        agent.observe(transitions)
+        return metrics
+    }
+
     public func reseed(_ seed: UInt64) { agent.reseed(seed) }
 
     /// Algorithm, sizes, configuration and counters as a JSON object.
