@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from . import _checks, _lib
-from .errors import InvalidArgumentError, InvalidStateError
+from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 from .learning import OffPolicyLearning
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -578,6 +578,12 @@ class Agent(OffPolicyLearning):
                 agent.close()
                 raise InvalidArgumentError("the checkpoint does not record its spaces; pass env=") from None
             observation_space, action_space = Agent._spaces(env, None, None)
+        else:
+            try:  # recorded spaces pass the constructor's checks (an infinite action bound would give NaN actions)
+                Agent._spaces(None, observation_space, action_space)
+            except InvalidArgumentError as error:
+                agent.close()
+                raise CheckpointError(f"the checkpoint's recorded spaces are invalid: {error}") from None
         if env is not None:
             env_observation, env_action = Agent._spaces(env, None, None)
             if env_observation.shape != observation_space.shape or env_action.shape != action_space.shape or not (

@@ -62,6 +62,23 @@ public final class FlowBehaviorCloning: FlowPolicyAgent {
         self.generator = generator
     }
 
+    public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
+        let configuration = try Configuration.decode(json: configurationJSON, algorithm: algorithm)
+        let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: configuration.flowSteps,
+                                         hiddenSizes: configuration.hiddenSizes, embeddingSize: configuration.timeEmbeddingSize,
+                                         separateBlocks: false)
+        var estimate = MemoryEstimate()
+        estimate.parameters = policy.parameters
+        estimate.optimizerMoments = 2 * policy.parameters
+        // A flow-matching step passes each sample once through the velocity field.
+        estimate.workspace = MemoryEstimate.floatsPerUnit * Double(configuration.batchSize) * policy.units
+        estimate.networkKeys = ["hidden_sizes", "time_embedding_size"]
+        estimate.workspaceKeys = ["batch_size", "hidden_sizes"]
+        estimate.addReplay(capacity: configuration.bufferSize, batchSize: configuration.batchSize,
+                           observationSize: observationSize, actionSize: actionSize)
+        return estimate
+    }
+
     public var configurationJSON: String { configuration.jsonString() }
     public var allParameters: [Parameter] { policy.parameters }
 

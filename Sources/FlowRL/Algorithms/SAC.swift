@@ -65,6 +65,15 @@ public final class SAC: SoftActorCriticAgent, Agent {
                        settings: configuration.softActorCriticSettings, generator: &generator)
     }
 
+    public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
+        let configuration = try Configuration.decode(json: configurationJSON, algorithm: algorithm)
+        let trunk = [observationSize] + configuration.hiddenSizes
+        let heads = 2 * MemoryEstimate.linear(configuration.hiddenSizes.last!, actionSize)   // μ and log σ
+        return configuration.softActorCriticSettings.memoryEstimate(
+            actorParameters: MemoryEstimate.mlp(trunk) + heads, actorUnits: MemoryEstimate.units(trunk) + Double(4 * actionSize),
+            actorKeys: ["hidden_sizes"], observationSize: observationSize, actionSize: actionSize)
+    }
+
     public var configurationJSON: String { configuration.jsonString() }
 
     /// Behaviour cloning by maximum likelihood: Adam steps on `−mean log π(a|s)` over minibatches

@@ -86,6 +86,21 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
                        settings: configuration.softActorCriticSettings, generator: &generator)
     }
 
+    public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
+        let configuration = try Configuration.decode(json: configurationJSON, algorithm: algorithm)
+        let actor = NoiseAugmentedFlowPolicy.estimate(
+            kind: configuration.velocity, observationSize: observationSize, actionSize: actionSize, steps: configuration.flowSteps,
+            hiddenSizes: configuration.hiddenSizes, sigmaHiddenSizes: configuration.sigmaHiddenSizes,
+            embeddingSize: configuration.timeEmbeddingSize,
+            decoderShape: DecoderShape(width: configuration.decoderWidth, layers: configuration.decoderLayers,
+                                       heads: configuration.decoderHeads))
+        let keys = configuration.velocity == .decoder ? ["decoder_width", "decoder_layers", "flow_steps"]
+            : ["hidden_sizes", "sigma_hidden_sizes", "flow_steps"]
+        return configuration.softActorCriticSettings.memoryEstimate(
+            actorParameters: actor.parameters, actorUnits: actor.units, actorKeys: keys,
+            observationSize: observationSize, actionSize: actionSize)
+    }
+
     public var configurationJSON: String { configuration.jsonString() }
 
     /// Flow matching of the velocity field on demonstrations (`conditionalFlowMatchingLoss`).

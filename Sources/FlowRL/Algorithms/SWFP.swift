@@ -149,6 +149,33 @@ public final class SWFP: FlowPolicyAgent {
         self.generator = generator
     }
 
+    public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
+        let configuration = try Configuration.decode(json: configurationJSON, algorithm: algorithm)
+        let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: configuration.flowSteps,
+                                         hiddenSizes: configuration.hiddenSizes, embeddingSize: configuration.timeEmbeddingSize,
+                                         separateBlocks: configuration.blocks == .separate)
+        var estimate = MemoryEstimate()
+        estimate.parameters = 2 * policy.parameters   // θ and the prior θ̄
+        estimate.optimizerMoments = 2 * policy.parameters
+        // Sampling with log π and the block loss each pass N Euler steps, each with the
+        // divergence's tangent directions alongside the values.
+        let directions: Int
+        switch configuration.divergence {
+        case .exact, .logdet: directions = actionSize
+        case .hutchinson: directions = configuration.hutchinsonProbes
+        }
+        estimate.workspace = 2 * MemoryEstimate.floatsPerUnit * Double(configuration.batchSize) * policy.units
+            * Double(configuration.flowSteps) * Double(1 + directions)
+        estimate.networkKeys = ["hidden_sizes", "time_embedding_size", "blocks"]
+        estimate.workspaceKeys = ["batch_size", "hidden_sizes", "flow_steps", "divergence"]
+        estimate.addSoftCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: configuration.criticHiddenSizes,
+                               batchSize: configuration.batchSize)
+        estimate.addTemperature(configuration.alpha)
+        estimate.addReplay(capacity: configuration.bufferSize, batchSize: configuration.batchSize,
+                           observationSize: observationSize, actionSize: actionSize)
+        return estimate
+    }
+
     public var configurationJSON: String { configuration.jsonString() }
     public var allParameters: [Parameter] {
         policy.parameters + prior.parameters + softCritic.critic.parameters + softCritic.target.parameters + [temperature.logAlpha]

@@ -56,10 +56,12 @@ public struct AgentState: Equatable {
         return value
     }
 
-    /// A counter stored under `key`, as a non-negative Int.
+    /// A counter stored under `key`, at most `TrainingCounters.limit` (so later increments cannot overflow).
     public func counter(_ key: String) throws -> Int {
         let value = try integer(key)
-        guard value <= UInt64(Int.max) else { throw FlowRLError.io("checkpoint: counter '\(key)' is out of range") }
+        guard value <= UInt64(TrainingCounters.limit) else {
+            throw FlowRLError.io("checkpoint: counter '\(key)' is \(value), above the limit 2^53 = \(TrainingCounters.limit)")
+        }
         return Int(value)
     }
 
@@ -72,14 +74,17 @@ public struct AgentState: Equatable {
         }
     }
 
-    /// The optimiser state stored for `optimizer`, shape-checked.
+    /// The optimiser state stored for `optimizer`, shape- and range-checked (see `Adam.checkState`).
     public func optimizerValues(for optimizer: Adam, as prefix: String) throws -> (step: Int, first: [Tensor], second: [Tensor]) {
         let step = try integer("\(prefix).step")
-        guard step <= UInt64(Int32.max) else { throw FlowRLError.io("checkpoint: optimiser step \(step) is out of range") }
         var first: [Tensor] = [], second: [Tensor] = []
         for (index, parameter) in optimizer.parameters.enumerated() {
             first.append(try tensor("\(prefix).m.\(index)", rows: parameter.value.rows, cols: parameter.value.cols))
             second.append(try tensor("\(prefix).v.\(index)", rows: parameter.value.rows, cols: parameter.value.cols))
+        }
+        if let problem = Adam.checkState(step: step, firstMoments: first, secondMoments: second, names: (
+            step: "\(prefix).step", first: { "\(prefix).m.\($0)" }, second: { "\(prefix).v.\($0)" })) {
+            throw FlowRLError.io("checkpoint: \(problem)")
         }
         return (Int(step), first, second)
     }

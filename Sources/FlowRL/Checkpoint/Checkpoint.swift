@@ -139,6 +139,11 @@ public struct Checkpoint: Equatable {
         let descriptor = open(path, O_RDONLY)
         guard descriptor >= 0 else { throw FlowRLError.io("cannot read checkpoint '\(path)': \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
+        // Only a regular file has a size to check; a device or pipe could stream without end.
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw FlowRLError.io("cannot read checkpoint '\(path)': not a regular file")
+        }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {

@@ -49,6 +49,14 @@ public final class FlowPolicy: Layer {
     }
 
     /// The field that drives block `n`.
+    /// Parameters of a policy built by the initialiser above, and the units one Euler step passes
+    /// through (for `MemoryEstimate`).
+    static func estimate(observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int], embeddingSize: Int,
+                         separateBlocks: Bool) -> (parameters: Double, units: Double) {
+        let sizes = [observationSize + actionSize + embeddingSize] + hiddenSizes + [actionSize]
+        return (Double(separateBlocks ? steps : 1) * MemoryEstimate.mlp(sizes), MemoryEstimate.units(sizes))
+    }
+
     public func field(forStep n: Int) -> VelocityField { fields.count == 1 ? fields[0] : fields[n] }
 
     /// `t_n = n / N`.

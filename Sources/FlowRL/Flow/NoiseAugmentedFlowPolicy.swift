@@ -90,6 +90,29 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
     }
 
     /// `v_θ(t, s, x)` for a batch, `t` one time for all rows.
+    /// Parameters of a policy built by the initialiser above, and the units one sample passes
+    /// through over its whole rollout (for `MemoryEstimate`).
+    static func estimate(kind: FlowVelocityKind, observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int],
+                         sigmaHiddenSizes: [Int], embeddingSize: Int, decoderShape: DecoderShape) -> (parameters: Double, units: Double) {
+        typealias E = MemoryEstimate
+        if kind == .decoder {
+            let (width, layers) = (decoderShape.width, Double(decoderShape.layers))
+            let inputs = E.linear(actionSize, width) + E.linear(embeddingSize, width) + E.linear(observationSize, width)
+            // Per layer: three layer norms, two attentions (query, key, value, output) and the feed-forward pair.
+            let layer = 3 * Double(2 * width) + 8 * E.linear(width, width) + E.linear(width, 4 * width) + E.linear(4 * width, width)
+            let parameters = inputs + layers * layer + Double(2 * width) + 2 * E.linear(width, actionSize)
+            // Per step: the inputs, ~24 width-sized activations a layer, the heads.
+            let units = Double(actionSize + embeddingSize + observationSize + 4 * width) + layers * 24 * Double(width)
+                + Double(4 * actionSize)
+            return (parameters, Double(steps) * units)
+        }
+        let velocity = [observationSize + actionSize + embeddingSize] + hiddenSizes + [actionSize]
+        let sigma = [observationSize] + sigmaHiddenSizes + [steps * actionSize]
+        let networks = kind == .gated ? 2.0 : 1.0
+        return (networks * E.mlp(velocity) + E.mlp(sigma),
+                Double(steps) * (networks * E.units(velocity) + Double(4 * actionSize)) + E.units(sigma))
+    }
+
     public func velocity(observations: Variable, x: Variable, time: Float) -> Variable {
         let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
         return velocity(observations: observations, x: x, times: times)

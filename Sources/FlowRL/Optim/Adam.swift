@@ -39,7 +39,9 @@ public final class Adam {
 
     /// One update from the parameters' current gradients (which it leaves in place).
     public func update() {
-        step += 1
+        // The count stops at `TrainingCounters.limit`, where both bias corrections are exactly 1
+        // (they are from step ~10⁶ on), so it changes no value and every saved step reads back.
+        step = min(step + 1, TrainingCounters.limit)
         let correction1 = 1 - pow(Double(beta1), Double(step))
         let correction2 = 1 - pow(Double(beta2), Double(step))
         let stepSize = Float(Double(learningRate) / correction1)
@@ -94,7 +96,28 @@ public final class Adam {
               }) else {
             throw FlowRLError.invalidArgument("Adam.restore: moments do not match the parameters' shapes")
         }
+        if let problem = Adam.checkState(step: UInt64(step), firstMoments: firstMoments, secondMoments: secondMoments,
+                                         names: ("step", { "first moment \($0)" }, { "second moment \($0)" })) {
+            throw FlowRLError.invalidArgument("Adam.restore: \(problem)")
+        }
         assign(step: step, firstMoments: firstMoments, secondMoments: secondMoments)
+    }
+
+    /// What is wrong with a stored optimiser state, naming the entry, or nil: the step must be at
+    /// most `TrainingCounters.limit` (what `update` can reach), first moments finite, second
+    /// moments finite and ≥ 0 (a negative one makes √v NaN at the next update).
+    static func checkState(step: UInt64, firstMoments: [Tensor], secondMoments: [Tensor],
+                           names: (step: String, first: (Int) -> String, second: (Int) -> String)) -> String? {
+        guard step <= UInt64(TrainingCounters.limit) else {
+            return "optimiser step '\(names.step)' is \(step), above the limit 2^53 = \(TrainingCounters.limit)"
+        }
+        for (index, first) in firstMoments.enumerated() where !first.isFinite {
+            return "Adam first moment '\(names.first(index))' is not finite"
+        }
+        for (index, second) in secondMoments.enumerated() where !second.scalars.allSatisfy({ $0 >= 0 && $0.isFinite }) {
+            return "Adam second moment '\(names.second(index))' has a negative or non-finite value"
+        }
+        return nil
     }
 
     /// Sets moments and step already checked against the parameters (`AgentState.restorer`).

@@ -6,6 +6,9 @@ public protocol Agent: AnyObject {
     static var algorithm: String { get }
     /// Creates an agent from a configuration JSON (see `AgentConfiguration.decode`).
     init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws
+    /// The memory an agent of this configuration needs, computed without allocating it (the
+    /// configuration is decoded and validated as `init` does).
+    static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate
 
     var observationSize: Int { get }
     var actionSize: Int { get }
@@ -26,6 +29,8 @@ public protocol Agent: AnyObject {
     func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double]
     /// Replaces the random generator's stream.
     func reseed(_ seed: UInt64)
+    /// The random generator `act` draws from (saved and put back by a call that fails).
+    var generator: RandomGenerator { get set }
 
     /// Everything needed to resume; the replay buffer only when asked (it can be large).
     func captureState(includeReplayBuffer: Bool) -> AgentState
@@ -51,8 +56,18 @@ public enum AgentRegistry {
     /// The algorithm names.
     public static var names: [String] { types.map { $0.algorithm } }
 
-    /// A new agent running `algorithm`.
+    /// A new agent running `algorithm`, refused before any allocation if the process cannot hold it.
     public static func make(algorithm: String, configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> any Agent {
+        let (type, estimate) = try estimate(algorithm: algorithm, configurationJSON: configurationJSON,
+                                            observationSize: observationSize, actionSize: actionSize)
+        try MemoryBudget.check(estimate, algorithm: algorithm)
+        return try type.init(configurationJSON: configurationJSON, observationSize: observationSize, actionSize: actionSize)
+    }
+
+    /// The type running `algorithm` and its memory estimate, with the name, sizes and configuration
+    /// checked; nothing is allocated.
+    public static func estimate(algorithm: String, configurationJSON: String?, observationSize: Int,
+                                actionSize: Int) throws -> (any Agent.Type, MemoryEstimate) {
         guard let type = types.first(where: { $0.algorithm == algorithm }) else {
             throw FlowRLError.invalidArgument("unknown algorithm '\(algorithm)'; available: \(names.joined(separator: ", "))")
         }
@@ -62,6 +77,6 @@ public enum AgentRegistry {
         guard (1...10_000).contains(actionSize) else {
             throw FlowRLError.invalidArgument("action_size must be in [1, 10000], got \(actionSize)")
         }
-        return try type.init(configurationJSON: configurationJSON, observationSize: observationSize, actionSize: actionSize)
+        return (type, try type.memoryEstimate(configurationJSON: configurationJSON, observationSize: observationSize, actionSize: actionSize))
     }
 }

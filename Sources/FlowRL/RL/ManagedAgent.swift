@@ -29,6 +29,16 @@ public final class ManagedAgent {
     public convenience init(checkpoint: Checkpoint) throws {
         let agent: any Agent
         do {
+            // The sizes and configuration come from the file: check that it really holds an agent
+            // that large before allocating one (a small file must not claim a huge agent).
+            let (_, estimate) = try AgentRegistry.estimate(algorithm: checkpoint.algorithm, configurationJSON: checkpoint.configurationJSON,
+                                                           observationSize: checkpoint.observationSize, actionSize: checkpoint.actionSize)
+            let stored = checkpoint.state.tensors.values.reduce(0.0) { $0 + Double($1.count) }
+            guard stored >= estimate.checkpointFloats else {
+                throw FlowRLError.io("the file holds \(Int(stored)) floats, but its observation size \(checkpoint.observationSize), "
+                                     + "action size \(checkpoint.actionSize) and configuration describe \(Int(estimate.checkpointFloats)) "
+                                     + "parameters and optimiser moments")
+            }
             agent = try AgentRegistry.make(algorithm: checkpoint.algorithm, configurationJSON: checkpoint.configurationJSON,
                                            observationSize: checkpoint.observationSize, actionSize: checkpoint.actionSize)
         } catch let error as FlowRLError {
@@ -60,7 +70,7 @@ public final class ManagedAgent {
         try Self.check(observations, cols: observationSize, name: "observations")
         let clock = ContinuousClock()
         let start = clock.now
-        let actions = agent.act(observations: observations, deterministic: deterministic)
+        let actions = try finiteOutput("act", observations) { agent.act(observations: observations, deterministic: deterministic) }
         actDuration += clock.now - start
         actCalls += 1
         return actions
@@ -69,10 +79,30 @@ public final class ManagedAgent {
     /// The policy's particles `tanh(x₀) … tanh(x_N)` for `[n, observationSize]` observations.
     public func particleChain(observations: Tensor, deterministic: Bool) throws -> [Tensor] {
         try Self.check(observations, cols: observationSize, name: "observations")
-        guard let chain = agent.particleChain(observations: observations, deterministic: deterministic) else {
-            throw FlowRLError.invalidState("\(type(of: agent).algorithm) has no particle chain")
+        var chain: [Tensor]?
+        _ = try finiteOutput("particle_chain", observations) {
+            chain = agent.particleChain(observations: observations, deterministic: deterministic)
+            return chain?.first { !$0.isFinite } ?? Tensor(rows: 0, cols: 0)
         }
+        guard let chain else { throw FlowRLError.invalidState("\(type(of: agent).algorithm) has no particle chain") }
         return chain
+    }
+
+    /// Runs a policy evaluation; if its output is not finite (finite inputs so large, or weights so
+    /// large, that the network overflows Float32), puts the random generator back and throws a
+    /// numerical error naming both magnitudes, so the call changes nothing.
+    private func finiteOutput(_ name: String, _ observations: Tensor, _ body: () -> Tensor) throws -> Tensor {
+        let generator = agent.generator
+        let output = body()
+        guard output.isFinite else {
+            agent.generator = generator
+            let largestInput = observations.scalars.lazy.map(abs).max() ?? 0
+            let largestWeight = agent.allParameters.lazy.flatMap { $0.value.scalars.lazy.map(abs) }.max() ?? 0
+            throw FlowRLError.numerical("\(name) produced non-finite actions: the policy network overflowed Float32 "
+                                        + "(largest |observation| \(largestInput), largest |parameter| \(largestWeight)); "
+                                        + "the agent is unchanged")
+        }
+        return output
     }
 
     /// Number of tensors `particleChain` returns (N + 1), or nil without a chain.
@@ -84,6 +114,7 @@ public final class ManagedAgent {
     public func observe(_ transitions: Transitions) throws {
         guard transitions.count >= 1 else { throw FlowRLError.invalidArgument("observe: the batch is empty") }
         try transitions.validate(observationSize: observationSize, actionSize: actionSize)
+        try checkCounterRoom(["transitions_seen"], adding: transitions.count, call: "observe")
         agent.observe(transitions)
     }
 
@@ -95,6 +126,7 @@ public final class ManagedAgent {
         guard agent.storedTransitionCount > 0 else {
             throw FlowRLError.invalidState("update: the replay buffer is empty; observe transitions first")
         }
+        try checkCounterRoom(["updates", "actor_updates"], adding: gradientSteps, call: "update")
         return try allOrNothing("update") { agent.update(gradientSteps: gradientSteps) }
     }
 
@@ -111,6 +143,7 @@ public final class ManagedAgent {
         guard (1...100_000_000).contains(steps) else {
             throw FlowRLError.invalidArgument("steps must be in [1, 100000000], got \(steps)")
         }
+        try checkCounterRoom(["pretrain_steps"], adding: steps, call: "pretrain")
         return try allOrNothing("pretrain") { agent.pretrain(observations: observations, actions: actions, steps: steps) }
     }
 
@@ -156,6 +189,16 @@ public final class ManagedAgent {
     }
 
     // MARK: Helpers
+
+    /// Refuses a call that would carry a counter past `TrainingCounters.limit` (so it cannot
+    /// overflow, and the checkpoint written after it reads back).
+    private func checkCounterRoom(_ names: [String], adding amount: Int, call: String) throws {
+        let counters = agent.counters
+        for name in names where counters[name, default: 0] > TrainingCounters.limit - amount {
+            throw FlowRLError.invalidState("\(call): counter '\(name)' is \(counters[name]!); adding \(amount) would pass "
+                                           + "the limit 2^53 = \(TrainingCounters.limit)")
+        }
+    }
 
     static func check(_ tensor: Tensor, cols: Int, name: String) throws {
         guard tensor.rows >= 1 else { throw FlowRLError.invalidArgument("\(name): the batch is empty") }

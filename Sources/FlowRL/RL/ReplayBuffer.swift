@@ -53,9 +53,11 @@ public struct Transitions {
 
 /// A fixed-capacity ring of transitions, overwriting the oldest when full.
 ///
-/// Storage is five preallocated float arrays, `capacity × (2·observationSize + actionSize + 2)`
-/// floats in all; pages the buffer has not reached yet are never touched, so a large capacity
-/// costs address space, not memory, until it fills.
+/// Storage is one preallocated block of `capacity × (2·observationSize + actionSize + 2)` floats
+/// (observations, actions, rewards, next observations, flags); pages the buffer has not reached
+/// yet are never touched, so a large capacity costs address space, not memory, until it fills.
+/// The block comes from `malloc`, so when even the address space is short the initialiser throws
+/// instead of aborting the process (it is the largest allocation a configuration asks for).
 public final class ReplayBuffer {
     public let capacity: Int
     public let observationSize: Int
@@ -65,11 +67,12 @@ public final class ReplayBuffer {
     /// Slot the next transition goes to.
     public private(set) var nextIndex = 0
 
-    private var observations: [Float]
-    private var actions: [Float]
-    private var rewards: [Float]
-    private var nextObservations: [Float]
-    private var terminated: [Float]
+    private let storage: UnsafeMutablePointer<Float>
+    private let observations: UnsafeMutablePointer<Float>
+    private let actions: UnsafeMutablePointer<Float>
+    private let rewards: UnsafeMutablePointer<Float>
+    private let nextObservations: UnsafeMutablePointer<Float>
+    private let terminated: UnsafeMutablePointer<Float>
 
     /// Throws `FlowRLError.invalidArgument` for sizes that are not positive or storage larger than
     /// the machine's memory (see `checkCapacity`).
@@ -78,15 +81,22 @@ public final class ReplayBuffer {
             throw FlowRLError.invalidArgument("replay buffer sizes must be positive (capacity \(capacity))")
         }
         try ReplayBuffer.checkCapacity(capacity, observationSize: observationSize, actionSize: actionSize)
+        let bytes = capacity * (2 * observationSize + actionSize + 2) * MemoryLayout<Float>.size
+        guard let raw = malloc(bytes) else {
+            throw FlowRLError.invalidArgument("buffer_size \(capacity): cannot allocate \(bytes / 1_048_576) MiB of replay storage")
+        }
         self.capacity = capacity
         self.observationSize = observationSize
         self.actionSize = actionSize
-        observations = ReplayBuffer.untouchedArray(capacity * observationSize)
-        actions = ReplayBuffer.untouchedArray(capacity * actionSize)
-        rewards = ReplayBuffer.untouchedArray(capacity)
-        nextObservations = ReplayBuffer.untouchedArray(capacity * observationSize)
-        terminated = ReplayBuffer.untouchedArray(capacity)
+        storage = raw.bindMemory(to: Float.self, capacity: bytes / MemoryLayout<Float>.size)
+        observations = storage
+        actions = observations + capacity * observationSize
+        rewards = actions + capacity * actionSize
+        nextObservations = rewards + capacity
+        terminated = nextObservations + capacity * observationSize
     }
+
+    deinit { free(storage) }
 
     /// Refuses a capacity whose storage exceeds the machine's physical memory: such a buffer
     /// could not fill, and allocating it could fail outright.
@@ -100,11 +110,6 @@ public final class ReplayBuffer {
         }
     }
 
-    /// An array of `count` floats whose pages are not written (slots are read only after being stored).
-    private static func untouchedArray(_ count: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-    }
-
     /// Bytes of transition data the buffer holds when full.
     public var rawBytes: Int { capacity * (2 * observationSize + actionSize + 2) * MemoryLayout<Float>.size }
 
@@ -112,21 +117,19 @@ public final class ReplayBuffer {
     public func add(_ batch: Transitions) {
         for row in 0..<batch.count {
             let slot = nextIndex
-            copyRow(batch.observations, row, into: &observations, slot, observationSize)
-            copyRow(batch.actions, row, into: &actions, slot, actionSize)
+            copyRow(batch.observations, row, into: observations, slot, observationSize)
+            copyRow(batch.actions, row, into: actions, slot, actionSize)
             rewards[slot] = batch.rewards.scalars[row]
-            copyRow(batch.nextObservations, row, into: &nextObservations, slot, observationSize)
+            copyRow(batch.nextObservations, row, into: nextObservations, slot, observationSize)
             terminated[slot] = batch.terminated.scalars[row]
             nextIndex = (nextIndex + 1) % capacity
             count = min(count + 1, capacity)
         }
     }
 
-    private func copyRow(_ source: Tensor, _ row: Int, into target: inout [Float], _ slot: Int, _ width: Int) {
+    private func copyRow(_ source: Tensor, _ row: Int, into target: UnsafeMutablePointer<Float>, _ slot: Int, _ width: Int) {
         source.scalars.withUnsafeBufferPointer { s in
-            target.withUnsafeMutableBufferPointer { t in
-                (t.baseAddress! + slot * width).update(from: s.baseAddress! + row * width, count: width)
-            }
+            (target + slot * width).update(from: s.baseAddress! + row * width, count: width)
         }
     }
 
@@ -139,12 +142,10 @@ public final class ReplayBuffer {
 
     /// The transitions at `indices` (each in `0..<count`), in that order.
     public func gather(_ indices: [Int]) -> Transitions {
-        func rows(_ source: [Float], _ width: Int) -> Tensor {
+        func rows(_ source: UnsafeMutablePointer<Float>, _ width: Int) -> Tensor {
             Tensor(rows: indices.count, cols: width) { out, _ in
-                source.withUnsafeBufferPointer { s in
-                    for (row, index) in indices.enumerated() {
-                        (out + row * width).update(from: s.baseAddress! + index * width, count: width)
-                    }
+                for (row, index) in indices.enumerated() {
+                    (out + row * width).update(from: source + index * width, count: width)
                 }
             }
         }

@@ -16,6 +16,26 @@ public struct SoftActorCriticSettings {
     public var proximityCoefficient: Float
 }
 
+extension SoftActorCriticSettings {
+    /// The estimate of a soft actor-critic agent whose actor has `actorParameters` parameters and
+    /// passes each sample through `actorUnits` units; the actor runs twice per update (for the
+    /// actor step and for the critic targets).
+    func memoryEstimate(actorParameters: Double, actorUnits: Double, actorKeys: [String], observationSize: Int,
+                        actionSize: Int) -> MemoryEstimate {
+        var estimate = MemoryEstimate()
+        estimate.parameters = actorParameters
+        estimate.optimizerMoments = 2 * actorParameters
+        estimate.workspace = 2 * MemoryEstimate.floatsPerUnit * Double(batchSize) * actorUnits
+        estimate.networkKeys = actorKeys
+        estimate.workspaceKeys = ["batch_size"] + actorKeys
+        estimate.addSoftCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: criticHiddenSizes,
+                               batchSize: batchSize)
+        estimate.addTemperature(alpha)
+        estimate.addReplay(capacity: bufferSize, batchSize: batchSize, observationSize: observationSize, actionSize: actionSize)
+        return estimate
+    }
+}
+
 /// Soft actor-critic for any `SoftActor`, in Stable-Baselines3's update order, shared by the
 /// Gaussian SAC baseline and SAC Flow (each subclass holds only its actor, its configuration and
 /// its pretraining).
@@ -32,7 +52,7 @@ public class SoftActorCriticAgent {
     public let temperature: Temperature
     let actorOptimizer: Adam
     let buffer: ReplayBuffer
-    var generator: RandomGenerator
+    public var generator: RandomGenerator
     let settings: SoftActorCriticSettings
     public var progress = TrainingCounters()
     let tape = Tape()

@@ -85,7 +85,7 @@ public final class Temperature {
 
     public func restorer(from state: AgentState) throws -> () -> Void {
         let value = try state.tensor("temperature.log_alpha", rows: 1, cols: 1)
-        guard value.isFinite else { throw FlowRLError.io("checkpoint: log α is not finite") }
+        guard value.isFinite else { throw FlowRLError.io("checkpoint: tensor 'temperature.log_alpha' (log α) is not finite") }
         let restoreOptimizer = try optimizer.map { try state.restorer(for: $0, as: "temperature_optimizer") }
         return { [self] in
             logAlpha.value = value

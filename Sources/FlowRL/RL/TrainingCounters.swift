@@ -8,6 +8,12 @@ public struct TrainingCounters: Equatable, Sendable {
     public var pretrainSteps = 0
     public var transitionsSeen = 0
 
+    /// The largest value any counter (and any optimiser's step count) may hold: 2⁵³, beyond any
+    /// real run (a billion updates a second for 104 days) and exact as a double in JSON and
+    /// Python. A checkpoint above it is refused, and `ManagedAgent` refuses a call that would pass
+    /// it, so no increment can overflow and every counter flowrl writes reads back.
+    public static let limit = 1 << 53
+
     public init() {}
 
     /// By their JSON names.
