@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the tests need (only what is missing) and runs every test: the Swift core with
-# XCTest, then the Python package (built and installed into .venv-test) with pytest.
+# XCTest, then the Python package (built and installed into .venv-test) with pytest, then a short
+# fuzz run against the installed package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/install-system-deps.sh
 swift build -c release          # the release build must compile, as users and benchmarks use it
 OPENBLAS_NUM_THREADS=1 swift test   # flowrl's own setting (Runtime.prepare); spare threads only spin
-./scripts/python-env.sh .venv-test pytest tqdm matplotlib
+# atheris drives the fuzz run; where it cannot be installed (no wheel for this Python), the fuzz
+# harness falls back to its plain random loop with the same mutators.
+./scripts/python-env.sh .venv-test pytest tqdm matplotlib atheris || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib
 .venv-test/bin/python -X faulthandler -m pytest
+.venv-test/bin/python fuzz/run.py all --seconds 100   # the short fuzz run (RELIABILITY.md); fails on any finding
