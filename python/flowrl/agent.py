@@ -595,7 +595,11 @@ class Agent(OffPolicyLearning):
         if agent.observation_size != info["observation_size"] or agent.action_size != info["action_size"]:
             agent.close()
             raise InvalidArgumentError("the checkpoint's recorded spaces do not match its networks")
-        training = metadata.get("training") if isinstance(metadata.get("training"), dict) else {}
+        try:
+            training = Agent._checked_training_metadata(metadata.get("training"))
+        except InvalidArgumentError as error:
+            agent.close()
+            raise CheckpointError(f"the checkpoint's metadata is invalid: {error}") from None
         agent._init_training_state(int(info.get("config", {}).get("seed", 0)), training)
         agent.env = env
         return agent

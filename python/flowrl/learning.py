@@ -54,6 +54,28 @@ class OffPolicyLearning:
 
     # ------------------------------------------------------------------ Python-side training state
 
+    @staticmethod
+    def _checked_training_metadata(saved: Any) -> dict[str, Any]:
+        """The ``"training"`` entry of a checkpoint's metadata (what :meth:`_training_metadata`
+        wrote), each field checked; an absent entry is an empty one.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming the field, for a value of the wrong type or out of range.
+        """
+        if saved is None:
+            return {}
+        if not isinstance(saved, dict):
+            raise InvalidArgumentError(f"training must be an object, got {type(saved).__name__}")
+        counts = {key: _checks.integer(saved.get(key, 0), f"training.{key}", 0, 2**53)
+                  for key in ("num_timesteps", "episode_num")}
+        action_rng = saved.get("action_rng")
+        if action_rng is not None and not isinstance(action_rng, str):
+            raise InvalidArgumentError(f"training.action_rng must be a string, got {type(action_rng).__name__}")
+        return {"verbose": _checks.integer(saved.get("verbose") or 0, "training.verbose", 0, 2**31 - 1),
+                "log_dir": _checks.optional_path(saved.get("log_dir"), "training.log_dir"), **counts, "action_rng": action_rng}
+
     def _init_training_state(self, seed: int, saved: Optional[dict[str, Any]] = None) -> None:
         """Sets the attributes that live in Python only: settings, counters, the random-action generator.
 

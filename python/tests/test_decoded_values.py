@@ -137,6 +137,35 @@ def test_bad_moments_and_weights_are_refused_naming_the_tensor(checkpoint: tuple
             refused({**fields, "tensors": {**fields["tensors"], name: damaged}}, name)
 
 
+def test_what_an_update_leaves_reads_back_or_the_update_is_refused(checkpoint: tuple[type, dict[str, Any]]) -> None:
+    # An extreme but finite first moment makes a step that overflows other optimisers' second
+    # moments while every parameter stays finite (found by fuzz/run.py): the update must then be
+    # refused, whole, rather than leave a state that loading refuses.
+    _, fields = checkpoint
+    for name in [name for name in fields["tensors"] if "_optimizer.m." in name]:
+        extreme = {**fields["tensors"], name: np.full_like(fields["tensors"][name], -3.4e38)}
+        with flowrl.Agent.from_bytes(encode({**fields, "tensors": extreme})) as agent:
+            for _ in range(2):
+                before = agent.to_bytes()
+                try:
+                    agent.update(1)
+                except flowrl.NumericalError:
+                    assert agent.to_bytes() == before
+                flowrl.Agent.from_bytes(agent.to_bytes()).close()
+
+
+def test_malformed_training_metadata_is_a_checkpoint_error(checkpoint: tuple[type, dict[str, Any]]) -> None:
+    _, fields = checkpoint
+    metadata = json.loads(fields["metadata"])
+    for key, value in [("log_dir", 12), ("log_dir", ["a"]), ("num_timesteps", "12"), ("num_timesteps", -1),
+                       ("episode_num", 2.5), ("verbose", [1]), ("action_rng", 7)]:
+        damaged = {**metadata, "training": {**metadata["training"], key: value}}
+        with pytest.raises(CheckpointError, match=f"training.{key}"):
+            flowrl.Agent.from_bytes(encode({**fields, "metadata": json.dumps(damaged)}))
+    with pytest.raises(CheckpointError, match="training must be an object"):
+        flowrl.Agent.from_bytes(encode({**fields, "metadata": json.dumps({**metadata, "training": [1]})}))
+
+
 def test_a_small_file_claiming_a_huge_agent_is_refused(checkpoint: tuple[type, dict[str, Any]]) -> None:
     _, fields = checkpoint
     refused({**fields, "observation_size": 1_000_000}, "floats")

@@ -208,16 +208,20 @@ public final class ManagedAgent {
         guard tensor.isFinite else { throw FlowRLError.invalidArgument("\(name) contain NaN or Inf") }
     }
 
-    /// Runs `body`; if a metric or any parameter comes out non-finite, restores the state from
-    /// before and throws. The snapshot shares storage with the live tensors (copy-on-write).
+    /// Runs `body`; if a metric or any tensor of the state (parameters, optimiser moments, targets)
+    /// comes out non-finite, restores the state from before and throws. Every tensor is checked,
+    /// not only the parameters, because loading refuses a non-finite one: an Adam second moment
+    /// can overflow to infinity while the step it scales stays finite, and the agent would then
+    /// save a checkpoint it cannot read. Both snapshots share storage with the live tensors
+    /// (copy-on-write).
     private func allOrNothing(_ name: String, _ body: () -> [String: Double]) throws -> [String: Double] {
         let before = agent.captureState(includeReplayBuffer: false)
         let metrics = body()
         let badMetric = metrics.first { !$0.value.isFinite }
-        let badParameter = agent.allParameters.first { !$0.value.isFinite }
-        if badMetric != nil || badParameter != nil {
+        let badTensor = badMetric == nil ? agent.captureState(includeReplayBuffer: false).tensors.first { !$0.value.isFinite } : nil
+        if badMetric != nil || badTensor != nil {
             try agent.restoreState(before)
-            let what = badMetric.map { "metric '\($0.key)' = \($0.value)" } ?? "parameter '\(badParameter!.name)'"
+            let what = badMetric.map { "metric '\($0.key)' = \($0.value)" } ?? "tensor '\(badTensor!.key)'"
             throw FlowRLError.numerical("\(name) produced a non-finite value (\(what)); the agent was restored to its state before the call")
         }
         return metrics
