@@ -1,4 +1,4 @@
-"""SWFP on the 2-D bandit of ALGORITHMS.md: pretrain on an 8-mode mixture, fine-tune on a reward
+"""SWFP on the 2-D bandit of docs/algorithms.md ("The 2-D bandit"): pretrain on an 8-mode mixture, fine-tune on a reward
 that favours four of the modes, and draw the particles after each flow block, before and after.
 
 One constant state, one-step episodes, actions in [-4, 4]². Behaviour data: 1,000 samples from

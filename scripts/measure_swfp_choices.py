@@ -1,4 +1,4 @@
-"""Measures the SWFP choices ALGORITHMS.md leaves open ("measure"), one run per line of output.
+"""Measures the SWFP choices the paper leaves open (docs/algorithms.md, "SWFP: choices and defaults"), one run per line of output.
 
 Pendulum-v1: mean evaluation return (5 episodes, deterministic, fixed seeds) at intervals, and
 env-steps/s while learning. The 2-D bandit (examples/bandit2d.py's setup): share of samples on

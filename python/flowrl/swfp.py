@@ -10,8 +10,8 @@ class SWFP(Agent):
 
     Each update trains a soft twin critic on the replay buffer and then, every ``policy_delay``
     updates, moves one block (or all blocks) of the flow towards ``exp(Q/α)`` while Wasserstein
-    terms hold it near the previous iterate (the lagged prior policy). See ALGORITHMS.md in the
-    repository for the exact losses.
+    terms hold it near the previous iterate (the lagged prior policy). The exact losses are in the
+    repository's docs/algorithms.md, section "SWFP".
 
     Hyperparameters (keyword arguments; defaults in brackets):
     ``flow_steps`` [5] (N), ``tau`` [0.1] (JKO step), ``w2_scale`` [0.4] (ε),

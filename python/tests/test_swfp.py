@@ -1,4 +1,4 @@
-"""SWFP end to end from Python: the 2-D bandit of ALGORITHMS.md solved, a short Pendulum run,
+"""SWFP end to end from Python: the 2-D bandit of docs/algorithms.md solved, a short Pendulum run,
 checkpoint round trips that continue identically, vector envs, and pretrain-then-fine-tune."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def share_near(actions: np.ndarray, centres: np.ndarray, radius: float = 0.5) ->
 
 def bandit_agent(seed: int) -> flowrl.SWFP:
     # α = 0.02: with a critic learned from the samples (not the true reward), α = 0.05 moves the
-    # mass too slowly for a short test (see BENCHMARKS.md, "SWFP on the 2-D bandit").
+    # mass too slowly for a short test (see BENCHMARKS.md, "SWFP: the choices left to measurement").
     return flowrl.SWFP(observation_space=spaces.Box(-1, 1, (1,)), action_space=spaces.Box(-4, 4, (2,)), seed=seed,
                        hidden_sizes=[128, 128], critic_hidden_sizes=[64, 64], batch_size=128, alpha=0.02,
                        learning_rate=1e-3, critic_learning_rate=1e-3)

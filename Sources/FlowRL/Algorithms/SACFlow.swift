@@ -1,5 +1,5 @@
-/// SAC Flow (`sac-flow-paper.txt`; ALGORITHMS.md, "SAC Flow"): a flow policy with a
-/// noise-augmented rollout (`NoiseAugmentedFlowPolicy`, Flow-G or plain MLP velocity) trained end
+/// SAC Flow (arXiv:2509.25756; docs/algorithms.md, "SAC Flow"): a flow policy with a
+/// noise-augmented rollout (`NoiseAugmentedFlowPolicy`, Flow-G, Flow-T or plain MLP velocity) trained end
 /// to end with soft actor-critic (`SoftActorCriticAgent.update`); `pretrain` is flow matching on
 /// the velocity field; `bc_coef` adds the proximity term `λ · mean ‖a_π − a_buffer‖²`.
 public final class SACFlow: SoftActorCriticAgent, Agent {

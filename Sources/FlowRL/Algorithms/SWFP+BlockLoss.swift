@@ -1,4 +1,4 @@
-/// The SWFP block loss (Eq. 20 with the Eq. 19 regulariser; ALGORITHMS.md, "SWFP" step 4):
+/// The SWFP block loss (Eq. 20 with the Eq. 19 regulariser of arXiv:2510.15388; docs/algorithms.md, "SWFP: the update"):
 ///
 ///     L_n = mean[ −Q(s, y)/α − ℓ_n(θ) ] + (ε / 2τ) · mean[ ‖x_{n+1} − x̄_n‖² + ‖x_{n+1} − x̄_{n+1}‖² ]
 ///

@@ -1,5 +1,5 @@
-/// Stepwise Flow Policy (SWFP; `swfp-paper.txt`, Eq. 15–20, Algorithm 1; our reading in
-/// ALGORITHMS.md): a flow policy fine-tuned as a cascade of N small JKO steps, each pulled
+/// Stepwise Flow Policy (SWFP; arXiv:2510.15388, Eq. 15–20, Algorithm 1; our reading in
+/// docs/algorithms.md, "SWFP"): a flow policy fine-tuned as a cascade of N small JKO steps, each pulled
 /// towards `exp(Q/α)` and held near the previous iterate by Wasserstein terms, with a soft critic.
 ///
 /// One update (`update`): a critic step on soft Bellman targets with fresh `log π(a'|s')`; then,
@@ -38,7 +38,7 @@ public final class SWFP: FlowPolicyAgent {
         public var divergence = DivergenceChoice.exact
         /// Probes for `divergence = "hutchinson"`.
         public var hutchinsonProbes = 1
-        /// Velocity-field hidden widths. Two layers rather than ALGORITHMS.md's three: act at batch 1
+        /// Velocity-field hidden widths. Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"): act at batch 1
         /// takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
         public var activation = Activation.silu

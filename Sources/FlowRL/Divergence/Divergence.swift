@@ -4,7 +4,7 @@
 /// All three are built from forward-mode tangents carried through the field with ordinary
 /// differentiable ops (`TangentPropagating`), so the result can itself be differentiated with
 /// respect to the field's parameters, as the SWFP block loss requires (`ℓ_n = dt · div v`,
-/// ALGORITHMS.md "Log-density of the discrete flow").
+/// docs/algorithms.md, "Log-density of the discrete flow").
 public enum Divergence {
     /// The field's output and its Jacobian columns along the input columns `columns`:
     /// `[d · batch, outputSize]` with row `j · batch + b` equal to `∂v(input_b)/∂x_j`,

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// How the log-volume change `ℓ_n` of an Euler block is computed (ALGORITHMS.md,
+/// How the log-volume change `ℓ_n` of an Euler block is computed (docs/algorithms.md,
 /// "Log-density of the discrete flow").
 public enum DivergenceMethod: Equatable, Sendable {
     /// `ℓ_n = dt · tr J_n`, the trace by d forward tangents (the paper's first-order form).
@@ -16,7 +16,7 @@ public enum DivergenceMethod: Equatable, Sendable {
 }
 
 /// A flow policy: noise `x₀ ~ N(0, I)` carried by N Euler steps to `x_N`, executed as
-/// `a = tanh(x_N) ∈ [-1, 1]^d` (ALGORITHMS.md, "Euler sampler"). The velocity is one shared
+/// `a = tanh(x_N) ∈ [-1, 1]^d` (docs/algorithms.md, "Euler sampler"). The velocity is one shared
 /// time-conditioned field, or one field per block (SWFP's "cascade of small flow blocks").
 public final class FlowPolicy: Layer {
     /// One field (shared across steps) or `steps` fields (block n uses `fields[n]`).
@@ -158,7 +158,7 @@ public final class FlowPolicy: Layer {
         (1 + 1e-6 - actions.squared()).log().sumOfEachRow()
     }
 
-    /// The conditional flow-matching loss on demonstrations (ALGORITHMS.md, "Flow-matching
+    /// The conditional flow-matching loss on demonstrations (docs/algorithms.md, "Flow-matching
     /// pretraining"): `x₁ = atanh(clip(a, ±(1 − 1e-3)))`, `x₀ ~ N(0, I)`, `t ~ U(0, 1)`,
     /// `x_t = (1 − t) x₀ + t x₁`, `L = mean_batch ‖v_θ(t, s, x_t) − (x₁ − x₀)‖²`. With separate
     /// blocks, one block n is drawn per minibatch and `t ~ U[t_n, t_{n+1})`.

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The velocity fields SAC Flow trains (`sac-flow-paper.txt`; ALGORITHMS.md, "SAC Flow").
+/// The velocity fields SAC Flow trains (arXiv:2509.25756; docs/algorithms.md, "SAC Flow: velocity fields").
 public enum FlowVelocityKind: String, Codable, Sendable {
     /// Flow-G: `v = z ⊙ (h̃ − x)` with a sigmoid gate `z` and a candidate `h̃`, both MLPs on `[s, x, emb(t)]`.
     case gated

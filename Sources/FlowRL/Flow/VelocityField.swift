@@ -1,5 +1,5 @@
 /// The time-conditioned velocity field `v_θ(t, s, x)`: an MLP on `[s, x, emb(t)]` with output
-/// size `d` (ALGORITHMS.md, "Velocity field"). Its last layer starts small (×0.1), so an untrained
+/// size `d` (docs/algorithms.md, "Velocity field"). Its last layer starts small (×0.1), so an untrained
 /// flow moves its noise only a little.
 public final class VelocityField: Layer {
     public let network: MLP

@@ -1,4 +1,4 @@
-/// Flow-T's velocity field (SAC Flow; ALGORITHMS.md): an action token `Linear(x) + Linear(emb(t))`
+/// Flow-T's velocity field (SAC Flow; docs/algorithms.md, "SAC Flow: velocity fields"): an action token `Linear(x) + Linear(emb(t))`
 /// and a state token `Linear(s)`, then `layers` pre-norm decoder layers
 ///
 ///     h ← h + SelfAttention(LN(h)),  h ← h + CrossAttention(LN(h), state),  h ← h + FFN(LN(h))

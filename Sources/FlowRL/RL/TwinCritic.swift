@@ -28,7 +28,7 @@ public final class TwinCritic: Layer {
 
 /// The soft critic's learning: twin critic, its Polyak-averaged target, its optimiser.
 ///
-/// Target (ALGORITHMS.md, "Soft twin critic"):
+/// Target (docs/algorithms.md, "Soft twin critic"):
 /// `y = r + γ (1 − terminated) (min_j Q̄_j(s', a') − α log π(a'|s'))` with `a' ~ π(·|s')` sampled
 /// fresh by the caller; truncation is not termination, so time limits bootstrap.
 /// Loss `Σ_j ½ mean (Q_j(s, a) − y)²`.
