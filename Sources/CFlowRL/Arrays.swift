@@ -32,6 +32,23 @@ enum Arrays {
         }
     }
 
+    /// A batch of `count` transitions from the five C arrays of `observe` and
+    /// `pretrain_transitions`, the declared widths checked against the agent's.
+    static func transitions(_ observations: UnsafePointer<Float>?, _ actions: UnsafePointer<Float>?,
+                            _ rewards: UnsafePointer<Float>?, _ nextObservations: UnsafePointer<Float>?,
+                            _ terminated: UnsafePointer<UInt8>?, count: Int64, observationSize: Int64, actionSize: Int64,
+                            for agent: ManagedAgent) throws -> Transitions {
+        let rows = try Arrays.count(count, "count")
+        try expectWidth(observationSize, agent.observationSize, "observation_size")
+        try expectWidth(actionSize, agent.actionSize, "action_size")
+        return Transitions(
+            observations: try tensor(observations, rows: rows, cols: agent.observationSize, name: "observations"),
+            actions: try tensor(actions, rows: rows, cols: agent.actionSize, name: "actions"),
+            rewards: try tensor(rewards, rows: rows, cols: 1, name: "rewards"),
+            nextObservations: try tensor(nextObservations, rows: rows, cols: agent.observationSize, name: "next_observations"),
+            terminated: try flags(terminated, count: rows, name: "terminated"))
+    }
+
     /// A C string as a Swift string.
     static func string(_ pointer: UnsafePointer<CChar>?, _ name: String) throws -> String {
         guard let pointer else { throw FlowRLError.invalidArgument("\(name) is NULL") }

@@ -129,16 +129,8 @@ public func flowrl_agent_observe(_ agent: OpaquePointer?, _ observations: Unsafe
                                  _ actionSize: Int64) -> Int32 {
     runCall {
         try Handles.withAgent(agent) { agent in
-            let rows = try Arrays.count(count, "count")
-            try Arrays.expectWidth(observationSize, agent.observationSize, "observation_size")
-            try Arrays.expectWidth(actionSize, agent.actionSize, "action_size")
-            let batch = Transitions(
-                observations: try Arrays.tensor(observations, rows: rows, cols: agent.observationSize, name: "observations"),
-                actions: try Arrays.tensor(actions, rows: rows, cols: agent.actionSize, name: "actions"),
-                rewards: try Arrays.tensor(rewards, rows: rows, cols: 1, name: "rewards"),
-                nextObservations: try Arrays.tensor(nextObservations, rows: rows, cols: agent.observationSize, name: "next_observations"),
-                terminated: try Arrays.flags(terminated, count: rows, name: "terminated"))
-            try agent.observe(batch)
+            try agent.observe(try Arrays.transitions(observations, actions, rewards, nextObservations, terminated, count: count,
+                                                     observationSize: observationSize, actionSize: actionSize, for: agent))
         }
     }
 }
@@ -181,15 +173,8 @@ public func flowrl_agent_pretrain_transitions(_ agent: OpaquePointer?, _ observa
     runCall {
         guard metricsJSONOut != nil else { throw FlowRLError.invalidArgument("metrics_json_out is NULL") }
         let metrics = try Handles.withAgent(agent) { agent in
-            let rows = try Arrays.count(count, "count")
-            try Arrays.expectWidth(observationSize, agent.observationSize, "observation_size")
-            try Arrays.expectWidth(actionSize, agent.actionSize, "action_size")
-            let batch = Transitions(
-                observations: try Arrays.tensor(observations, rows: rows, cols: agent.observationSize, name: "observations"),
-                actions: try Arrays.tensor(actions, rows: rows, cols: agent.actionSize, name: "actions"),
-                rewards: try Arrays.tensor(rewards, rows: rows, cols: 1, name: "rewards"),
-                nextObservations: try Arrays.tensor(nextObservations, rows: rows, cols: agent.observationSize, name: "next_observations"),
-                terminated: try Arrays.flags(terminated, count: rows, name: "terminated"))
+            let batch = try Arrays.transitions(observations, actions, rewards, nextObservations, terminated, count: count,
+                                               observationSize: observationSize, actionSize: actionSize, for: agent)
             return try agent.pretrain(transitions: batch, steps: Int(clamping: steps))
         }
         try returnString(metricsJSON(metrics), through: metricsJSONOut, name: "metrics_json_out")
