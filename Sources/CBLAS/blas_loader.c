@@ -132,12 +132,24 @@ static int bind_routines(void *handle, const char *path) {
     return 0;
 }
 
+/// dlopen with OPENBLAS_NUM_THREADS=1 unless the user set a thread count: OpenBLAS otherwise
+/// starts one server thread per core at load, and with flowrl's default of one thread they only
+/// wake and spin on the other cores, taking them from the environment or a second trial.
+/// `flowrl_blas_set_threads` still raises the count later (OpenBLAS then starts the threads).
+static void *open_single_threaded(const char *path, Lmid_t namespace) {
+    int set_here = getenv("OPENBLAS_NUM_THREADS") == NULL && getenv("GOTO_NUM_THREADS") == NULL &&
+                   getenv("OMP_NUM_THREADS") == NULL && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0;
+    void *handle = namespace == LM_ID_BASE ? dlopen(path, RTLD_NOW | RTLD_LOCAL)
+                                           : dlmopen(namespace, path, RTLD_NOW | RTLD_LOCAL);
+    if (set_here) unsetenv("OPENBLAS_NUM_THREADS");
+    return handle;
+}
+
 /// Loads another copy of `path` with OPENBLAS_CORETYPE=`core`; NULL if that fails.
 static void *load_with_core(const char *path, const char *core) {
-    // setenv is not thread-safe against concurrent getenv; this runs once, under pthread_once,
-    // and only on CPUs the library does not know.
+    // setenv is not thread-safe against concurrent getenv; this runs once, under pthread_once.
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return NULL;
-    void *handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = open_single_threaded(path, LM_ID_NEWLM);
     unsetenv("OPENBLAS_CORETYPE");
     if (handle && strcasecmp(library_core(handle), core) != 0) {
         dlclose(handle);
@@ -148,7 +160,7 @@ static void *load_with_core(const char *path, const char *core) {
 
 static int try_path(const char *path) {
     if (path == NULL || path[0] == '\0') return -1;
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    void *handle = open_single_threaded(path, LM_ID_BASE);
     if (!handle) {
         append_error("  %s: %s\n", path, dlerror());
         return -1;

@@ -108,3 +108,16 @@ def test_a_missing_library_is_a_clear_error_not_a_crash() -> None:
     assert result.returncode == 0, result.stderr
     assert "error: cannot load OpenBLAS" in result.stdout
     assert "/nonexistent/libopenblas.so" in result.stdout
+
+
+def test_loading_openblas_starts_no_threads_until_more_are_asked_for() -> None:
+    code = ("import os, flowrl\n"
+            "count = lambda: len(os.listdir('/proc/self/task'))\n"
+            "before = count(); flowrl.info(); loaded = count()\n"
+            "flowrl.set_blas_threads(2); print(before, loaded, count(), flowrl.info()['blas']['threads'])\n")
+    env = {key: value for key, value in os.environ.items() if key not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    before, loaded, two, threads = map(int, result.stdout.split())
+    assert loaded == before  # no idle OpenBLAS threads spinning on the other cores
+    assert threads == 2 and two > loaded
