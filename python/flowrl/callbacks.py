@@ -14,15 +14,14 @@ are stored and before any gradient update; returning ``False`` stops training.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
 from .errors import InvalidArgumentError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .agent import Agent
-    from .logger import Logger
+from .evaluation import evaluate_episodes
+from .logger import Logger
+from .protocols import TrainingModel
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -43,8 +42,8 @@ class BaseCallback:
 
     Attributes
     ----------
-    model : Agent
-        The agent being trained (set by :meth:`init_callback`).
+    model : TrainingModel
+        The agent being trained (set by :meth:`init_callback`): a :class:`flowrl.Agent`.
     n_calls : int
         How many times :meth:`on_step` was called (environment steps of the vector env).
     num_timesteps : int
@@ -55,7 +54,7 @@ class BaseCallback:
 
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
-        self.model: Optional[Agent] = None
+        self.model: Optional[TrainingModel] = None
         self.n_calls = 0
         self.num_timesteps = 0
         self.locals: dict[str, Any] = {}
@@ -68,7 +67,7 @@ class BaseCallback:
         assert self.model is not None, "the callback is not attached to an agent"
         return self.model.logger
 
-    def init_callback(self, model: Agent) -> None:
+    def init_callback(self, model: TrainingModel) -> None:
         """Attaches the callback to ``model``; called once per :meth:`~flowrl.Agent.learn`."""
         self.model = model
         self._init_callback()
@@ -271,8 +270,6 @@ class EvalCallback(BaseCallback):
     def _on_step(self) -> bool:
         if self.n_calls % self.eval_freq != 0:
             return True
-        from .training import evaluate_episodes
-
         assert self.model is not None
         seed = self.seed if not self.evaluations_timesteps else None
         returns, lengths = evaluate_episodes(self.model, self.eval_env, self.n_eval_episodes,

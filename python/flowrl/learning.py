@@ -1,7 +1,20 @@
-"""The Stable-Baselines3-style training layer every flowrl agent shares: :meth:`learn`,
-:meth:`predict`, :meth:`evaluate`, the env, the logger and the Python-side training state
-(random-action generator, episode statistics). A mixin of :class:`flowrl.Agent`, kept apart so
-the base class holds the handle and the step-level calls and this module the loop around them.
+"""Stable-Baselines3's off-policy training loop, built on the step-level calls of :class:`~flowrl.core.CoreAgent`.
+
+:class:`OffPolicyLearning` adds what lives in Python only (the env, the logger, the random-action
+generator, the episode statistics) and the loop around the core's calls. :meth:`~OffPolicyLearning.learn`
+is split as Stable-Baselines3 splits it:
+
+- :meth:`~OffPolicyLearning._setup_learn` checks the arguments, resets or continues the counters,
+  builds the logger, resets or resumes the env and starts the callbacks;
+- :meth:`~OffPolicyLearning._collect_rollouts` steps the env (random actions before
+  ``learning_starts``, then the policy's), stores the real transitions with one
+  :meth:`~flowrl.core.CoreAgent.observe` per step and runs the callbacks, until ``train_freq``
+  steps are done, the budget is spent or a callback stops training;
+- :meth:`~OffPolicyLearning._train` runs the gradient steps due after a full ``train_freq``
+  round (one :meth:`~flowrl.core.CoreAgent.update`) and logs its metrics.
+
+The module imports the core, the env batching, evaluation, callbacks and the logger; none of them
+imports it back.
 """
 
 from __future__ import annotations
@@ -10,49 +23,102 @@ import json
 import os
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Optional, TypeVar, cast
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
 from . import _checks
-from .callbacks import CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
+from .callbacks import BaseCallback, CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
+from .core import CoreAgent
+from .envs import EnvBatch, Step
 from .errors import InvalidArgumentError, InvalidStateError
+from .evaluation import evaluate_episodes
 from .logger import Logger, configure_logger
-from .training import EnvBatch, evaluate_episodes
 
-#: Defaults of the training-schedule keys read from ``config`` by :meth:`Agent.learn`.
+#: Defaults of the training-schedule keys read from ``config`` by :meth:`OffPolicyLearning.learn`.
 _SCHEDULE_DEFAULTS = {"learning_starts": 100, "train_freq": 1, "gradient_steps": 1}
 
 #: How many finished episodes feed ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``.
 _EPISODE_WINDOW = 100
 
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .agent import Agent
-
 _Learner = TypeVar("_Learner", bound="OffPolicyLearning")
 
 
-class OffPolicyLearning:
-    """SB3's off-policy training loop and API, written against :class:`flowrl.Agent`'s step-level calls."""
+@dataclass
+class _Run:
+    """The state of one :meth:`OffPolicyLearning.learn` call, shared by its parts.
 
-    if TYPE_CHECKING:  # pragma: no cover - what the mixin uses of Agent
-        observation_space: Any
-        action_space: Any
-        action_size: int
-        _middle: np.ndarray
-        _half_range: np.ndarray
+    Attributes
+    ----------
+    env : Any
+        The env being stepped.
+    batch : EnvBatch
+        ``env`` as a batch of sub-envs.
+    observations : numpy.ndarray
+        What to act on next, ``(num_envs, *obs_shape)``.
+    callback : BaseCallback
+        The callbacks (with the progress bar, if any).
+    progress : ProgressBarCallback or None
+        The progress bar, closed on an exception.
+    log_interval : int or None
+        Write a log row every this many episodes.
+    learning_starts, train_freq, gradient_steps : int
+        The training schedule.
+    locals : dict
+        The loop's variables as callbacks see them (``self.locals``).
+    steps : int
+        Vector-env steps taken by this call.
+    """
 
-        @staticmethod
-        def _spaces(env: Any, observation_space: Any, action_space: Any) -> tuple[Any, Any]: ...
-        @property
-        def config(self) -> dict[str, Any]: ...
-        def info(self) -> dict[str, Any]: ...
-        def act(self, observations: Any, deterministic: bool = False) -> np.ndarray: ...
-        def observe(self, observations: Any, actions: Any, rewards: Any, next_observations: Any, terminated: Any) -> None: ...
-        def update(self, gradient_steps: int = 1) -> dict[str, float]: ...
+    env: Any
+    batch: EnvBatch
+    observations: np.ndarray
+    callback: BaseCallback
+    progress: Optional[ProgressBarCallback]
+    log_interval: Optional[int]
+    learning_starts: int
+    train_freq: int
+    gradient_steps: int
+    locals: dict[str, Any] = field(default_factory=dict)
+    steps: int = 0
+
+
+class RolloutReturn(NamedTuple):
+    """What :meth:`OffPolicyLearning._collect_rollouts` collected.
+
+    Attributes
+    ----------
+    timesteps : int
+        Real transitions stored.
+    complete : bool
+        True if the round ended on a ``train_freq`` boundary (the point where training is due).
+    continue_training : bool
+        False if a callback stopped training.
+    """
+
+    timesteps: int
+    complete: bool
+    continue_training: bool
+
+
+class OffPolicyLearning(CoreAgent):
+    """SB3's off-policy training loop and API (:meth:`learn`, :meth:`evaluate`, the env, the
+    logger), written on :class:`~flowrl.core.CoreAgent`'s step-level calls."""
 
     # ------------------------------------------------------------------ Python-side training state
+
+    @staticmethod
+    def _checked_settings(verbose: Any, log_dir: Any) -> dict[str, Any]:
+        """The constructor's Python-only settings, checked (as :meth:`_init_training_state` takes them).
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming the argument.
+        """
+        return {"verbose": _checks.integer(verbose, "verbose", 0, 2**31 - 1),
+                "log_dir": _checks.optional_path(log_dir, "log_dir")}
 
     @staticmethod
     def _checked_training_metadata(saved: Any) -> dict[str, Any]:
@@ -115,30 +181,39 @@ class OffPolicyLearning:
             "action_rng": json.dumps(self._action_rng.bit_generator.state),
         }
 
-    # ------------------------------------------------------------------ Stable-Baselines3-style API
+    def _metadata(self) -> dict[str, Any]:
+        """The core's metadata (the spaces) and, under ``"training"``, the Python-side state."""
+        return {**super()._metadata(), "training": self._training_metadata()}
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
-        """Stable-Baselines3's ``predict``: actions for one observation or a batch.
+    def _restore_python_state(self, info: dict[str, Any], env: Any) -> None:
+        """Restores the Python-side state from a loaded checkpoint's ``"training"`` entry; ``env``
+        becomes the agent's env.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming the field, for an invalid entry.
+        """
+        training = self._checked_training_metadata(info.get("metadata", {}).get("training"))
+        self._init_training_state(int(info.get("config", {}).get("seed", 0)), training)
+        self.env = env
+
+    def seed(self, seed: int) -> None:
+        """Reseeds the agent's random generators (the core's and :meth:`learn`'s random actions);
+        the next :meth:`learn` also resets its env with this seed.
 
         Parameters
         ----------
-        observation : array_like
-            Exactly ``observation_space.shape`` gives one action ``(action_size,)``; a batch
-            ``(n, *observation_space.shape)`` gives ``(n, action_size)``.
-        state, episode_start
-            Ignored (the policy has no recurrent state); accepted so that Stable-Baselines3's
-            ``evaluate_policy`` can drive the agent.
-        deterministic : bool
-            Start the flow from zero noise instead of sampling it.
-
-        Returns
-        -------
-        actions : numpy.ndarray
-            In the environment's units, clipped to the ``Box`` bounds.
-        state : None
+        seed : int
+            In ``[0, 2**64)``.
         """
-        return self._env_actions(self.act(observation, deterministic=deterministic)), None
+        seed = _checks.integer(seed, "seed", 0, 2**64 - 1)
+        super().seed(seed)
+        self._action_rng = np.random.default_rng(seed)
+        self._env_seed = seed
+        self._rollout = None
+
+    # ------------------------------------------------------------------ Stable-Baselines3-style API
 
     def evaluate(self, env: Any = None, n_episodes: int = 10, deterministic: bool = True,
                  seed: Optional[int] = None) -> tuple[float, float]:
@@ -168,7 +243,7 @@ class OffPolicyLearning:
             self._check_env(env)
         if self._rollout is not None and self._rollout[0] is env:
             self._rollout = None
-        returns, _ = evaluate_episodes(cast("Agent", self), env, n_episodes, deterministic=deterministic, seed=seed)
+        returns, _ = evaluate_episodes(self, env, n_episodes, deterministic=deterministic, seed=seed)
         return float(np.mean(returns)), float(np.std(returns))
 
     def set_env(self, env: Any) -> None:
@@ -245,6 +320,33 @@ class OffPolicyLearning:
         ``num_timesteps`` is re-read from the core's ``transitions_seen`` counter, and the next
         ``learn`` resets the env.
         """
+        run = self._setup_learn(total_timesteps, callback, log_interval, progress_bar, reset_num_timesteps)
+        try:
+            while self.num_timesteps < self._total_timesteps:
+                rollout = self._collect_rollouts(run)
+                if not rollout.continue_training:
+                    break
+                if rollout.complete:
+                    gradient_steps = run.gradient_steps if run.gradient_steps > 0 else rollout.timesteps
+                    if self.num_timesteps > run.learning_starts and gradient_steps > 0:
+                        self._train(gradient_steps)
+        except BaseException:
+            self._resync_counters()
+            if run.progress is not None:
+                run.progress.close()
+            raise
+        self._rollout = (run.env, run.batch, run.observations)
+        run.callback.on_training_end()
+        return self
+
+    # ------------------------------------------------------------------ the parts of learn
+
+    def _setup_learn(self, total_timesteps: Any, callback: MaybeCallback, log_interval: Any, progress_bar: Any,
+                     reset_num_timesteps: Any) -> _Run:
+        """Checks :meth:`learn`'s arguments, then starts a run: counters, logger, env, callbacks.
+
+        Nothing changes before every argument, the env and the schedule were checked.
+        """
         total_timesteps = _checks.integer(total_timesteps, "total_timesteps", 0, 2**63 - 1)
         log_interval = _checks.optional_integer(log_interval, "log_interval", 1, 2**63 - 1)
         progress_bar = _checks.boolean(progress_bar, "progress_bar")
@@ -256,7 +358,20 @@ class OffPolicyLearning:
         if progress is not None:
             callback = CallbackList([callback, progress])
 
-        # Set-up: counters, env, logger, callbacks.
+        self._start_counters(total_timesteps, reset_num_timesteps)
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.log_dir, append=not reset_num_timesteps)
+        batch, observations = self._start_rollout(env, resume=not reset_num_timesteps)
+        run = _Run(env, batch, observations, callback, progress, log_interval, learning_starts, train_freq, gradient_steps)
+        run.locals = {"self": self, "env": env, "callback": callback, "total_timesteps": self._total_timesteps,
+                      "start_timesteps": self._timesteps_at_start, "log_interval": log_interval,
+                      "learning_starts": learning_starts, "train_freq": train_freq, "gradient_steps": gradient_steps}
+        callback.init_callback(self)
+        callback.on_training_start(run.locals, globals())
+        return run
+
+    def _start_counters(self, total_timesteps: int, reset_num_timesteps: bool) -> None:
+        """Resets (or continues) the timestep and episode counts and reads the core's counters."""
         if reset_num_timesteps:
             self.num_timesteps = 0
             self._episode_num = 0
@@ -267,65 +382,70 @@ class OffPolicyLearning:
         self._timesteps_at_start = self.num_timesteps
         self._total_timesteps = self.num_timesteps + total_timesteps
         self._start_time = time.time()
-        if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.log_dir, append=not reset_num_timesteps)
-        if self._rollout is not None and self._rollout[0] is env and not reset_num_timesteps:
+
+    def _start_rollout(self, env: Any, resume: bool) -> tuple[EnvBatch, np.ndarray]:
+        """The env batch and the observations to act on: the previous run's, when resuming on the
+        same env, else a fresh reset (seeded after construction or :meth:`seed`)."""
+        if self._rollout is not None and self._rollout[0] is env and resume:
             _, batch, observations = self._rollout
         else:
             batch = EnvBatch(env)
             observations = batch.reset(seed=self._env_seed)
             self._env_seed = None
-        self._rollout = None  # until the loop below has a consistent (env, observations) pair again
-        loop = {"self": self, "env": env, "callback": callback, "total_timesteps": self._total_timesteps,
-                "start_timesteps": self._timesteps_at_start, "log_interval": log_interval,
-                "learning_starts": learning_starts, "train_freq": train_freq, "gradient_steps": gradient_steps}
-        callback.init_callback(cast("Agent", self))
-        callback.on_training_start(loop, globals())
+        self._rollout = None  # until learn ends with a consistent (env, observations) pair again
+        return batch, observations
 
-        steps = 0
-        collected = 0  # transitions in the last train_freq steps (for gradient_steps=-1)
-        try:
-            while self.num_timesteps < self._total_timesteps:
-                if self.num_timesteps < learning_starts:
-                    actions = self._random_actions(batch.num_envs)
-                else:
-                    actions = self._env_actions(self.act(observations))
-                step = batch.step(actions)
-                count = int(np.count_nonzero(step.real))
-                if count:
-                    rows = slice(None) if count == batch.num_envs else step.real
-                    self.observe(observations[rows], actions[rows], step.rewards[rows],
-                                 step.next_observations[rows], step.terminated[rows])
-                    self.num_timesteps += count
-                    collected += count
-                observations = step.observations
-                steps += 1
-                episodes_before = self._episode_num
-                for episode_return, length in step.finished:
-                    self.ep_info_buffer.append({"r": episode_return, "l": length,
-                                                "t": round(time.time() - self._start_time, 6)})
-                    self._episode_num += 1
+    def _collect_rollouts(self, run: _Run) -> RolloutReturn:
+        """Steps the env until the next ``train_freq`` boundary, the end of the budget, or a
+        callback's stop.
 
-                loop.update(actions=actions, new_obs=observations, rewards=step.rewards, dones=step.dones,
-                            terminated=step.terminated, truncated=step.truncated, infos=step.infos, real=step.real)
-                callback.update_locals(loop)
-                if not callback.on_step():
-                    break
-                if log_interval is not None and self._episode_num // log_interval > episodes_before // log_interval:
-                    self._dump_logs()
-                if steps % train_freq == 0:
-                    n_steps = gradient_steps if gradient_steps > 0 else collected
-                    if self.num_timesteps > learning_starts and n_steps > 0:
-                        self._train(n_steps)
-                    collected = 0
-        except BaseException:
-            self._resync_counters()
-            if progress is not None:
-                progress.close()
-            raise
-        self._rollout = (env, batch, observations)
-        callback.on_training_end()
-        return self
+        Each step acts for every sub-env, stores the step's real transitions with one
+        :meth:`observe`, records finished episodes, calls the callbacks and writes a log row every
+        ``log_interval`` episodes.
+        """
+        collected = 0
+        while self.num_timesteps < self._total_timesteps:
+            actions = self._rollout_actions(run)
+            step = run.batch.step(actions)
+            collected += self._store_transitions(run.observations, actions, step)
+            run.observations = step.observations
+            run.steps += 1
+            episodes_before = self._episode_num
+            self._record_episodes(step)
+
+            run.locals.update(actions=actions, new_obs=run.observations, rewards=step.rewards, dones=step.dones,
+                              terminated=step.terminated, truncated=step.truncated, infos=step.infos, real=step.real)
+            run.callback.update_locals(run.locals)
+            if not run.callback.on_step():
+                return RolloutReturn(collected, complete=False, continue_training=False)
+            if run.log_interval is not None and self._episode_num // run.log_interval > episodes_before // run.log_interval:
+                self._dump_logs()
+            if run.steps % run.train_freq == 0:
+                return RolloutReturn(collected, complete=True, continue_training=True)
+        return RolloutReturn(collected, complete=False, continue_training=True)
+
+    def _rollout_actions(self, run: _Run) -> np.ndarray:
+        """Actions for every sub-env: uniform in the ``Box`` until ``learning_starts`` transitions
+        were collected, then sampled from the policy."""
+        if self.num_timesteps < run.learning_starts:
+            return self._random_actions(run.batch.num_envs)
+        return self._env_actions(self.act(run.observations))
+
+    def _store_transitions(self, observations: np.ndarray, actions: np.ndarray, step: Step) -> int:
+        """Stores the step's real transitions with one :meth:`observe` and counts them."""
+        count = int(np.count_nonzero(step.real))
+        if count:
+            rows = slice(None) if count == len(step.real) else step.real
+            self.observe(observations[rows], actions[rows], step.rewards[rows], step.next_observations[rows],
+                         step.terminated[rows])
+            self.num_timesteps += count
+        return count
+
+    def _record_episodes(self, step: Step) -> None:
+        """Adds the episodes that ended in ``step`` to ``ep_info_buffer``."""
+        for episode_return, length in step.finished:
+            self.ep_info_buffer.append({"r": episode_return, "l": length, "t": round(time.time() - self._start_time, 6)})
+            self._episode_num += 1
 
     def _require_env(self) -> Any:
         if self.env is None:
@@ -346,11 +466,6 @@ class OffPolicyLearning:
         """``count`` actions drawn uniformly from the action ``Box``."""
         unit = self._action_rng.uniform(-1.0, 1.0, size=(count, self.action_size))
         return self._env_actions(unit.astype(self.action_space.dtype) * self._half_range + self._middle)
-
-    def _env_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Actions clipped to the ``Box`` bounds, in the action space's dtype."""
-        clipped = np.minimum(np.maximum(actions, self.action_space.low), self.action_space.high)  # np.clip, cheaper per call
-        return clipped.astype(self.action_space.dtype, copy=False)
 
     def _train(self, gradient_steps: int) -> None:
         """One ``update`` and its metrics into the logger (``train/`` prefix added where missing)."""
@@ -384,5 +499,3 @@ class OffPolicyLearning:
             self.num_timesteps = self._timesteps_at_start + int(counters["transitions_seen"]) - self._seen_at_start
         if "updates" in counters:
             self._n_updates = int(counters["updates"])
-
-    # ------------------------------------------------------------------ persistence

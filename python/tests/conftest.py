@@ -1,13 +1,14 @@
 """Shared fixtures and helpers for the flowrl test suite.
 
-Every agent here is deliberately tiny (two hidden layers of 32, batches of 32, four flow steps,
-a 1000-transition buffer) so that the whole suite runs in well under two minutes on two cores.
+Every agent here is deliberately tiny (hidden layers of 32, batches of 32, two to four flow
+steps, a 1000-transition buffer) so that the whole suite runs in about a minute on two cores.
+:data:`MODEL_LIST` is the one list of algorithms that the parametrized suites run over.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import flowrl
 import numpy as np
@@ -30,24 +31,50 @@ class FakeEnv:
         self.action_space = action_space
 
 
-#: Small settings of every algorithm, for tests parametrized over all of them.
-ALGORITHMS: dict[type[flowrl.Agent], dict[str, Any]] = {
-    flowrl.FlowBC: SMALL,
-    flowrl.SAC: {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 1000},
-    flowrl.SACFlow: {"hidden_sizes": [32], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [32], "flow_steps": 2,
-                     "batch_size": 32, "buffer_size": 1000},
-    flowrl.SWFP: {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "batch_size": 32,
-                  "buffer_size": 1000},
-}
+class Model(NamedTuple):
+    """One entry of :data:`MODEL_LIST`: an algorithm class, small settings for it, and the settings
+    that select its variant (kept apart so that a test can build the variant with its defaults)."""
 
-#: ``@pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)``: one test per algorithm class.
-ALGORITHM_PARAMS = [pytest.param(cls, id=cls.__name__) for cls in ALGORITHMS]
+    cls: type[flowrl.Agent]
+    small: dict[str, Any]
+    variant: dict[str, Any] = {}
+
+    @property
+    def id(self) -> str:
+        return "-".join([self.cls.__name__, *(str(value) for value in self.variant.values())])
+
+    def make(self, seed: int = 0, env: Any = None, **overrides: Any) -> flowrl.Agent:
+        """A small agent on ``env``'s spaces, or OBSERVATION_SPACE / ACTION_SPACE (``overrides`` may
+        replace the spaces and any setting)."""
+        spaces_ = {} if env is not None else {"observation_space": OBSERVATION_SPACE, "action_space": ACTION_SPACE}
+        return self.cls(env, **{**spaces_, "seed": seed, **self.variant, **self.small, **overrides})
 
 
-def make_algorithm(algorithm: type[flowrl.Agent], seed: int = 0, **overrides: Any) -> flowrl.Agent:
-    """A small agent of ``algorithm`` on OBSERVATION_SPACE / ACTION_SPACE."""
-    return algorithm(None, observation_space=OBSERVATION_SPACE, action_space=ACTION_SPACE, seed=seed,
-                     **{**ALGORITHMS[algorithm], **overrides})
+_SAC_FLOW_SMALL: dict[str, Any] = {"hidden_sizes": [32], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [32], "flow_steps": 2,
+                                   "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
+
+#: Every algorithm (and every variant with its own network), with tiny networks: the contract
+#: suite (test_contract.py) and the persistence, error and reliability suites run over this list,
+#: so a new algorithm gets all of them by one entry here (SB3's MODEL_LIST).
+MODEL_LIST: list[Model] = [
+    Model(flowrl.FlowBC, SMALL),
+    Model(flowrl.SAC, {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 1000,
+                       "learning_starts": 50}),
+    Model(flowrl.SWFP, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "batch_size": 32,
+                        "buffer_size": 1000, "learning_starts": 50}),
+    Model(flowrl.SACFlow, _SAC_FLOW_SMALL, {"velocity": "gated"}),
+    Model(flowrl.SACFlow, {**_SAC_FLOW_SMALL, "decoder_width": 8, "decoder_layers": 1, "decoder_heads": 2},
+          {"velocity": "decoder"}),
+    Model(flowrl.SACFlow, _SAC_FLOW_SMALL, {"velocity": "mlp"}),
+]
+
+#: ``@pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)``: one test per entry of MODEL_LIST.
+ALGORITHM_PARAMS = [pytest.param(model, id=model.id) for model in MODEL_LIST]
+
+
+def make_algorithm(model: Model, seed: int = 0, **overrides: Any) -> flowrl.Agent:
+    """A small agent of the MODEL_LIST entry ``model`` on OBSERVATION_SPACE / ACTION_SPACE."""
+    return model.make(seed, **overrides)
 
 
 def make_agent(seed: int = 0, **overrides: Any) -> flowrl.FlowBC:
@@ -128,9 +155,23 @@ def trained_agent() -> Iterator[flowrl.FlowBC]:
 
 
 @pytest.fixture(params=ALGORITHM_PARAMS)
-def any_trained_agent(request: pytest.FixtureRequest) -> Iterator[flowrl.Agent]:
+def model(request: pytest.FixtureRequest) -> Model:
+    """Each entry of MODEL_LIST."""
+    return request.param
+
+
+@pytest.fixture
+def any_agent(model: Model) -> Iterator[flowrl.Agent]:
+    """A fresh agent of each algorithm with an empty replay buffer."""
+    created = model.make()
+    yield created
+    created.close()
+
+
+@pytest.fixture
+def any_trained_agent(model: Model) -> Iterator[flowrl.Agent]:
     """An agent of each algorithm with 64 stored transitions and 3 updates done."""
-    created = make_algorithm(request.param, seed=7)
+    created = model.make(seed=7)
     created.observe(*random_batch(np.random.default_rng(1), 64).as_args())
     created.update(3)
     yield created
@@ -140,3 +181,20 @@ def any_trained_agent(request: pytest.FixtureRequest) -> Iterator[flowrl.Agent]:
 def state_bytes(agent: flowrl.Agent) -> bytes:
     """Everything the agent would save, replay buffer included (compare before and after a call)."""
     return agent.to_bytes(include_replay_buffer=True)
+
+
+def assert_rejected(agent: flowrl.Agent, call: Callable[[], Any], name: str,
+                    error: type[Exception] = flowrl.InvalidArgumentError) -> None:
+    """``call`` raises ``error`` mentioning ``name`` and changes nothing in ``agent``: its
+    checkpoint bytes (replay buffer, random state and counters included) are the same after."""
+    before = state_bytes(agent)
+    with pytest.raises(error) as caught:
+        call()
+    assert name in str(caught.value), str(caught.value)
+    assert state_bytes(agent) == before
+    assert agent.act(PROBE[0], deterministic=True).shape == (2,)  # still usable
+
+
+def assert_finite_metrics(metrics: dict[str, float]) -> None:
+    """A non-empty dictionary of finite floats (what update and pretrain return)."""
+    assert metrics and all(isinstance(value, float) and np.isfinite(value) for value in metrics.values()), metrics

@@ -1,4 +1,9 @@
-"""Every error path raises its specific exception class and leaves the agent as it was."""
+"""Every error path raises its specific exception class and leaves the agent as it was.
+
+The checks of a call's inputs and of the all-or-nothing rule run over every algorithm
+(conftest.MODEL_LIST, through the ``any_agent``, ``any_trained_agent`` and ``model`` fixtures);
+the hyperparameter checks of FlowBC's own keys, the handle checks and direct ctypes calls that
+need an algorithm's particular keys run on FlowBC."""
 
 from __future__ import annotations
 
@@ -12,10 +17,13 @@ import numpy as np
 import pytest
 from conftest import (
     ACTION_SPACE,
+    MODEL_LIST,
     OBSERVATION_SPACE,
     PROBE,
     SMALL,
     Batch,
+    Model,
+    assert_finite_metrics,
     assert_unchanged,
     make_agent,
     random_batch,
@@ -75,19 +83,19 @@ def test_exception_hierarchy_and_status_mapping() -> None:
     np.float32(0.5),
     np.zeros((0, 3), np.float32),
 ])
-def test_act_wrong_observation_shape(trained_agent: flowrl.FlowBC, observations: np.ndarray) -> None:
-    before = snapshot(trained_agent)
+def test_act_wrong_observation_shape(any_trained_agent: flowrl.Agent, observations: np.ndarray) -> None:
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.act(observations)
+        any_trained_agent.act(observations)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.act(observations, deterministic=True)
-    assert_unchanged(trained_agent, before)
-    assert trained_agent.act(PROBE[0]).shape == (2,)
+        any_trained_agent.act(observations, deterministic=True)
+    assert_unchanged(any_trained_agent, before)
+    assert any_trained_agent.act(PROBE[0]).shape == (2,)
 
 
-def test_observe_wrong_shapes(trained_agent: flowrl.FlowBC, rng: np.random.Generator) -> None:
+def test_observe_wrong_shapes(any_trained_agent: flowrl.Agent, rng: np.random.Generator) -> None:
     good = random_batch(rng, 4)
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     bad_batches: list[Batch] = [
         Batch(np.zeros((4, 5), np.float32), good.actions, good.rewards, good.next_observations, good.terminated),
         Batch(good.observations, good.actions, good.rewards, np.zeros((4, 2), np.float32), good.terminated),
@@ -99,81 +107,80 @@ def test_observe_wrong_shapes(trained_agent: flowrl.FlowBC, rng: np.random.Gener
     ]
     for batch in bad_batches:
         with pytest.raises(InvalidArgumentError):
-            trained_agent.observe(*batch.as_args())
-    assert_unchanged(trained_agent, before)
-    trained_agent.observe(*good.as_args())
-    assert trained_agent.info()["replay_size"] == before.replay_size + 4
+            any_trained_agent.observe(*batch.as_args())
+    assert_unchanged(any_trained_agent, before)
+    any_trained_agent.observe(*good.as_args())
+    assert any_trained_agent.info()["replay_size"] == before.replay_size + 4
 
 
-def test_pretrain_wrong_shapes(trained_agent: flowrl.FlowBC) -> None:
-    before = snapshot(trained_agent)
+def test_pretrain_wrong_shapes(any_trained_agent: flowrl.Agent) -> None:
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((8, 4), np.float32), np.zeros((8, 2)), steps=2)
+        any_trained_agent.pretrain(np.zeros((8, 4), np.float32), np.zeros((8, 2)), steps=2)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((7, 2)), steps=2)
+        any_trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((7, 2)), steps=2)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 3)), steps=2)
+        any_trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 3)), steps=2)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((0, 3), np.float32), np.zeros((0, 2)), steps=2)
+        any_trained_agent.pretrain(np.zeros((0, 3), np.float32), np.zeros((0, 2)), steps=2)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 2)), steps=0)
-    assert_unchanged(trained_agent, before)
-    metrics = trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 2)), steps=2)
-    assert np.isfinite(metrics["pretrain/flow_matching_loss"])
-    assert trained_agent.info()["counters"]["pretrain_steps"] == before.counters["pretrain_steps"] + 2
+        any_trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 2)), steps=0)
+    assert_unchanged(any_trained_agent, before)
+    assert_finite_metrics(any_trained_agent.pretrain(np.zeros((8, 3), np.float32), np.zeros((8, 2)), steps=2))
+    assert any_trained_agent.info()["counters"]["pretrain_steps"] == before.counters["pretrain_steps"] + 2
 
 
 # --------------------------------------------------------------------------- NaN, Inf, bounds
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_act_non_finite_observation(trained_agent: flowrl.FlowBC, value: float) -> None:
-    before = snapshot(trained_agent)
+def test_act_non_finite_observation(any_trained_agent: flowrl.Agent, value: float) -> None:
+    before = snapshot(any_trained_agent)
     batch = PROBE.copy()
     batch[2, 1] = value
     with pytest.raises(InvalidArgumentError, match="NaN or Inf"):
-        trained_agent.act(batch, deterministic=True)
+        any_trained_agent.act(batch, deterministic=True)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.act(batch[2])
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.act(batch[2])
+    assert_unchanged(any_trained_agent, before)
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
-def test_act_observation_overflowing_float32_is_rejected(trained_agent: flowrl.FlowBC) -> None:
-    before = snapshot(trained_agent)
+def test_act_observation_overflowing_float32_is_rejected(any_trained_agent: flowrl.Agent) -> None:
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.act(np.array([1e39, 0.0, 0.0]))  # finite in float64, Inf in float32
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.act(np.array([1e39, 0.0, 0.0]))  # finite in float64, Inf in float32
+    assert_unchanged(any_trained_agent, before)
 
 
 @pytest.mark.parametrize("field", ["observations", "actions", "rewards", "next_observations"])
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-def test_observe_non_finite_stores_nothing(trained_agent: flowrl.FlowBC, rng: np.random.Generator, field: str,
+def test_observe_non_finite_stores_nothing(any_trained_agent: flowrl.Agent, rng: np.random.Generator, field: str,
                                            value: float) -> None:
     batch = random_batch(rng, 6)
     array = getattr(batch, field).copy()
     array.reshape(-1)[-1] = value  # the last row: earlier rows must not be stored either
     setattr(batch, field, array)
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.observe(*batch.as_args())
-    assert_unchanged(trained_agent, before)
-    assert trained_agent.info()["counters"]["transitions_seen"] == before.counters["transitions_seen"]
-    assert trained_agent.update(1)["train/bc_loss"] >= 0
+        any_trained_agent.observe(*batch.as_args())
+    assert_unchanged(any_trained_agent, before)
+    assert any_trained_agent.info()["counters"]["transitions_seen"] == before.counters["transitions_seen"]
+    assert_finite_metrics(any_trained_agent.update(1))
 
 
 @pytest.mark.parametrize("bad_action", [[2.5, 0.0], [0.0, -2.1], [-3.0, 3.0], [2.001, 0.0]])
-def test_observe_actions_outside_bounds(trained_agent: flowrl.FlowBC, rng: np.random.Generator, bad_action: list[float]) -> None:
+def test_observe_actions_outside_bounds(any_trained_agent: flowrl.Agent, rng: np.random.Generator, bad_action: list[float]) -> None:
     batch = random_batch(rng, 3)
     batch.actions[1] = bad_action
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError, match="bounds"):
-        trained_agent.observe(*batch.as_args())
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.observe(*batch.as_args())
+    assert_unchanged(any_trained_agent, before)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
-def test_observe_nan_terminated_flag_is_rejected(trained_agent: flowrl.FlowBC, rng: np.random.Generator) -> None:
+def test_observe_nan_terminated_flag_is_rejected(any_trained_agent: flowrl.Agent, rng: np.random.Generator) -> None:
     """Agent.observe documents "NaN or Inf anywhere ... nothing is stored".
 
     BUG (agent.py, Agent.observe): `terminated` is converted with .astype(np.uint8), so NaN
@@ -182,36 +189,36 @@ def test_observe_nan_terminated_flag_is_rejected(trained_agent: flowrl.FlowBC, r
     """
     batch = random_batch(rng, 3)
     batch.terminated = np.array([0.0, np.nan, 1.0])
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.observe(*batch.as_args())
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.observe(*batch.as_args())
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_observe_actions_on_the_bounds_are_accepted(agent: flowrl.FlowBC, rng: np.random.Generator) -> None:
+def test_observe_actions_on_the_bounds_are_accepted(any_agent: flowrl.Agent, rng: np.random.Generator) -> None:
     batch = random_batch(rng, 2)
     batch.actions[:] = [[-2.0, 2.0], [2.0, -2.0]]
-    agent.observe(*batch.as_args())
-    assert agent.info()["replay_size"] == 2
+    any_agent.observe(*batch.as_args())
+    assert any_agent.info()["replay_size"] == 2
 
 
 @pytest.mark.parametrize("where", ["observations", "actions"])
 @pytest.mark.parametrize("value", [np.nan, np.inf])
-def test_pretrain_non_finite(trained_agent: flowrl.FlowBC, where: str, value: float) -> None:
+def test_pretrain_non_finite(any_trained_agent: flowrl.Agent, where: str, value: float) -> None:
     observations = np.zeros((8, 3), np.float32)
     actions = np.zeros((8, 2), np.float32)
     (observations if where == "observations" else actions)[3, 1] = value
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(observations, actions, steps=2)
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.pretrain(observations, actions, steps=2)
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_pretrain_actions_outside_bounds(trained_agent: flowrl.FlowBC) -> None:
-    before = snapshot(trained_agent)
+def test_pretrain_actions_outside_bounds(any_trained_agent: flowrl.Agent) -> None:
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError, match="bounds"):
-        trained_agent.pretrain(np.zeros((4, 3), np.float32), np.full((4, 2), 2.5), steps=2)
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.pretrain(np.zeros((4, 3), np.float32), np.full((4, 2), 2.5), steps=2)
+    assert_unchanged(any_trained_agent, before)
 
 
 # --------------------------------------------------------------------------- hyperparameters
@@ -262,6 +269,14 @@ def test_wrong_hyperparameter_type(key: str, value: Any) -> None:
     assert key in str(caught.value)
 
 
+@pytest.mark.parametrize("key, value", [("learning_rat", 1e-3), ("learning_rate", -1.0), ("learning_rate", float("nan")),
+                                        ("batch_size", 0), ("buffer_size", 0), ("hidden_sizes", []), ("hidden_sizes", [32, 0])])
+def test_every_algorithm_names_an_unknown_or_out_of_range_key(model: Model, key: str, value: Any) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        model.make(**{key: value})
+    assert key in str(caught.value)
+
+
 def test_numpy_hyperparameters_are_accepted() -> None:
     created = make_agent(flow_steps=np.int64(3), learning_rate=np.float32(1e-3), hidden_sizes=(np.int32(16), 16))
     config = created.config
@@ -304,38 +319,38 @@ def test_unbounded_observation_space_is_supported() -> None:
 # --------------------------------------------------------------------------- integer arguments
 
 
-def test_update_gradient_steps_out_of_range(trained_agent: flowrl.FlowBC) -> None:
-    before = snapshot(trained_agent)
+def test_update_gradient_steps_out_of_range(any_trained_agent: flowrl.Agent) -> None:
+    before = snapshot(any_trained_agent)
     for steps in (0, -1, 1_000_001, 2**31):
         with pytest.raises(InvalidArgumentError):
-            trained_agent.update(steps)
-    assert_unchanged(trained_agent, before)
+            any_trained_agent.update(steps)
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_update_gradient_steps_beyond_int32_are_rejected_not_wrapped(trained_agent: flowrl.FlowBC) -> None:
+def test_update_gradient_steps_beyond_int32_are_rejected_not_wrapped(any_trained_agent: flowrl.Agent) -> None:
     """BUG (agent.py, Agent.update): the count goes to a c_int32 argument unchecked, so ctypes
     truncates it: update(2**32 + 1) silently runs ONE gradient step instead of raising."""
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.update(2**32 + 1)
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.update(2**32 + 1)
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_pretrain_steps_beyond_int64_are_rejected_not_wrapped(trained_agent: flowrl.FlowBC) -> None:
+def test_pretrain_steps_beyond_int64_are_rejected_not_wrapped(any_trained_agent: flowrl.Agent) -> None:
     """BUG (agent.py, Agent.pretrain): steps goes to a c_int64 unchecked; 2**64 + 1 wraps to 1."""
-    before = snapshot(trained_agent)
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.pretrain(np.zeros((4, 3), np.float32), np.zeros((4, 2)), steps=2**64 + 1)
-    assert_unchanged(trained_agent, before)
+        any_trained_agent.pretrain(np.zeros((4, 3), np.float32), np.zeros((4, 2)), steps=2**64 + 1)
+    assert_unchanged(any_trained_agent, before)
 
 
 @pytest.mark.parametrize("seed", [-1, 2**64])
-def test_seed_out_of_range(trained_agent: flowrl.FlowBC, seed: int) -> None:
-    before = snapshot(trained_agent)
+def test_seed_out_of_range(any_trained_agent: flowrl.Agent, seed: int) -> None:
+    before = snapshot(any_trained_agent)
     with pytest.raises(InvalidArgumentError):
-        trained_agent.seed(seed)
-    assert_unchanged(trained_agent, before)
-    trained_agent.seed(2**64 - 1)
+        any_trained_agent.seed(seed)
+    assert_unchanged(any_trained_agent, before)
+    any_trained_agent.seed(2**64 - 1)
 
 
 def test_set_blas_threads_rejects_zero() -> None:
@@ -347,14 +362,14 @@ def test_set_blas_threads_rejects_zero() -> None:
 # --------------------------------------------------------------------------- state errors
 
 
-def test_update_on_empty_replay_buffer(agent: flowrl.FlowBC) -> None:
-    before = snapshot(agent)
+def test_update_on_empty_replay_buffer(any_agent: flowrl.Agent) -> None:
+    before = snapshot(any_agent)
     with pytest.raises(InvalidStateError, match="empty"):
-        agent.update(1)
-    assert_unchanged(agent, before)
-    agent.observe(*random_batch(np.random.default_rng(3), 2).as_args())
-    assert np.isfinite(agent.update(1)["train/bc_loss"])
-    assert agent.info()["counters"]["updates"] == 1
+        any_agent.update(1)
+    assert_unchanged(any_agent, before)
+    any_agent.observe(*random_batch(np.random.default_rng(3), 2).as_args())
+    assert_finite_metrics(any_agent.update(1))
+    assert any_agent.info()["counters"]["updates"] == 1
 
 
 def test_calls_on_closed_agent(tmp_path: Any) -> None:
@@ -447,12 +462,13 @@ def test_create_unknown_algorithm_and_null_arguments() -> None:
 def test_algorithms_lists_flow_bc() -> None:
     names = json.loads(_lib.string_result(_lib.lib.flowrl_algorithms))
     assert "flow_bc" in names
+    assert {model.cls.algorithm for model in MODEL_LIST} <= set(names)
     assert _lib.lib.flowrl_algorithms(None) == INVALID_ARGUMENT
 
 
-def test_act_wrong_lengths_through_ctypes(trained_agent: flowrl.FlowBC) -> None:
-    handle = trained_agent.handle
-    before = snapshot(trained_agent)
+def test_act_wrong_lengths_through_ctypes(any_trained_agent: flowrl.Agent) -> None:
+    handle = any_trained_agent.handle
+    before = snapshot(any_trained_agent)
     observations = np.ascontiguousarray(PROBE[:2])
     out = np.zeros(4, np.float32)
     act = _lib.lib.flowrl_agent_act
@@ -469,16 +485,16 @@ def test_act_wrong_lengths_through_ctypes(trained_agent: flowrl.FlowBC) -> None:
     assert act(handle, float_pointer(observations), 2, 3, 1, float_pointer(out), 4) == OK
     assert last_error() == ""
     # (compared with a batch of the same size: BLAS may round differently for another batch size)
-    np.testing.assert_array_equal(trained_agent._scale_actions(out.reshape(2, 2)), trained_agent.act(PROBE[:2], deterministic=True))
-    assert_unchanged(trained_agent, before)
+    np.testing.assert_array_equal(any_trained_agent._scale_actions(out.reshape(2, 2)), any_trained_agent.act(PROBE[:2], deterministic=True))
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_observe_wrong_lengths_through_ctypes(trained_agent: flowrl.FlowBC, rng: np.random.Generator) -> None:
-    handle = trained_agent.handle
-    before = snapshot(trained_agent)
+def test_observe_wrong_lengths_through_ctypes(any_trained_agent: flowrl.Agent, rng: np.random.Generator) -> None:
+    handle = any_trained_agent.handle
+    before = snapshot(any_trained_agent)
     batch = random_batch(rng, 3)
     observations = np.ascontiguousarray(batch.observations)
-    actions = trained_agent._normalise_actions(batch.actions, 3)
+    actions = any_trained_agent._normalise_actions(batch.actions, 3)
     rewards = np.ascontiguousarray(batch.rewards)
     following = np.ascontiguousarray(batch.next_observations)
     flags = np.ascontiguousarray(batch.terminated.astype(np.uint8))
@@ -495,14 +511,14 @@ def test_observe_wrong_lengths_through_ctypes(trained_agent: flowrl.FlowBC, rng:
     out_of_range = np.full((3, 2), 1.5, np.float32)
     assert observe(handle, pointers[0], float_pointer(out_of_range), *pointers[2:], 3, 3, 2) == INVALID_ARGUMENT
     assert observe(None, *pointers, 3, 3, 2) == INVALID_ARGUMENT
-    assert_unchanged(trained_agent, before)
+    assert_unchanged(any_trained_agent, before)
     assert observe(handle, *pointers, 3, 3, 2) == OK
-    assert trained_agent.info()["replay_size"] == before.replay_size + 3
+    assert any_trained_agent.info()["replay_size"] == before.replay_size + 3
 
 
-def test_update_pretrain_info_null_outputs(trained_agent: flowrl.FlowBC) -> None:
-    handle = trained_agent.handle
-    before = snapshot(trained_agent)
+def test_update_pretrain_info_null_outputs(any_trained_agent: flowrl.Agent) -> None:
+    handle = any_trained_agent.handle
+    before = snapshot(any_trained_agent)
     assert _lib.lib.flowrl_agent_update(handle, 1, None) == INVALID_ARGUMENT
     observations = np.zeros((4, 3), np.float32)
     actions = np.zeros((4, 2), np.float32)
@@ -515,12 +531,12 @@ def test_update_pretrain_info_null_outputs(trained_agent: flowrl.FlowBC) -> None
     assert _lib.lib.flowrl_agent_set_metadata(handle, None) == INVALID_ARGUMENT
     assert _lib.lib.flowrl_agent_set_metadata(handle, b"[1, 2]") == INVALID_ARGUMENT
     assert _lib.lib.flowrl_agent_set_metadata(handle, b"{not json") == INVALID_ARGUMENT
-    assert trained_agent.info()["metadata"]["python_class"] == "FlowBC"
-    assert_unchanged(trained_agent, before)
+    assert any_trained_agent.info()["metadata"]["python_class"] == type(any_trained_agent).__name__
+    assert_unchanged(any_trained_agent, before)
 
 
-def test_save_bytes_and_load_bytes_through_ctypes(trained_agent: flowrl.FlowBC) -> None:
-    handle = trained_agent.handle
+def test_save_bytes_and_load_bytes_through_ctypes(any_trained_agent: flowrl.Agent) -> None:
+    handle = any_trained_agent.handle
     size = ctypes.c_int64(-1)
     assert _lib.lib.flowrl_agent_save_bytes(handle, 0, None, 0, None) == INVALID_ARGUMENT
     assert _lib.lib.flowrl_agent_save_bytes(handle, 0, None, 0, ctypes.byref(size)) == OK
@@ -533,7 +549,7 @@ def test_save_bytes_and_load_bytes_through_ctypes(trained_agent: flowrl.FlowBC) 
     buffer = (ctypes.c_uint8 * needed)()
     assert _lib.lib.flowrl_agent_save_bytes(handle, 0, buffer, needed, ctypes.byref(size)) == OK
     assert bytes(buffer[:8]) == b"FLOWRLCK"
-    assert bytes(buffer) == trained_agent.to_bytes(include_replay_buffer=False)
+    assert bytes(buffer) == any_trained_agent.to_bytes(include_replay_buffer=False)
     out = ctypes.c_void_p(0xDEAD0)
     assert _lib.lib.flowrl_agent_load_bytes(None, needed, ctypes.byref(out)) == INVALID_ARGUMENT
     assert out.value is None
@@ -546,26 +562,31 @@ def test_save_bytes_and_load_bytes_through_ctypes(trained_agent: flowrl.FlowBC) 
     assert _lib.lib.flowrl_agent_free(out) == OK
 
 
-def test_last_error_is_cleared_by_a_successful_call(trained_agent: flowrl.FlowBC) -> None:
+def test_last_error_is_cleared_by_a_successful_call(any_trained_agent: flowrl.Agent) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
-        trained_agent.act(np.zeros(3) + np.nan)
+        any_trained_agent.act(np.zeros(3) + np.nan)
     assert caught.value.message and caught.value.message == str(caught.value)
-    trained_agent.act(PROBE[0])
+    any_trained_agent.act(PROBE[0])
     assert last_error() == ""
 
 
 # --------------------------------------------------------------------------- numerical errors
 
 
-def test_pretrain_overflow_raises_numerical_error_and_restores() -> None:
-    agent = make_agent(seed=11)
-    twin = make_agent(seed=11)
+def test_pretrain_overflow_raises_numerical_error_and_restores(model: Model) -> None:
+    agent = model.make(seed=11)
+    twin = model.make(seed=11)
     try:
         for created in (agent, twin):
             created.observe(*random_batch(np.random.default_rng(5), 40).as_args())
             created.update(3)
         before = snapshot(agent)
         huge = np.full((16, 3), 1e30, np.float32)  # finite, but the loss overflows
+        if model.variant.get("velocity") == "decoder":
+            # Flow-T's decoder normalises the state token (layer norm), so no finite observation
+            # overflows its pretraining loss: the call succeeds. (Its update overflows: below.)
+            assert_finite_metrics(agent.pretrain(huge, np.zeros((16, 2)), steps=3))
+            return
         with pytest.raises(NumericalError) as caught:
             agent.pretrain(huge, np.zeros((16, 2)), steps=3)
         assert "restored" in str(caught.value)
@@ -582,16 +603,22 @@ def test_pretrain_overflow_raises_numerical_error_and_restores() -> None:
         twin.close()
 
 
-def test_update_overflow_raises_numerical_error_and_restores(rng: np.random.Generator) -> None:
-    created = make_agent(seed=3)
+def test_update_overflow_raises_numerical_error_and_restores(model: Model, rng: np.random.Generator) -> None:
+    created = model.make(seed=3)
+    twin = model.make(seed=3)
     try:
         batch = random_batch(rng, 8)
         batch.observations[:] = 1e30
-        created.observe(*batch.as_args())
+        for agent in (created, twin):
+            agent.observe(*batch.as_args())
         before = snapshot(created)
-        with pytest.raises(NumericalError):
+        with pytest.raises(NumericalError, match="restored"):
             created.update(3)
         assert_unchanged(created, before)
         assert created.info()["counters"]["updates"] == 0
+        # restored to the byte (random generator and optimisers included): as a twin that never updated
+        assert created.to_bytes() == twin.to_bytes()
+        np.testing.assert_array_equal(created.act(PROBE), twin.act(PROBE))
     finally:
         created.close()
+        twin.close()

@@ -1,4 +1,6 @@
-"""Checkpoints (files and bytes), their error paths, pickling and deepcopy."""
+"""Checkpoints (files and bytes), their error paths, pickling and deepcopy, for every algorithm
+(conftest.MODEL_LIST, through the ``model`` and ``any_trained_agent`` fixtures). That a copy
+continues exactly as the original is in test_contract.py."""
 
 from __future__ import annotations
 
@@ -18,15 +20,16 @@ import numpy as np
 import pytest
 from conftest import (
     ACTION_SPACE,
+    ALGORITHM_PARAMS,
     OBSERVATION_SPACE,
     PROBE,
-    SMALL,
     FakeEnv,
-    make_agent,
+    Model,
+    assert_finite_metrics,
     random_batch,
     snapshot,
 )
-from flowrl import Agent, CheckpointError, FlowBC, InvalidArgumentError, InvalidStateError
+from flowrl import Agent, CheckpointError, InvalidArgumentError, InvalidStateError
 from gymnasium import spaces
 
 MAGIC = b"FLOWRLCK"
@@ -66,10 +69,16 @@ def listing(directory: Path) -> list[str]:
     return sorted(entry.name for entry in directory.iterdir())
 
 
+@pytest.fixture(scope="module", params=ALGORITHM_PARAMS)
+def checkpoint_model(request: pytest.FixtureRequest) -> Model:
+    """Each entry of MODEL_LIST, for the module-scoped checkpoint below."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def checkpoint_bytes() -> bytes:
-    """A valid checkpoint with a replay buffer."""
-    created = make_agent(seed=4)
+def checkpoint_bytes(checkpoint_model: Model) -> bytes:
+    """A valid checkpoint with a replay buffer, of each algorithm."""
+    created = checkpoint_model.make(seed=4)
     created.observe(*random_batch(np.random.default_rng(2), 50).as_args())
     created.update(3)
     data = created.to_bytes(include_replay_buffer=True)
@@ -88,13 +97,13 @@ def test_checkpoint_layout(checkpoint_bytes: bytes) -> None:
     assert reseal(checkpoint_bytes) == checkpoint_bytes
 
 
-def test_to_bytes_is_deterministic_and_matches_the_file(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
+def test_to_bytes_is_deterministic_and_matches_the_file(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
     for include in (False, True):
-        data = trained_agent.to_bytes(include_replay_buffer=include)
-        assert data == trained_agent.to_bytes(include_replay_buffer=include)
-        trained_agent.save(tmp_path / "a.ckpt", include_replay_buffer=include)
+        data = any_trained_agent.to_bytes(include_replay_buffer=include)
+        assert data == any_trained_agent.to_bytes(include_replay_buffer=include)
+        any_trained_agent.save(tmp_path / "a.ckpt", include_replay_buffer=include)
         assert (tmp_path / "a.ckpt").read_bytes() == data
-    assert len(trained_agent.to_bytes(True)) > len(trained_agent.to_bytes(False))
+    assert len(any_trained_agent.to_bytes(True)) > len(any_trained_agent.to_bytes(False))
 
 
 # --------------------------------------------------------------------------- round trips
@@ -102,64 +111,47 @@ def test_to_bytes_is_deterministic_and_matches_the_file(trained_agent: flowrl.Fl
 
 @pytest.mark.parametrize("loader", LOADERS)
 @pytest.mark.parametrize("include_replay_buffer", [False, True])
-def test_round_trip_gives_identical_actions(trained_agent: flowrl.FlowBC, tmp_path: Path, loader: Loader,
+def test_round_trip_gives_identical_actions(any_trained_agent: flowrl.Agent, tmp_path: Path, loader: Loader,
                                             include_replay_buffer: bool) -> None:
-    before = snapshot(trained_agent)
-    loaded = loader(trained_agent, tmp_path, include_replay_buffer)
+    before = snapshot(any_trained_agent)
+    loaded = loader(any_trained_agent, tmp_path, include_replay_buffer)
     try:
-        assert type(loaded) is FlowBC
-        assert loaded.observation_space == trained_agent.observation_space
-        assert loaded.action_space == trained_agent.action_space
+        assert type(loaded) is type(any_trained_agent)
+        assert loaded.observation_space == any_trained_agent.observation_space
+        assert loaded.action_space == any_trained_agent.action_space
         after = snapshot(loaded)
         np.testing.assert_array_equal(after.deterministic_actions, before.deterministic_actions)
-        np.testing.assert_array_equal(loaded.act(PROBE[0], deterministic=True), trained_agent.act(PROBE[0], deterministic=True))
+        np.testing.assert_array_equal(loaded.act(PROBE[0], deterministic=True), any_trained_agent.act(PROBE[0], deterministic=True))
         assert after.counters == before.counters
         assert after.replay_size == (before.replay_size if include_replay_buffer else 0)
-        assert loaded.info()["config"] == trained_agent.info()["config"]
-        assert loaded.info()["metadata"] == trained_agent.info()["metadata"]
+        assert loaded.info()["config"] == any_trained_agent.info()["config"]
+        assert loaded.info()["metadata"] == any_trained_agent.info()["metadata"]
         # the random state is part of the checkpoint: stochastic actions agree too
-        np.testing.assert_array_equal(loaded.act(PROBE), trained_agent.act(PROBE))
+        np.testing.assert_array_equal(loaded.act(PROBE), any_trained_agent.act(PROBE))
     finally:
         loaded.close()
 
 
-@pytest.mark.parametrize("loader", LOADERS)
-def test_continued_training_is_bitwise_identical(trained_agent: flowrl.FlowBC, tmp_path: Path, loader: Loader) -> None:
-    loaded = loader(trained_agent, tmp_path, True)
-    try:
-        for _ in range(3):
-            assert loaded.update(4) == trained_agent.update(4)
-        metrics_original = trained_agent.pretrain(PROBE, np.zeros((5, 2)), steps=3)
-        metrics_loaded = loaded.pretrain(PROBE, np.zeros((5, 2)), steps=3)
-        assert metrics_loaded == metrics_original
-        np.testing.assert_array_equal(loaded.act(PROBE, deterministic=True), trained_agent.act(PROBE, deterministic=True))
-        np.testing.assert_array_equal(loaded.act(PROBE), trained_agent.act(PROBE))
-        assert loaded.info()["counters"] == trained_agent.info()["counters"]
-        assert loaded.info()["counters"]["updates"] == 5 + 12
-        assert loaded.to_bytes() == trained_agent.to_bytes()
-    finally:
-        loaded.close()
-
-
-def test_without_replay_buffer_update_needs_new_data(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
-    loaded = through_file(trained_agent, tmp_path, False)
+def test_without_replay_buffer_update_needs_new_data(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
+    loaded = through_file(any_trained_agent, tmp_path, False)
     try:
         assert loaded.info()["replay_size"] == 0
-        assert loaded.info()["counters"] == trained_agent.info()["counters"]
+        assert loaded.info()["counters"] == any_trained_agent.info()["counters"]
         with pytest.raises(InvalidStateError):
             loaded.update(1)
         loaded.observe(*random_batch(np.random.default_rng(9), 4).as_args())
-        assert np.isfinite(loaded.update(1)["train/bc_loss"])
+        assert_finite_metrics(loaded.update(1))
     finally:
         loaded.close()
 
 
-def test_load_dispatches_and_checks_the_env(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
+def test_load_dispatches_and_checks_the_env(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
     path = tmp_path / "agent.ckpt"
-    trained_agent.save(path)
-    for loaded in (Agent.load(path), FlowBC.load(path), Agent.load(str(path)), Agent.load(os.fsencode(path))):
-        assert type(loaded) is FlowBC
-        np.testing.assert_array_equal(loaded.act(PROBE, deterministic=True), trained_agent.act(PROBE, deterministic=True))
+    any_trained_agent.save(path)
+    cls = type(any_trained_agent)
+    for loaded in (Agent.load(path), cls.load(path), Agent.load(str(path)), Agent.load(os.fsencode(path))):
+        assert type(loaded) is cls
+        np.testing.assert_array_equal(loaded.act(PROBE, deterministic=True), any_trained_agent.act(PROBE, deterministic=True))
         loaded.close()
     matching = FakeEnv(OBSERVATION_SPACE, ACTION_SPACE)
     with Agent.load(path, env=matching) as loaded:
@@ -177,10 +169,10 @@ def test_load_dispatches_and_checks_the_env(trained_agent: flowrl.FlowBC, tmp_pa
             Agent.from_bytes(path.read_bytes(), env=env)
 
 
-def test_loading_with_a_real_gymnasium_env(tmp_path: Path) -> None:
+def test_loading_with_a_real_gymnasium_env(model: Model, tmp_path: Path) -> None:
     gym = pytest.importorskip("gymnasium")
     env = gym.make("Pendulum-v1")
-    created = FlowBC(env, seed=1, **SMALL)
+    created = model.make(seed=1, env=env)
     observation, _ = env.reset(seed=0)
     action = created.act(observation, deterministic=True)
     assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
@@ -193,14 +185,14 @@ def test_loading_with_a_real_gymnasium_env(tmp_path: Path) -> None:
     env.close()
 
 
-def test_round_trip_preserves_space_dtypes(tmp_path: Path) -> None:
+def test_round_trip_preserves_space_dtypes(model: Model, tmp_path: Path) -> None:
     """BUG (agent.py, Agent._metadata / Agent._from_handle): the checkpoint metadata records the
     bounds and shapes of the spaces but not their dtype, so a loaded, unpickled or deep-copied
     agent always gets float32 Boxes. For float64 spaces, the original returns float64 actions
     and the copy float32 ones (different values, different dtype, different action_space)."""
     observation_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float64)
     action_space = spaces.Box(-2.0, 2.0, (2,), dtype=np.float64)
-    created = FlowBC(None, observation_space=observation_space, action_space=action_space, **SMALL)
+    created = model.make(observation_space=observation_space, action_space=action_space)
     try:
         expected = created.act(PROBE, deterministic=True)
         assert expected.dtype == np.float64
@@ -215,9 +207,9 @@ def test_round_trip_preserves_space_dtypes(tmp_path: Path) -> None:
         created.close()
 
 
-def test_multidimensional_observation_space_round_trip() -> None:
+def test_multidimensional_observation_space_round_trip(model: Model) -> None:
     observation_space = spaces.Box(-1.0, 1.0, (2, 3), dtype=np.float32)
-    created = FlowBC(None, observation_space=observation_space, action_space=ACTION_SPACE, **SMALL)
+    created = model.make(observation_space=observation_space)
     observations = np.random.default_rng(0).uniform(-1, 1, (4, 2, 3)).astype(np.float32)
     with Agent.from_bytes(created.to_bytes()) as restored:
         assert restored.observation_space == observation_space
@@ -316,13 +308,15 @@ def test_wrong_format_version(checkpoint_bytes: bytes, tmp_path: Path, version: 
         Agent.from_bytes(reseal(patched))
 
 
-def test_valid_checksum_but_invalid_contents(checkpoint_bytes: bytes) -> None:
+def test_valid_checksum_but_invalid_contents(checkpoint_model: Model, checkpoint_bytes: bytes) -> None:
     """Well-sealed checkpoints whose contents are wrong are still CheckpointErrors."""
+    name = checkpoint_model.cls.algorithm.encode()
+    assert b'"batch_size":32' in checkpoint_bytes and checkpoint_bytes[HEADER + 4:HEADER + 4 + len(name)] == name
     name_length = struct.unpack_from("<I", checkpoint_bytes, HEADER)[0]
     sizes = HEADER + 4 + name_length
     variants: dict[str, bytes] = {
-        "unknown algorithm": reseal(checkpoint_bytes.replace(b"flow_bc", b"flow_xx", 1)),
-        "bad config": reseal(checkpoint_bytes.replace(b'"flow_steps":4', b'"flow_steps":0', 1)),
+        "unknown algorithm": reseal(checkpoint_bytes.replace(name, name[:-2] + b"xx", 1)),
+        "bad config": reseal(checkpoint_bytes.replace(b'"batch_size":32', b'"batch_size":0', 1)),
         "payload cut": reseal(checkpoint_bytes[:-100] + checkpoint_bytes[-4:]),
         "payload extended": reseal(checkpoint_bytes[:-4] + b"\x00\x00\x00\x00" + checkpoint_bytes[-4:]),
     }
@@ -345,39 +339,39 @@ def test_resealed_original_still_loads(checkpoint_bytes: bytes) -> None:
 # --------------------------------------------------------------------------- writing
 
 
-def test_save_into_missing_directory(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
+def test_save_into_missing_directory(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
     target = tmp_path / "does" / "not" / "exist.ckpt"
     with pytest.raises(CheckpointError) as caught:
-        trained_agent.save(target)
+        any_trained_agent.save(target)
     assert "exist.ckpt" in str(caught.value)
     assert not (tmp_path / "does").exists()
-    assert trained_agent.act(PROBE[0]).shape == (2,)
+    assert any_trained_agent.act(PROBE[0]).shape == (2,)
 
 
-def test_save_onto_a_directory(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
+def test_save_onto_a_directory(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     with pytest.raises(CheckpointError):
-        trained_agent.save(tmp_path / "taken")
+        any_trained_agent.save(tmp_path / "taken")
     assert (tmp_path / "taken").is_dir()
     assert listing(tmp_path) == ["taken"]  # no temporary file left behind
 
 
-def test_save_to_empty_path(trained_agent: flowrl.FlowBC) -> None:
+def test_save_to_empty_path(any_trained_agent: flowrl.Agent) -> None:
     with pytest.raises(InvalidArgumentError):
-        trained_agent.save("")
+        any_trained_agent.save("")
 
 
-def test_saving_again_replaces_atomically(trained_agent: flowrl.FlowBC, tmp_path: Path) -> None:
+def test_saving_again_replaces_atomically(any_trained_agent: flowrl.Agent, tmp_path: Path) -> None:
     path = tmp_path / "agent.ckpt"
-    trained_agent.save(path, include_replay_buffer=True)
+    any_trained_agent.save(path, include_replay_buffer=True)
     first = path.read_bytes()
-    trained_agent.update(2)
-    trained_agent.save(path, include_replay_buffer=True)
+    any_trained_agent.update(2)
+    any_trained_agent.save(path, include_replay_buffer=True)
     assert listing(tmp_path) == ["agent.ckpt"]
     assert path.read_bytes() != first
     with Agent.load(path) as loaded:
-        assert loaded.info()["counters"] == trained_agent.info()["counters"]
-        np.testing.assert_array_equal(loaded.act(PROBE, deterministic=True), trained_agent.act(PROBE, deterministic=True))
+        assert loaded.info()["counters"] == any_trained_agent.info()["counters"]
+        np.testing.assert_array_equal(loaded.act(PROBE, deterministic=True), any_trained_agent.act(PROBE, deterministic=True))
 
 
 def test_failed_save_keeps_the_existing_checkpoint(checkpoint_bytes: bytes, tmp_path: Path) -> None:
@@ -416,34 +410,34 @@ def pickle_copy(agent: flowrl.Agent) -> flowrl.Agent:
 
 
 @pytest.mark.parametrize("duplicate", [pytest.param(pickle_copy, id="pickle"), pytest.param(copy.deepcopy, id="deepcopy")])
-def test_copies_are_identical_and_independent(trained_agent: flowrl.FlowBC,
+def test_copies_are_identical_and_independent(any_trained_agent: flowrl.Agent,
                                               duplicate: Callable[[flowrl.Agent], flowrl.Agent]) -> None:
-    duplicate_agent = duplicate(trained_agent)
-    assert type(duplicate_agent) is FlowBC
-    assert duplicate_agent.handle != trained_agent.handle
-    original = snapshot(trained_agent)
+    duplicate_agent = duplicate(any_trained_agent)
+    assert type(duplicate_agent) is type(any_trained_agent)
+    assert duplicate_agent.handle != any_trained_agent.handle
+    original = snapshot(any_trained_agent)
     copied = snapshot(duplicate_agent)
     np.testing.assert_array_equal(copied.deterministic_actions, original.deterministic_actions)
     assert copied.counters == original.counters and copied.replay_size == original.replay_size
-    np.testing.assert_array_equal(duplicate_agent.act(PROBE), trained_agent.act(PROBE))
+    np.testing.assert_array_equal(duplicate_agent.act(PROBE), any_trained_agent.act(PROBE))
     # independent: training the copy leaves the original alone
-    assert trained_agent.to_bytes() == duplicate_agent.to_bytes()
-    reference = trained_agent.to_bytes()
+    assert any_trained_agent.to_bytes() == duplicate_agent.to_bytes()
+    reference = any_trained_agent.to_bytes()
     duplicate_agent.update(5)
     duplicate_agent.observe(*random_batch(np.random.default_rng(8), 3).as_args())
-    assert trained_agent.to_bytes() == reference
-    assert trained_agent.info()["counters"] == original.counters
-    np.testing.assert_array_equal(trained_agent.act(PROBE, deterministic=True), original.deterministic_actions)
+    assert any_trained_agent.to_bytes() == reference
+    assert any_trained_agent.info()["counters"] == original.counters
+    np.testing.assert_array_equal(any_trained_agent.act(PROBE, deterministic=True), original.deterministic_actions)
     assert not np.array_equal(duplicate_agent.act(PROBE, deterministic=True), original.deterministic_actions)
     # and it survives the original being closed
-    trained_agent.close()
+    any_trained_agent.close()
     assert duplicate_agent.act(PROBE).shape == (5, 2)
-    assert duplicate_agent.update(1)["train/bc_loss"] >= 0
+    assert_finite_metrics(duplicate_agent.update(1))
     duplicate_agent.close()
 
 
-def test_copy_survives_original_being_collected() -> None:
-    created = make_agent(seed=5)
+def test_copy_survives_original_being_collected(model: Model) -> None:
+    created = model.make(seed=5)
     expected = created.act(PROBE, deterministic=True)
     duplicate = pickle_copy(created)
     del created
@@ -454,8 +448,8 @@ def test_copy_survives_original_being_collected() -> None:
     duplicate.close()
 
 
-def test_pickling_a_closed_agent_fails() -> None:
-    created = make_agent()
+def test_pickling_a_closed_agent_fails(model: Model) -> None:
+    created = model.make()
     created.close()
     with pytest.raises(InvalidStateError):
         pickle.dumps(created)

@@ -23,6 +23,8 @@ from conftest import (
     OBSERVATION_SPACE,
     PROBE,
     FakeEnv,
+    Model,
+    assert_rejected,
     make_algorithm,
     random_batch,
     state_bytes,
@@ -32,16 +34,6 @@ from flowrl.errors import CheckpointError, InvalidArgumentError
 from gymnasium import spaces
 
 INVALID_ARGUMENT = 1
-
-
-def assert_rejected(agent: flowrl.Agent, call: Callable[[], Any], name: str) -> None:
-    """``call`` raises InvalidArgumentError mentioning ``name`` and changes nothing in ``agent``."""
-    before = state_bytes(agent)
-    with pytest.raises(InvalidArgumentError) as caught:
-        call()
-    assert name in str(caught.value), str(caught.value)
-    assert state_bytes(agent) == before
-    assert agent.act(PROBE[0], deterministic=True).shape == (2,)  # still usable
 
 
 def dead_pid() -> int:
@@ -200,7 +192,7 @@ def test_ragged_or_incomplete_lists_are_rejected(any_trained_agent: flowrl.Agent
     ("learning_rate", float("inf")),
     ("batch_size", 2**80),
 ])
-def test_hyperparameters_that_are_not_json_name_the_key(algorithm: type[flowrl.Agent], key: str, value: Any) -> None:
+def test_hyperparameters_that_are_not_json_name_the_key(algorithm: Model, key: str, value: Any) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         make_algorithm(algorithm, **{key: value})
     assert f"'{key}'" in str(caught.value)
@@ -211,7 +203,7 @@ def test_hyperparameters_that_are_not_json_name_the_key(algorithm: type[flowrl.A
     ("seed", None), ("seed", 1.5), ("seed", "1"), ("seed", True), ("seed", float("nan")),
     ("verbose", "x"), ("verbose", 0.5), ("verbose", -1), ("log_dir", 5), ("log_dir", "a\0b"),
 ])
-def test_constructor_rejects_bad_arguments(algorithm: type[flowrl.Agent], argument: str, value: Any) -> None:
+def test_constructor_rejects_bad_arguments(algorithm: Model, argument: str, value: Any) -> None:
     with pytest.raises(InvalidArgumentError, match=argument):
         make_algorithm(algorithm, **{argument: value})
 
@@ -280,7 +272,7 @@ def test_pretrain_with_bad_transitions_changes_nothing(any_trained_agent: flowrl
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)
-def test_pretrain_on_transitions_equals_pretrain_then_observe(algorithm: type[flowrl.Agent]) -> None:
+def test_pretrain_on_transitions_equals_pretrain_then_observe(algorithm: Model) -> None:
     """The all-or-nothing path trains and stores exactly as the two separate calls do."""
     arguments = demonstrations()
     with make_algorithm(algorithm, seed=3) as together, make_algorithm(algorithm, seed=3) as apart:
@@ -293,7 +285,7 @@ def test_pretrain_on_transitions_equals_pretrain_then_observe(algorithm: type[fl
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)
-def test_pretrain_transitions_through_ctypes_checks_before_training(algorithm: type[flowrl.Agent]) -> None:
+def test_pretrain_transitions_through_ctypes_checks_before_training(algorithm: Model) -> None:
     """The core itself refuses bad transitions before training (flowrl_agent_pretrain_transitions)."""
     with make_algorithm(algorithm, seed=5) as agent:
         batch = random_batch(np.random.default_rng(4), 16)

@@ -1,5 +1,7 @@
-"""SWFP end to end from Python: the 2-D bandit of docs/algorithms.md solved, a short Pendulum run,
-checkpoint round trips that continue identically, vector envs, and pretrain-then-fine-tune."""
+"""What is particular to SWFP: the 2-D bandit of docs/algorithms.md solved by fine-tuning a
+pretrained flow, and the particle chain of its sampler. What every algorithm must do
+(checkpoints that continue identically, vector envs, learn, pretrain then fine-tune) is in
+test_contract.py, over conftest.MODEL_LIST."""
 
 from __future__ import annotations
 
@@ -55,68 +57,6 @@ def small_swfp(env, **overrides) -> flowrl.SWFP:
     settings = dict(hidden_sizes=[32, 32], critic_hidden_sizes=[32, 32], batch_size=32, learning_starts=100, buffer_size=5000)
     settings.update(overrides)
     return flowrl.SWFP(env, seed=0, **settings)
-
-
-def test_pendulum_thousand_steps_with_finite_losses() -> None:
-    gym = pytest.importorskip("gymnasium")
-    env = gym.make("Pendulum-v1")
-    agent = small_swfp(env)
-    agent.learn(1000)
-    info = agent.info()
-    assert info["counters"]["transitions_seen"] == 1000
-    assert info["counters"]["updates"] == 900 - 1 or info["counters"]["updates"] > 800
-    metrics = agent.update(2)
-    for key in ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy"):
-        assert key in metrics and np.isfinite(metrics[key]), (key, metrics)
-    mean, std = agent.evaluate(env, n_episodes=2)
-    assert np.isfinite(mean) and np.isfinite(std)
-
-
-def test_checkpoint_round_trip_continues_training_identically(tmp_path) -> None:
-    gym = pytest.importorskip("gymnasium")
-    env = gym.make("Pendulum-v1")
-    agent = small_swfp(env, learning_starts=50)
-    agent.learn(200)
-    path = tmp_path / "swfp.flowrl"
-    agent.save(path, include_replay_buffer=True)
-    copy = flowrl.Agent.load(path)
-    assert isinstance(copy, flowrl.SWFP)
-    probe = np.stack([env.observation_space.sample() for _ in range(8)])
-    assert np.array_equal(agent.act(probe, deterministic=True), copy.act(probe, deterministic=True))
-    assert agent.update(5) == copy.update(5)
-    assert np.array_equal(agent.act(probe), copy.act(probe))
-    assert agent.to_bytes() == copy.to_bytes()
-
-
-def test_vector_env_loop_stores_every_real_transition() -> None:
-    gym = pytest.importorskip("gymnasium")
-    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Pendulum-v1") for _ in range(3)])
-    agent = small_swfp(envs, learning_starts=60)
-    agent.learn(300)
-    counters = agent.info()["counters"]
-    assert counters["transitions_seen"] == agent.num_timesteps >= 300
-    assert counters["updates"] > 0
-    actions, _ = agent.predict(envs.reset(seed=0)[0])
-    assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2)
-
-
-def test_pretrain_then_fine_tune() -> None:
-    gym = pytest.importorskip("gymnasium")
-    env = gym.make("Pendulum-v1")
-    rng = np.random.default_rng(0)
-    observations = np.stack([env.observation_space.sample() for _ in range(500)]).astype(np.float32)
-    actions = np.clip(-2.0 * observations[:, 1:2], -2, 2).astype(np.float32)   # a simple torque law
-    agent = small_swfp(env, learning_starts=0, learning_rate=1e-3)
-    metrics = agent.pretrain(observations, actions, steps=400)
-    assert np.isfinite(metrics["pretrain/flow_matching_loss"])
-    probe = observations[:64]
-    error = np.mean(np.abs(agent.act(probe, deterministic=True) - actions[:64]))
-    assert error < 0.5, f"pretraining did not fit the demonstrations (mean error {error:.2f})"
-    # The prior policy starts at the pretrained flow, so fine-tuning begins from it.
-    agent.learn(300)
-    assert agent.info()["counters"]["updates"] > 0
-    assert np.all(np.isfinite(agent.act(probe)))
-    del rng
 
 
 def test_sample_chain_ends_at_the_action_and_starts_at_the_noise() -> None:

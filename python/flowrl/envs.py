@@ -1,4 +1,4 @@
-"""Environment stepping shared by :meth:`flowrl.Agent.learn` and :meth:`flowrl.Agent.evaluate`.
+"""Environment stepping shared by :meth:`flowrl.Agent.learn` and :mod:`flowrl.evaluation`.
 
 :class:`EnvBatch` shows a single gymnasium env or a gymnasium vector env as a batch of
 sub-envs and hides Gymnasium's autoreset modes. Every :meth:`EnvBatch.step` says which sub-envs
@@ -19,12 +19,9 @@ envs, which do not declare it, are SAME_STEP):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import numpy as np
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .agent import Agent
 
 NEXT_STEP = "NextStep"
 SAME_STEP = "SameStep"
@@ -161,45 +158,3 @@ class EnvBatch:
         self._pending_reset = done if self.mode == NEXT_STEP else np.zeros(self.num_envs, dtype=bool)
         return Step(observations, real, rewards, terminated, truncated, next_observations, infos, finished)
 
-
-def evaluate_episodes(agent: Agent, env: Any, n_episodes: int = 10, deterministic: bool = True,
-                      seed: Optional[int] = None) -> tuple[list[float], list[int]]:
-    """Runs ``n_episodes`` full episodes with the agent's policy.
-
-    With a vector env of ``n`` sub-envs, sub-env ``i`` contributes ``(n_episodes + i) // n``
-    episodes (as in Stable-Baselines3's ``evaluate_policy``), so short episodes do not crowd
-    out long ones.
-
-    Parameters
-    ----------
-    agent : Agent
-    env : gymnasium.Env or gymnasium.vector.VectorEnv
-    n_episodes : int
-    deterministic : bool
-        Act from zero flow noise.
-    seed : int, optional
-        Passed to the first ``env.reset``.
-
-    Returns
-    -------
-    returns : list of float
-    lengths : list of int
-    """
-    if n_episodes < 1:
-        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
-    batch = EnvBatch(env)
-    targets = np.array([(n_episodes + i) // batch.num_envs for i in range(batch.num_envs)])
-    counts = np.zeros(batch.num_envs, dtype=np.int64)
-    returns: list[float] = []
-    lengths: list[int] = []
-    observations = batch.reset(seed=seed)
-    while np.any(counts < targets):
-        actions = agent._env_actions(agent.act(observations, deterministic=deterministic))
-        step = batch.step(actions)
-        for index, (episode_return, length) in zip(np.flatnonzero(step.dones), step.finished):
-            if counts[index] < targets[index]:
-                returns.append(episode_return)
-                lengths.append(length)
-                counts[index] += 1
-        observations = step.observations
-    return returns, lengths

@@ -1,0 +1,58 @@
+"""Evaluation episodes, shared by :meth:`flowrl.Agent.evaluate` and :class:`flowrl.callbacks.EvalCallback`.
+
+Written against :class:`flowrl.protocols.Predictor` (Stable-Baselines3's ``predict``), so that it
+imports no agent class.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .envs import EnvBatch
+from .protocols import Predictor
+
+
+def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, deterministic: bool = True,
+                      seed: Optional[int] = None) -> tuple[list[float], list[int]]:
+    """Runs ``n_episodes`` full episodes with the agent's policy.
+
+    With a vector env of ``n`` sub-envs, sub-env ``i`` contributes ``(n_episodes + i) // n``
+    episodes (as in Stable-Baselines3's ``evaluate_policy``), so short episodes do not crowd
+    out long ones.
+
+    Parameters
+    ----------
+    agent : Predictor
+        Anything with Stable-Baselines3's ``predict`` (a flowrl agent, or a Stable-Baselines3 model).
+    env : gymnasium.Env or gymnasium.vector.VectorEnv
+    n_episodes : int
+    deterministic : bool
+        Act from zero flow noise.
+    seed : int, optional
+        Passed to the first ``env.reset``.
+
+    Returns
+    -------
+    returns : list of float
+    lengths : list of int
+    """
+    if n_episodes < 1:
+        raise ValueError(f"n_episodes must be >= 1, got {n_episodes}")
+    batch = EnvBatch(env)
+    targets = np.array([(n_episodes + i) // batch.num_envs for i in range(batch.num_envs)])
+    counts = np.zeros(batch.num_envs, dtype=np.int64)
+    returns: list[float] = []
+    lengths: list[int] = []
+    observations = batch.reset(seed=seed)
+    while np.any(counts < targets):
+        actions, _ = agent.predict(observations, deterministic=deterministic)
+        step = batch.step(actions)
+        for index, (episode_return, length) in zip(np.flatnonzero(step.dones), step.finished):
+            if counts[index] < targets[index]:
+                returns.append(episode_return)
+                lengths.append(length)
+                counts[index] += 1
+        observations = step.observations
+    return returns, lengths
