@@ -20,10 +20,10 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(try Configuration.decode(json: nil, algorithm: "flow_bc"), Configuration())
         XCTAssertEqual(try Configuration.decode(json: "  {} ", algorithm: "flow_bc"), Configuration())
         let custom = try Configuration.decode(json: #"{"hidden_sizes": [32, 16], "learning_rate": 0.001, "activation": "tanh"}"#, algorithm: "flow_bc")
-        XCTAssertEqual(custom.hiddenSizes, [32, 16])
-        XCTAssertEqual(custom.learningRate, 0.001)
-        XCTAssertEqual(custom.activation, .tanh)
-        XCTAssertEqual(custom.flowSteps, Configuration().flowSteps)
+        XCTAssertEqual(custom.options.hiddenSizes, [32, 16])
+        XCTAssertEqual(custom.common.learningRate, 0.001)
+        XCTAssertEqual(custom.options.activation, .tanh)
+        XCTAssertEqual(custom.options.flowSteps, Configuration().options.flowSteps)
         // The JSON form round-trips.
         XCTAssertEqual(try Configuration.decode(json: custom.jsonString(), algorithm: "flow_bc"), custom)
     }
