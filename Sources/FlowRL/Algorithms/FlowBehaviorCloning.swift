@@ -4,6 +4,7 @@
 /// The simplest algorithm on the shared core: it has no critic and no temperature and ignores
 /// rewards, so `update` imitates whatever policy produced the stored transitions.
 public final class FlowBehaviorCloning: OffPolicyAgent {
+    /// The name it is created by.
     public static let algorithm = "flow_bc"
 
     /// FlowBC's own keys (Python keyword = JSON key in snake_case); `learning_rate`, `seed`,
@@ -11,15 +12,19 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
     public struct Options: AlgorithmOptions {
         /// Hidden layer widths of the velocity MLP.
         public var hiddenSizes = [256, 256]
+        /// Activation of the velocity MLP.
         public var activation = Activation.silu
         /// Euler steps N of the flow.
         public var flowSteps = 10
+        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
 
         public init() {}
 
+        /// No critic, no α, no schedule keys (the Python loop's defaults apply).
         public static var groups: ConfigurationGroups { [] }
 
+        /// Each key's range, named as the user typed it.
         public func validate() throws {
             try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
             try ConfigCheck.inRange(flowSteps, 1...1000, "flow_steps")
@@ -27,6 +32,7 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
         }
     }
 
+    /// The options composed with the shared groups.
     public typealias Configuration = OffPolicyConfiguration<Options>
 
     /// Draws the flow policy from the seed, then the shared core (replay only: no critic).
@@ -47,9 +53,12 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
                                  generator: generator)
     }
 
+    /// The configuration it was built from.
     public let configuration: Configuration
+    /// The flow policy that acts and learns.
     public let policy: FlowPolicy
     let optimizer: Adam
+    /// Replay, generator, counters (no critic).
     public let core: OffPolicyCore
 
     /// The flow policy; a flow-matching step passes each sample once through the velocity field.
@@ -73,6 +82,7 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
         metrics.countActorStep()
     }
 
+    /// Flow matching on demonstrations.
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
         core.pretrainFlowMatching(policy, optimizer: optimizer, observations: observations, actions: actions, steps: steps)
     }

@@ -3,6 +3,7 @@
 /// "Gaussian SAC"). Its update is `SoftActorCriticStep`, shared with SAC Flow; `pretrain` is
 /// behaviour cloning by maximum likelihood.
 public final class SAC: OffPolicyAgent {
+    /// The name it is created by.
     public static let algorithm = "sac"
 
     /// SAC's own keys (Python keyword = JSON key in snake_case); the shared ones are in the groups
@@ -13,14 +14,17 @@ public final class SAC: OffPolicyAgent {
 
         public init() {}
 
+        /// A critic, α and the Python loop's schedule.
         public static var groups: ConfigurationGroups { [.critic, .temperature, .trainingLoop] }
         /// One learning rate for everything unless the critic's is given, as SB3's SAC (and as
         /// flowrl's SAC before `critic_learning_rate` existed).
         public static var followingKeys: [String: String] { ["critic_learning_rate": "learning_rate"] }
 
+        /// `hidden_sizes` a valid list of widths.
         public func validate() throws { try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes") }
     }
 
+    /// The options composed with the shared groups.
     public typealias Configuration = OffPolicyConfiguration<Options>
 
     /// Draws the Gaussian actor from the seed, then the shared core (critic, α, replay).
@@ -35,8 +39,11 @@ public final class SAC: OffPolicyAgent {
                                                           actionSize: actionSize, proximityCoefficient: 0, generator: generator)
     }
 
+    /// The configuration it was built from.
     public let configuration: Configuration
+    /// The actor.
     public let gaussian: SquashedGaussianPolicy
+    /// Replay, critic, α, generator, counters.
     public let core: OffPolicyCore
     /// The soft actor-critic update and actor loss, with the actor's optimiser.
     public let actorStep: SoftActorCriticStep
@@ -50,6 +57,7 @@ public final class SAC: OffPolicyAgent {
                                     keys: ["hidden_sizes"], batchSize: configuration.replay.batchSize)
     }
 
+    /// `SoftActorCriticStep.run`.
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         actorStep.run(step, metrics: &metrics)
     }

@@ -3,6 +3,7 @@
 /// trained end to end by soft actor-critic (`SoftActorCriticStep`); `pretrain` is flow matching on
 /// the velocity field; `bc_coef` adds the proximity term `λ · mean ‖a_π − a_buffer‖²`.
 public final class SACFlow: OffPolicyAgent {
+    /// The name it is created by.
     public static let algorithm = "sac_flow"
 
     /// SAC Flow's own keys (Python keyword = JSON key in snake_case); the critic, replay,
@@ -22,16 +23,19 @@ public final class SACFlow: OffPolicyAgent {
         public var decoderWidth = 64
         public var decoderLayers = 2
         public var decoderHeads = 4
+        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
         /// λ of the proximity term to the replay actions (0 online from scratch).
         public var bcCoef: Float = 0
 
         public init() {}
 
+        /// A critic, α and the Python loop's schedule.
         public static var groups: ConfigurationGroups { [.critic, .temperature, .trainingLoop] }
         /// As SAC: one learning rate unless the critic's is given.
         public static var followingKeys: [String: String] { ["critic_learning_rate": "learning_rate"] }
 
+        /// Each key's range, named as the user typed it.
         public func validate() throws {
             try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
             try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
@@ -49,6 +53,7 @@ public final class SACFlow: OffPolicyAgent {
         var decoderShape: DecoderShape { DecoderShape(width: decoderWidth, layers: decoderLayers, heads: decoderHeads) }
     }
 
+    /// The options composed with the shared groups.
     public typealias Configuration = OffPolicyConfiguration<Options>
 
     /// Draws the noise-augmented flow from the seed, then the shared core (critic, α, replay).
@@ -67,8 +72,11 @@ public final class SACFlow: OffPolicyAgent {
                                                           generator: generator)
     }
 
+    /// The configuration it was built from.
     public let configuration: Configuration
+    /// The actor.
     public let flow: NoiseAugmentedFlowPolicy
+    /// Replay, critic, α, generator, counters.
     public let core: OffPolicyCore
     /// The soft actor-critic update and actor loss, with the actor's optimiser.
     public let actorStep: SoftActorCriticStep
@@ -85,6 +93,7 @@ public final class SACFlow: OffPolicyAgent {
         return MemoryEstimate.actor(parameters: flow.parameters, units: flow.units, keys: keys, batchSize: configuration.replay.batchSize)
     }
 
+    /// `SoftActorCriticStep.run`.
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         actorStep.run(step, metrics: &metrics)
     }

@@ -6,11 +6,16 @@
 /// every `policy_delay` updates, a block step (`swfpBlockLoss`), an α step, and the prior
 /// policy θ̄ moved towards θ; the core then Polyak-averages the critic targets.
 public final class SWFP: OffPolicyAgent {
+    /// The name it is created by.
     public static let algorithm = "swfp"
 
+    /// Where the block loss reads Q (`energy_at`).
     public enum EnergyPoint: String, Codable, Sendable { case block, terminal }
+    /// One velocity field or one per block (`blocks`).
     public enum BlockLayout: String, Codable, Sendable { case shared, separate }
+    /// Blocks trained per actor update (`block_training`).
     public enum BlockTraining: String, Codable, Sendable { case sampled, parallel }
+    /// The log-volume method (`divergence`).
     public enum DivergenceChoice: String, Codable, Sendable { case exact, hutchinson, logdet }
 
     /// SWFP's own keys (Python keyword = JSON key in snake_case); the critic, replay, temperature
@@ -30,22 +35,28 @@ public final class SWFP: OffPolicyAgent {
         public var blocks = BlockLayout.shared
         /// Train one uniformly drawn block per actor update, or all N blocks (losses averaged).
         public var blockTraining = BlockTraining.sampled
+        /// How the block's log-volume change ℓ_n is computed.
         public var divergence = DivergenceChoice.exact
         /// Probes for `divergence = "hutchinson"`.
         public var hutchinsonProbes = 1
         /// Velocity-field hidden widths. Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"): act at batch 1
         /// takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
+        /// Activation of the velocity MLP.
         public var activation = Activation.silu
+        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
 
         public init() {}
 
+        /// A critic, α and the Python loop's schedule.
         public static var groups: ConfigurationGroups { [.critic, .temperature, .trainingLoop] }
+        /// `learning_starts` 1000 (the critic needs data before the block loss means anything).
         public static func adjustDefaults(_ configuration: inout OffPolicyConfiguration<Options>) {
             configuration.trainingLoop.learningStarts = 1000
         }
 
+        /// Each key's range, named as the user typed it.
         public func validate() throws {
             try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
             try ConfigCheck.inRange(tau, 1e-6...1e6, "tau")
@@ -71,6 +82,7 @@ public final class SWFP: OffPolicyAgent {
         }
     }
 
+    /// The options composed with the shared groups.
     public typealias Configuration = OffPolicyConfiguration<Options>
 
     /// Draws θ from the seed, then θ̄ (made a copy of θ), then the shared core.
@@ -96,12 +108,14 @@ public final class SWFP: OffPolicyAgent {
                                  optimizers: [("policy_optimizer", policyOptimizer)], generator: generator)
     }
 
+    /// The configuration it was built from.
     public let configuration: Configuration
     /// θ, the policy being trained and acting.
     public let policy: FlowPolicy
     /// θ̄, the lagged prior policy whose particles anchor the block loss.
     public let prior: FlowPolicy
     let policyOptimizer: Adam
+    /// Replay, critic, α, generator, counters.
     public let core: OffPolicyCore
 
     /// θ and θ̄ (one optimiser), and the tangents the divergence carries through N Euler steps.
@@ -126,6 +140,7 @@ public final class SWFP: OffPolicyAgent {
 
     // MARK: Learning
 
+    /// A critic step on fresh `log π(a'|s')`, then on actor turns the block, α and prior steps.
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let batch = step.batch
         let (nextActions, nextLogProbability) = policy.sampleWithLogProbability(

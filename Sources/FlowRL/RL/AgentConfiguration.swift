@@ -20,6 +20,7 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
 }
 
 extension AgentConfiguration {
+    /// None by default.
     public static var followingKeys: [String: String] { [:] }
 
     /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.

@@ -20,6 +20,7 @@ public struct CommonSettings: ConfigurationGroup {
 
     public init() {}
 
+    /// `learning_rate` finite and in [1e-8, 1].
     public func validate() throws {
         try ConfigCheck.finite(learningRate, "learning_rate")
         try ConfigCheck.inRange(learningRate, 1e-8...1, "learning_rate")
@@ -35,6 +36,7 @@ public struct ReplaySettings: ConfigurationGroup {
 
     public init() {}
 
+    /// `batch_size` in [1, 10⁶], `buffer_size` in [1, 10⁸].
     public func validate() throws {
         try ConfigCheck.inRange(batchSize, 1...1_000_000, "batch_size")
         try ConfigCheck.inRange(bufferSize, 1...100_000_000, "buffer_size")
@@ -65,6 +67,7 @@ public struct CriticSettings: ConfigurationGroup {
         case gamma, criticTau, targetUpdateInterval, policyDelay
     }
 
+    /// Each key's range, named as the user typed it.
     public func validate() throws {
         try ConfigCheck.layerSizes(hiddenSizes, "critic_hidden_sizes")
         try ConfigCheck.inRange(learningRate, 1e-8...1, "critic_learning_rate")
@@ -86,6 +89,7 @@ public struct TemperatureSettings: ConfigurationGroup {
 
     public init() {}
 
+    /// A fixed α and `initial_alpha` in [1e-8, 1e8], a given target entropy finite.
     public func validate() throws {
         if case .value(let value) = alpha { try ConfigCheck.inRange(value, 1e-8...1e8, "alpha") }
         try ConfigCheck.inRange(initialAlpha, 1e-8...1e8, "initial_alpha")
@@ -102,12 +106,16 @@ public struct TemperatureSettings: ConfigurationGroup {
 /// The Python training loop's schedule (`learn`): random actions before `learning_starts`, then
 /// `gradient_steps` updates every `train_freq` environment steps. The core does not read it.
 public struct TrainingLoopSettings: ConfigurationGroup {
+    /// Environment steps with uniform random actions before learning.
     public var learningStarts = 100
+    /// Environment steps between update calls.
     public var trainFreq = 1
+    /// Updates per update call.
     public var gradientSteps = 1
 
     public init() {}
 
+    /// Each key's range, named as the user typed it.
     public func validate() throws {
         try ConfigCheck.inRange(learningStarts, 0...1_000_000_000, "learning_starts")
         try ConfigCheck.inRange(trainFreq, 1...1_000_000, "train_freq")
@@ -118,7 +126,9 @@ public struct TrainingLoopSettings: ConfigurationGroup {
 /// Which shared groups an algorithm's configuration carries beyond `CommonSettings` and
 /// `ReplaySettings` (which every one has).
 public struct ConfigurationGroups: OptionSet, Sendable {
+    /// The bits of the set.
     public let rawValue: Int
+    /// The set with these bits.
     public init(rawValue: Int) { self.rawValue = rawValue }
     /// `CriticSettings`: a twin soft critic with targets.
     public static let critic = ConfigurationGroups(rawValue: 1)
@@ -143,7 +153,9 @@ public protocol AlgorithmOptions: ConfigurationGroup {
 }
 
 extension AlgorithmOptions {
+    /// No adjustment: the groups' defaults.
     public static func adjustDefaults(_ configuration: inout OffPolicyConfiguration<Self>) {}
+    /// No following keys.
     public static var followingKeys: [String: String] { [:] }
 }
 
@@ -155,8 +167,11 @@ extension AlgorithmOptions {
 /// rejects keys of groups the algorithm does not use, and validates every group (each check names
 /// the key the user typed).
 public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfiguration {
+    /// The algorithm's own keys.
     public var options = Options()
+    /// `learning_rate`, `seed`.
     public var common = CommonSettings()
+    /// `buffer_size`, `batch_size`.
     public var replay = ReplaySettings()
     /// Read only when `Options.groups` contains `.critic`.
     public var critic = CriticSettings()
@@ -165,10 +180,13 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
     /// Read only when `Options.groups` contains `.trainingLoop`.
     public var trainingLoop = TrainingLoopSettings()
 
+    /// The defaults: every group's, adjusted by the algorithm.
     public init() { Options.adjustDefaults(&self) }
 
+    /// The algorithm's following keys.
     public static var followingKeys: [String: String] { Options.followingKeys }
 
+    /// Each group read from the one flat object (keyed decoding ignores the other groups' keys).
     public init(from decoder: Decoder) throws {
         self.init()
         options = try Options(from: decoder)
@@ -180,6 +198,7 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
         if groups.contains(.trainingLoop) { trainingLoop = try TrainingLoopSettings(from: decoder) }
     }
 
+    /// Every group the algorithm uses written into the one flat object.
     public func encode(to encoder: Encoder) throws {
         try options.encode(to: encoder)
         try common.encode(to: encoder)
@@ -190,6 +209,7 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
         if groups.contains(.trainingLoop) { try trainingLoop.encode(to: encoder) }
     }
 
+    /// The algorithm's checks, then each group's.
     public func validate() throws {
         try options.validate()
         try common.validate()

@@ -16,8 +16,11 @@
 /// calls `criticStep`, `temperatureStep` and its own actor step in the order its paper gives;
 /// then Polyak-average the critic targets every `target_update_interval` updates and count.
 public final class OffPolicyCore {
+    /// Features per observation.
     public let observationSize: Int
+    /// Action dimensions d (actions lie in [-1, 1]^d).
     public let actionSize: Int
+    /// The replay buffer every update samples from.
     public let buffer: ReplayBuffer
     /// The twin soft critic and its targets, or nil for an algorithm without a critic (FlowBC).
     public let softCritic: SoftCritic?
@@ -25,7 +28,10 @@ public final class OffPolicyCore {
     public let temperature: Temperature?
     /// The policy `act` uses.
     public let policy: any ActingPolicy
+    /// The agent's one random stream: initial weights (through the initialiser), minibatches,
+    /// noise for acting and learning. One stream, so a seed fixes everything.
     public var generator: RandomGenerator
+    /// Updates, actor updates, pretraining steps and transitions seen.
     public var progress = TrainingCounters()
     /// Rows per minibatch (`batch_size`).
     public let batchSize: Int
@@ -79,9 +85,12 @@ public final class OffPolicyCore {
     /// schedule position): how to add it to a captured state, and how to check it in a stored one
     /// and return the closure that puts it back (run only after every part passed).
     public struct StatePart {
+        /// Adds the part to a captured state.
         public let capture: (inout AgentState) -> Void
+        /// Checks the part in a stored state and returns the closure that restores it.
         public let restorer: (AgentState) throws -> () -> Void
 
+        /// A part from its two halves.
         public init(capture: @escaping (inout AgentState) -> Void, restorer: @escaping (AgentState) throws -> () -> Void) {
             self.capture = capture
             self.restorer = restorer
@@ -90,14 +99,17 @@ public final class OffPolicyCore {
 
     // MARK: Acting and storing
 
+    /// Actions in [-1, 1] from the acting policy, its noise drawn from the agent's generator.
     public func act(observations: Tensor, deterministic: Bool) -> Tensor {
         policy.act(observations: observations, deterministic: deterministic, generator: &generator)
     }
 
+    /// The acting policy's squashed sampling chain, or nil when it has none.
     public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? {
         policy.particleChain(observations: observations, deterministic: deterministic, generator: &generator)
     }
 
+    /// Stores checked transitions and counts them.
     public func observe(_ transitions: Transitions) {
         buffer.add(transitions)
         progress.transitionsSeen += transitions.count
@@ -215,6 +227,8 @@ public final class OffPolicyCore {
             + (temperature.map { [$0.logAlpha] } ?? [])
     }
 
+    /// The networks, optimisers, critic, α, extra parts, generator and counters under their
+    /// checkpoint names; the replay buffer only when asked (it can be large).
     public func captureState(includeReplayBuffer: Bool) -> AgentState {
         var state = AgentState()
         for (name, layer) in networks { state.capture(layer, as: name) }
@@ -268,39 +282,56 @@ extension OffPolicyAgent {
         return (configuration, RandomGenerator(seed: configuration.common.seed))
     }
 
+    /// The configuration decoded and checked, the algorithm's `actorMemory` and the shared parts.
     public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
         let configuration = try OffPolicyConfiguration<Options>.decode(json: configurationJSON, algorithm: algorithm)
         return configuration.memoryEstimate(actor: actorMemory(configuration, observationSize: observationSize, actionSize: actionSize),
                                             observationSize: observationSize, actionSize: actionSize)
     }
 
+    // The `Agent` requirements, each answered by the core (see `Agent` for what each means).
+
+    /// The core's observation size.
     public var observationSize: Int { core.observationSize }
+    /// The core's action size.
     public var actionSize: Int { core.actionSize }
+    /// The full configuration, defaults included, flat JSON.
     public var configurationJSON: String { configuration.jsonString() }
+    /// The core's counters by their JSON names.
     public var counters: [String: Int] { core.progress.dictionary }
+    /// Transitions in the core's replay buffer.
     public var storedTransitionCount: Int { core.buffer.count }
+    /// The core's generator.
     public var generator: RandomGenerator {
         get { core.generator }
         set { core.generator = newValue }
     }
+    /// Every trainable parameter the core knows.
     public var allParameters: [Parameter] { core.allParameters }
 
+    /// `OffPolicyCore.act`.
     public func act(observations: Tensor, deterministic: Bool) -> Tensor {
         core.act(observations: observations, deterministic: deterministic)
     }
 
+    /// `OffPolicyCore.particleChain`.
     public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? {
         core.particleChain(observations: observations, deterministic: deterministic)
     }
 
+    /// `OffPolicyCore.observe`.
     public func observe(_ transitions: Transitions) { core.observe(transitions) }
+    /// Replaces the generator's stream.
     public func reseed(_ seed: UInt64) { core.generator = RandomGenerator(seed: seed) }
 
+    /// `gradientSteps` updates of the core's loop, each running `trainStep`.
     public func update(gradientSteps: Int) -> [String: Double] {
         core.update(gradientSteps: gradientSteps) { step, metrics in trainStep(step, metrics: &metrics) }
     }
 
+    /// `OffPolicyCore.captureState`.
     public func captureState(includeReplayBuffer: Bool) -> AgentState { core.captureState(includeReplayBuffer: includeReplayBuffer) }
+    /// `OffPolicyCore.restoreState`: all checked, then all changed.
     public func restoreState(_ state: AgentState) throws { try core.restoreState(state) }
 }
 

@@ -7,12 +7,15 @@
 /// `mean(α log π(a_π|s) − min_j Q_j(s, a_π)) + λ mean ‖a_π − a‖²` with the updated critic.
 /// Between actor turns (`policy_delay > 1`) only the critic learns.
 public struct SoftActorCriticStep {
+    /// The policy trained (SAC's Gaussian, SAC Flow's flow).
     public let actor: any SoftActor
+    /// The actor's Adam optimiser (also used by pretraining, so its moments carry over).
     public let optimizer: Adam
     let core: OffPolicyCore
     /// λ of the proximity term to the replay actions (0 turns it off).
     public let proximityCoefficient: Float
 
+    /// The step for `actor` on `core`; `build` makes both together.
     public init(actor: any SoftActor, optimizer: Adam, core: OffPolicyCore, proximityCoefficient: Float) {
         self.actor = actor
         self.optimizer = optimizer
@@ -33,6 +36,7 @@ public struct SoftActorCriticStep {
         return (core, SoftActorCriticStep(actor: actor, optimizer: optimizer, core: core, proximityCoefficient: proximityCoefficient))
     }
 
+    /// One update's critic, α and actor steps in SB3's order (see the type's comment).
     public func run(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let (batch, tape, critic) = (step.batch, core.tape, core.softCritic!)
         var sampled: (observations: Variable, actions: Variable, logProbability: Variable)?
