@@ -20,10 +20,10 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertEqual(try Configuration.decode(json: nil, algorithm: "flow_bc"), Configuration())
         XCTAssertEqual(try Configuration.decode(json: "  {} ", algorithm: "flow_bc"), Configuration())
         let custom = try Configuration.decode(json: #"{"hidden_sizes": [32, 16], "learning_rate": 0.001, "activation": "tanh"}"#, algorithm: "flow_bc")
-        XCTAssertEqual(custom.hiddenSizes, [32, 16])
-        XCTAssertEqual(custom.learningRate, 0.001)
-        XCTAssertEqual(custom.activation, .tanh)
-        XCTAssertEqual(custom.flowSteps, Configuration().flowSteps)
+        XCTAssertEqual(custom.options.hiddenSizes, [32, 16])
+        XCTAssertEqual(custom.common.learningRate, 0.001)
+        XCTAssertEqual(custom.options.activation, .tanh)
+        XCTAssertEqual(custom.options.flowSteps, Configuration().options.flowSteps)
         // The JSON form round-trips.
         XCTAssertEqual(try Configuration.decode(json: custom.jsonString(), algorithm: "flow_bc"), custom)
     }
@@ -41,5 +41,35 @@ final class ConfigurationTests: XCTestCase {
         XCTAssertTrue(message(#"{"seed": -1}"#).contains("config key 'seed'"), message(#"{"seed": -1}"#))
         XCTAssertTrue(message("[1, 2]").contains("must be a JSON object"))
         XCTAssertTrue(message("{").contains("not valid JSON"))
+    }
+
+    func testSharedGroupsStayFlatAndTheCriticLearningRateFollowsWhereItDid() throws {
+        // Flat keys: every group's keys at the top level, none nested.
+        guard case .object(let sac) = SAC.Configuration().jsonValue() else { return XCTFail("not an object") }
+        XCTAssertTrue(sac.values.allSatisfy { if case .object = $0 { return false } else { return true } })
+        for key in ["critic_hidden_sizes", "critic_learning_rate", "gamma", "critic_tau", "target_update_interval", "policy_delay",
+                    "alpha", "initial_alpha", "target_entropy", "learning_starts", "train_freq", "gradient_steps",
+                    "learning_rate", "seed", "buffer_size", "batch_size", "hidden_sizes"] {
+            XCTAssertNotNil(sac[key], key)
+        }
+        // SAC and SAC Flow: one learning rate unless the critic's is given (as before the key).
+        func criticRate(_ agent: SAC) -> Float { agent.core.softCritic!.optimizer.learningRate }
+        XCTAssertEqual(criticRate(try SAC(configurationJSON: #"{"learning_rate": 0.001}"#, observationSize: 2, actionSize: 1)), 0.001)
+        XCTAssertEqual(criticRate(try SAC(configurationJSON: #"{"learning_rate": 0.001, "critic_learning_rate": 0.002}"#,
+                                          observationSize: 2, actionSize: 1)), 0.002)
+        let flow = try SACFlow(configurationJSON: #"{"learning_rate": 0.001, "hidden_sizes": [8]}"#, observationSize: 2, actionSize: 1)
+        XCTAssertEqual(flow.core.softCritic!.optimizer.learningRate, 0.001)
+        // SWFP's has always been its own.
+        let swfp = try SWFP(configurationJSON: #"{"learning_rate": 0.001, "hidden_sizes": [8]}"#, observationSize: 2, actionSize: 1)
+        XCTAssertEqual(swfp.core.softCritic!.optimizer.learningRate, 3e-4)
+        // SWFP keeps its own learning_starts default; SAC Flow's activation is configurable.
+        XCTAssertEqual(SWFP.Configuration().trainingLoop.learningStarts, 1000)
+        XCTAssertEqual(SAC.Configuration().trainingLoop.learningStarts, 100)
+        let tanhFlow = try SACFlow.Configuration.decode(json: #"{"activation": "tanh"}"#, algorithm: "sac_flow")
+        XCTAssertEqual(tanhFlow.options.activation, .tanh)
+        // A following key with a bad source value names the key the user typed.
+        XCTAssertThrowsError(try SAC.Configuration.decode(json: #"{"learning_rate": 2}"#, algorithm: "sac")) {
+            XCTAssertTrue("\($0)".contains("'learning_rate'"), "\($0)")
+        }
     }
 }

@@ -9,14 +9,8 @@ import XCTest
 /// the process are refused, and `act` never returns a silent NaN. Each damaged checkpoint is built
 /// from a valid one and re-encoded, so its CRC is right and the deep checks are what reject it.
 final class ReliabilityTests: XCTestCase {
-    /// Small configurations of every algorithm (and each velocity kind of SAC Flow).
-    static let configurations: [(algorithm: String, json: String)] = [
-        ("flow_bc", #"{"hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
-        ("swfp", #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
-        ("sac", #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16}"#),
-        ("sac_flow", #"{"hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
-        ("sac_flow", #"{"velocity": "decoder", "decoder_width": 8, "decoder_heads": 2, "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
-    ]
+    /// Small configurations of every algorithm (and each velocity kind of SAC Flow): the one list.
+    static var configurations: [(algorithm: String, json: String)] { AlgorithmList.all.map { ($0.algorithm, $0.json) } }
 
     static let observationSize = 3, actionSize = 2
 

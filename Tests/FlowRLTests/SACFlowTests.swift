@@ -77,21 +77,7 @@ final class SACFlowTests: XCTestCase {
         }
     }
 
-    func testConfigurationAndDeterminism() throws {
-        func run() throws -> [UInt8] {
-            let agent = ManagedAgent(try SACFlow(configurationJSON: #"{"hidden_sizes": [16], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [16], "batch_size": 8, "buffer_size": 64, "bc_coef": 0.1}"#,
-                                                 observationSize: 2, actionSize: 2))
-            var generator = RandomGenerator(seed: 1)
-            try agent.observe(Transitions(observations: generator.normalTensor(rows: 32, cols: 2),
-                                          actions: generator.uniformTensor(rows: 32, cols: 2, lower: -1, upper: 1),
-                                          rewards: generator.normalTensor(rows: 32, cols: 1),
-                                          nextObservations: generator.normalTensor(rows: 32, cols: 2),
-                                          terminated: Tensor(rows: 32, cols: 1)))
-            let metrics = try agent.update(gradientSteps: 20)
-            XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(metrics)")
-            return agent.checkpoint(includeReplayBuffer: true).encoded()
-        }
-        XCTAssertEqual(try run(), try run())
+    func testAnUnknownVelocityIsRefusedNamingTheKey() {
         XCTAssertThrowsError(try SACFlow(configurationJSON: #"{"velocity": "transformer"}"#, observationSize: 2, actionSize: 2)) {
             XCTAssertTrue("\($0)".contains("velocity"), "\($0)")
         }

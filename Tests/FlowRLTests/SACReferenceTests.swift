@@ -26,29 +26,29 @@ final class SACReferenceTests: XCTestCase {
              "initial_alpha": \(SACReference.alpha), "gamma": \(SACReference.gamma), "buffer_size": 16}
             """, observationSize: obs, actionSize: act)
         assign(SACReference.actor, to: agent.gaussian)
-        assign(SACReference.critic, to: agent.softCritic.critic)
-        assign(SACReference.target, to: agent.softCritic.target)
-        XCTAssertEqual(agent.temperature.alpha, SACReference.alpha, accuracy: 1e-6)
-        XCTAssertEqual(agent.temperature.targetEntropy, SACReference.targetEntropy)
+        assign(SACReference.critic, to: agent.core.softCritic!.critic)
+        assign(SACReference.target, to: agent.core.softCritic!.target)
+        XCTAssertEqual(agent.core.temperature!.alpha, SACReference.alpha, accuracy: 1e-6)
+        XCTAssertEqual(agent.core.temperature!.targetEntropy, SACReference.targetEntropy)
 
         let transitions = Transitions(observations: tensor(SACReference.observations, batch, obs),
                                       actions: tensor(SACReference.actions, batch, act),
                                       rewards: tensor(SACReference.rewards, batch, 1),
                                       nextObservations: tensor(SACReference.nextObservations, batch, obs),
                                       terminated: tensor(SACReference.terminated, batch, 1))
-        let next = agent.sampleWithoutGradient(observations: transitions.nextObservations, noise: tensor(SACReference.nextNoise, batch, act))
-        let targets = agent.softCritic.targets(for: transitions, nextActions: next.actions, nextLogProbability: next.logProbability,
+        let next = agent.gaussian.sampleWithoutGradient(observations: transitions.nextObservations, noise: tensor(SACReference.nextNoise, batch, act))
+        let targets = agent.core.softCritic!.targets(for: transitions, nextActions: next.actions, nextLogProbability: next.logProbability,
                                                alpha: SACReference.alpha)
         for row in 0..<batch { assertClose(targets.scalars[row], SACReference.expectedTargets[row], "target \(row)") }
 
-        let criticLoss = agent.softCritic.loss(on: transitions, targets: targets, tape: Tape(recording: false)).loss.value.scalar
+        let criticLoss = agent.core.softCritic!.loss(on: transitions, targets: targets, tape: Tape(recording: false)).loss.value.scalar
         assertClose(criticLoss, SACReference.expectedCriticLoss, "critic loss")
 
-        let (actorLoss, logProbability) = agent.actorLoss(observations: transitions.observations, noise: tensor(SACReference.noise, batch, act),
+        let (actorLoss, logProbability) = agent.actorStep.loss(observations: transitions.observations, noise: tensor(SACReference.noise, batch, act),
                                                           alpha: SACReference.alpha, tape: Tape(recording: false))
         assertClose(actorLoss.value.scalar, SACReference.expectedActorLoss, "actor loss")
         for row in 0..<batch { assertClose(logProbability.value.scalars[row], SACReference.expectedLogProbability[row], "log π \(row)") }
-        assertClose(agent.temperature.loss(logProbability: logProbability.value), SACReference.expectedAlphaLoss, "α loss")
+        assertClose(agent.core.temperature!.loss(logProbability: logProbability.value), SACReference.expectedAlphaLoss, "α loss")
     }
 
     func testActorGradientsIncludingTheSquashedGaussianLogDensity() throws {
@@ -59,7 +59,7 @@ final class SACReferenceTests: XCTestCase {
         let noise = generator.normalTensor(rows: 5, cols: 2)
         // The critic is frozen (only the actor is checked); with this seed no ReLU input lies within ε of 0.
         let result = GradientCheck.check(inputs: [], parameters: agent.gaussian.parameters) { tape, _ in
-            agent.actorLoss(observations: observations, noise: noise, alpha: 0.3, tape: tape).loss
+            agent.actorStep.loss(observations: observations, noise: noise, alpha: 0.3, tape: tape).loss
         }
         XCTAssertTrue(result.passed, "\(result)")
     }

@@ -1,45 +1,41 @@
 /// SAC Flow (arXiv:2509.25756; docs/algorithms.md, "SAC Flow"): a flow policy with a
-/// noise-augmented rollout (`NoiseAugmentedFlowPolicy`, Flow-G, Flow-T or plain MLP velocity) trained end
-/// to end with soft actor-critic (`SoftActorCriticAgent.update`); `pretrain` is flow matching on
+/// noise-augmented rollout (`NoiseAugmentedFlowPolicy`, Flow-G, Flow-T or plain MLP velocity)
+/// trained end to end by soft actor-critic (`SoftActorCriticStep`); `pretrain` is flow matching on
 /// the velocity field; `bc_coef` adds the proximity term `λ · mean ‖a_π − a_buffer‖²`.
-public final class SACFlow: SoftActorCriticAgent, Agent {
+public final class SACFlow: OffPolicyAgent {
+    /// The name it is created by.
     public static let algorithm = "sac_flow"
 
-    /// Hyperparameters (Python keyword = JSON key in snake_case).
-    public struct Configuration: AgentConfiguration {
+    /// SAC Flow's own keys (Python keyword = JSON key in snake_case); the critic, replay,
+    /// temperature and schedule keys are the shared groups', with SAC's defaults.
+    public struct Options: AlgorithmOptions {
         /// "gated" (Flow-G), "decoder" (Flow-T) or "mlp".
         public var velocity = FlowVelocityKind.gated
         /// K, the rollout steps.
         public var flowSteps = 4
+        /// Hidden widths of the velocity MLPs (Flow-G's gate and candidate, the plain field).
         public var hiddenSizes = [256, 256]
+        /// Activation of those MLPs (Flow-T's decoder uses GELU whatever this says).
+        public var activation = Activation.silu
+        /// Hidden widths of the state-only network giving `log σ_k`.
         public var sigmaHiddenSizes = [256]
         /// Flow-T's token width, decoder layers and attention heads.
         public var decoderWidth = 64
         public var decoderLayers = 2
         public var decoderHeads = 4
+        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
-        public var criticHiddenSizes = [256, 256]
-        public var learningRate: Float = 3e-4
-        public var batchSize = 256
-        public var bufferSize = 1_000_000
-        public var gamma: Float = 0.99
-        public var criticTau: Float = 0.005
-        public var alpha = AutoOrNumber.auto
-        public var initialAlpha: Float = 1
-        /// "auto" means −d (the authors' released code uses 0).
-        public var targetEntropy = AutoOrNumber.auto
         /// λ of the proximity term to the replay actions (0 online from scratch).
         public var bcCoef: Float = 0
-        public var learningStarts = 100
-        public var trainFreq = 1
-        public var gradientSteps = 1
-        public var targetUpdateInterval = 1
-        /// Critic updates per actor and α update.
-        public var policyDelay = 1
-        public var seed: UInt64 = 0
 
         public init() {}
 
+        /// A critic, α and the Python loop's schedule.
+        public static var groups: ConfigurationGroups { [.critic, .temperature, .trainingLoop] }
+        /// As SAC: one learning rate unless the critic's is given.
+        public static var followingKeys: [String: String] { ["critic_learning_rate": "learning_rate"] }
+
+        /// Each key's range, named as the user typed it.
         public func validate() throws {
             try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
             try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
@@ -50,73 +46,66 @@ public final class SACFlow: SoftActorCriticAgent, Agent {
             guard decoderWidth % decoderHeads == 0 else {
                 throw FlowRLError.invalidArgument("config key 'decoder_width' (\(decoderWidth)) must be a multiple of 'decoder_heads' (\(decoderHeads))")
             }
-            try ConfigCheck.inRange(timeEmbeddingSize, 2...1024, "time_embedding_size")
-            guard timeEmbeddingSize % 2 == 0 else {
-                throw FlowRLError.invalidArgument("config key 'time_embedding_size' must be even, got \(timeEmbeddingSize)")
-            }
-            try softActorCriticSettings.validate()
-            try ConfigCheck.inRange(learningStarts, 0...1_000_000_000, "learning_starts")
-            try ConfigCheck.inRange(trainFreq, 1...1_000_000, "train_freq")
-            try ConfigCheck.inRange(gradientSteps, 1...1_000_000, "gradient_steps")
+            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
+            try ConfigCheck.inRange(bcCoef, 0...1e6, "bc_coef")
         }
 
-        var softActorCriticSettings: SoftActorCriticSettings {
-            SoftActorCriticSettings(criticHiddenSizes: criticHiddenSizes, learningRate: learningRate, batchSize: batchSize,
-                                    bufferSize: bufferSize, gamma: gamma, criticTau: criticTau, alpha: alpha,
-                                    initialAlpha: initialAlpha, targetEntropy: targetEntropy,
-                                    targetUpdateInterval: targetUpdateInterval, policyDelay: policyDelay, proximityCoefficient: bcCoef)
-        }
+        var decoderShape: DecoderShape { DecoderShape(width: decoderWidth, layers: decoderLayers, heads: decoderHeads) }
     }
 
-    public let configuration: Configuration
-    public let flow: NoiseAugmentedFlowPolicy
+    /// The options composed with the shared groups.
+    public typealias Configuration = OffPolicyConfiguration<Options>
 
+    /// Draws the noise-augmented flow from the seed, then the shared core (critic, α, replay).
     public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
-        let configuration = try Configuration.decode(json: configurationJSON, algorithm: Self.algorithm)
+        let (configuration, seeded) = try Self.start(configurationJSON)
+        var generator = seeded
+        let options = configuration.options
+        let flow = NoiseAugmentedFlowPolicy(kind: options.velocity, observationSize: observationSize, actionSize: actionSize,
+                                        steps: options.flowSteps, hiddenSizes: options.hiddenSizes, activation: options.activation,
+                                        sigmaHiddenSizes: options.sigmaHiddenSizes, embeddingSize: options.timeEmbeddingSize,
+                                        decoderShape: options.decoderShape, generator: &generator)
+        self.flow = flow
         self.configuration = configuration
-        var generator = RandomGenerator(seed: configuration.seed)
-        flow = NoiseAugmentedFlowPolicy(kind: configuration.velocity, observationSize: observationSize, actionSize: actionSize,
-                                        steps: configuration.flowSteps, hiddenSizes: configuration.hiddenSizes,
-                                        sigmaHiddenSizes: configuration.sigmaHiddenSizes,
-                                        embeddingSize: configuration.timeEmbeddingSize,
-                                        decoderShape: DecoderShape(width: configuration.decoderWidth, layers: configuration.decoderLayers,
-                                                                   heads: configuration.decoderHeads),
-                                        generator: &generator)
-        try super.init(observationSize: observationSize, actionSize: actionSize, actor: flow,
-                       settings: configuration.softActorCriticSettings, generator: &generator)
+        (core, actorStep) = try SoftActorCriticStep.build(actor: flow, configuration: configuration, observationSize: observationSize,
+                                                          actionSize: actionSize, proximityCoefficient: options.bcCoef,
+                                                          generator: generator)
     }
 
-    public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
-        let configuration = try Configuration.decode(json: configurationJSON, algorithm: algorithm)
-        let actor = NoiseAugmentedFlowPolicy.estimate(
-            kind: configuration.velocity, observationSize: observationSize, actionSize: actionSize, steps: configuration.flowSteps,
-            hiddenSizes: configuration.hiddenSizes, sigmaHiddenSizes: configuration.sigmaHiddenSizes,
-            embeddingSize: configuration.timeEmbeddingSize,
-            decoderShape: DecoderShape(width: configuration.decoderWidth, layers: configuration.decoderLayers,
-                                       heads: configuration.decoderHeads))
-        let keys = configuration.velocity == .decoder ? ["decoder_width", "decoder_layers", "flow_steps"]
+    /// The configuration it was built from.
+    public let configuration: Configuration
+    /// The actor.
+    public let flow: NoiseAugmentedFlowPolicy
+    /// Replay, critic, α, generator, counters.
+    public let core: OffPolicyCore
+    /// The soft actor-critic update and actor loss, with the actor's optimiser.
+    public let actorStep: SoftActorCriticStep
+
+    /// The flow, its σ network or Flow-T's decoder, run through its whole rollout.
+    public static func actorMemory(_ configuration: Configuration, observationSize: Int, actionSize: Int) -> MemoryEstimate {
+        let options = configuration.options
+        let flow = NoiseAugmentedFlowPolicy.estimate(
+            kind: options.velocity, observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
+            hiddenSizes: options.hiddenSizes, sigmaHiddenSizes: options.sigmaHiddenSizes,
+            embeddingSize: options.timeEmbeddingSize, decoderShape: options.decoderShape)
+        let keys = options.velocity == .decoder ? ["decoder_width", "decoder_layers", "flow_steps"]
             : ["hidden_sizes", "sigma_hidden_sizes", "flow_steps"]
-        return configuration.softActorCriticSettings.memoryEstimate(
-            actorParameters: actor.parameters, actorUnits: actor.units, actorKeys: keys,
-            observationSize: observationSize, actionSize: actionSize)
+        return MemoryEstimate.actor(parameters: flow.parameters, units: flow.units, keys: keys, batchSize: configuration.replay.batchSize)
     }
 
-    public var configurationJSON: String { configuration.jsonString() }
+    /// `SoftActorCriticStep.run`.
+    public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
+        actorStep.run(step, metrics: &metrics)
+    }
 
-    /// Flow matching of the velocity field on demonstrations (`conditionalFlowMatchingLoss`).
+    /// Flow matching of the velocity field on demonstrations (`conditionalFlowMatchingLoss`; Flow-T's
+    /// `μ_v`; the σ networks are not trained by it).
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
-        let loss = trainOnMinibatches(observations: observations, actions: actions, steps: steps,
-                                      batchSize: configuration.batchSize, generator: &generator) { s, a, generator in
-            tape.reset()
-            let loss = conditionalFlowMatchingLoss(observations: s, actions: a, times: 0...1, tape: tape, generator: &generator) { s, x, t in
+        let loss = core.pretrain(observations: observations, actions: actions, steps: steps, optimizer: actorStep.optimizer) { s, a, tape, generator in
+            conditionalFlowMatchingLoss(observations: s, actions: a, times: 0...1, tape: tape, generator: &generator) { s, x, t in
                 flow.velocity(observations: s, x: x, times: t)
             }
-            actorOptimizer.zeroGradients()
-            tape.backward(from: loss)
-            actorOptimizer.update()
-            return loss.value.scalar
         }
-        progress.pretrainSteps += steps
         return ["pretrain/flow_matching_loss": loss]
     }
 }

@@ -1,20 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A stochastic policy trained by soft actor-critic: reparameterised sampling from explicit
-/// standard-normal noise, with the log-density of what it sampled.
-public protocol SoftActor: Layer {
-    /// Standard-normal numbers one sample consumes.
-    var noiseSize: Int { get }
-    /// Actions in [-1, 1] and `log π(a|s)` (`[batch, 1]`), differentiable, from `noise` (`[batch, noiseSize]`).
-    func sample(observations: Variable, noise: Tensor) -> (actions: Variable, logProbability: Variable)
-    /// The deterministic action.
-    func meanAction(observations: Variable) -> Variable
-}
-
 /// A tanh-squashed diagonal Gaussian policy, as Stable-Baselines3's SAC actor: an MLP trunk with
 /// ReLU after every hidden layer, then linear heads for the mean `μ` and `log σ` (clamped to
 /// [−20, 2]); `u = μ + σ ⊙ ε`, `a = tanh(u)`,
@@ -46,9 +29,7 @@ public final class SquashedGaussianPolicy: SoftActor {
         let (mu, logSigma) = distribution(observations: observations)
         let epsilon = observations.tape.constant(noise)
         let actions = (mu + logSigma.exp() * epsilon).tanh()
-        let gaussian = (epsilon.squared() * -0.5 - logSigma).sumOfEachRow() - 0.5 * Float(actionSize) * log(2 * Float.pi)
-        let squash = (1 + 1e-6 - actions.squared()).log().sumOfEachRow()
-        return (actions, gaussian - squash)
+        return (actions, gaussianLogDensity(standardized: epsilon, logSigma: logSigma) - tanhSquashCorrection(actions))
     }
 
     /// `tanh(μ)`, the deterministic action.

@@ -48,7 +48,6 @@ public final class FlowPolicy: Layer {
         self.init(fields: fields, steps: steps)
     }
 
-    /// The field that drives block `n`.
     /// Parameters of a policy built by the initialiser above, and the units one Euler step passes
     /// through (for `MemoryEstimate`).
     static func estimate(observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int], embeddingSize: Int,
@@ -57,6 +56,7 @@ public final class FlowPolicy: Layer {
         return (Double(separateBlocks ? steps : 1) * MemoryEstimate.mlp(sizes), MemoryEstimate.units(sizes))
     }
 
+    /// The field that drives block `n`.
     public func field(forStep n: Int) -> VelocityField { fields.count == 1 ? fields[0] : fields[n] }
 
     /// `t_n = n / N`.
@@ -111,12 +111,10 @@ public final class FlowPolicy: Layer {
     /// when `deterministic`. Runs the chain on the inference path (`MLP.inference`).
     public func sample(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
         var x = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
-        let noGrad = Tape(recording: false)
         for n in 0..<steps {
             let field = field(forStep: n)
-            let times = noGrad.constant(Tensor(rows: 1, cols: 1, repeating: time(atStep: n)))
-            let embedding = field.embedding(times).value.broadcast(toRows: observations.rows, cols: field.embedding.size)
-            let velocity = field.network.inference(Tensor.concatenatingColumns([observations, x, embedding]))
+            let velocity = field.network.inference(field.embedding.conditionedInput(observations: observations, x: x,
+                                                                                     time: time(atStep: n)))
             x.add(velocity, scaledBy: dt)
         }
         x.apply(Elementwise.Tanh.self)
@@ -137,25 +135,15 @@ public final class FlowPolicy: Layer {
         let tape = Tape(recording: false)
         let s = tape.constant(observations)
         var x = tape.constant(x0)
-        var logProbability = gaussianLogDensity(x)
+        var logProbability = gaussianLogDensity(standardized: x)
         for n in 0..<steps {
             let (next, logVolume) = eulerStepWithLogVolume(observations: s, x: x, step: n, method: method, generator: &generator)
             logProbability = logProbability - logVolume
             x = next
         }
         let actions = x.tanh()
-        logProbability = logProbability - squashLogJacobian(actions)
+        logProbability = logProbability - tanhSquashCorrection(actions)
         return (actions.value, logProbability.value)
-    }
-
-    /// `log N(x; 0, I)` per row, `[batch, 1]`.
-    public func gaussianLogDensity(_ x: Variable) -> Variable {
-        x.squared().sumOfEachRow() * -0.5 - 0.5 * Float(actionSize) * log(2 * Float.pi)
-    }
-
-    /// `Σ_j log(1 − a_j² + 1e-6)` per row for squashed actions `a = tanh(x)`.
-    public func squashLogJacobian(_ actions: Variable) -> Variable {
-        (1 + 1e-6 - actions.squared()).log().sumOfEachRow()
     }
 
     /// The conditional flow-matching loss on demonstrations (docs/algorithms.md, "Flow-matching
@@ -189,10 +177,15 @@ public func conditionalFlowMatchingLoss(observations: Tensor, actions: Tensor, t
     return (velocity(tape.constant(observations), xt, times) - target).squared().sumOfEachRow().mean()
 }
 
-/// `atanh(clip(a, ±(1 − 1e-3)))`: the pre-squash point of a demonstrated action.
-enum ClippedArctanh: UnaryFunction {
-    static func apply(_ a: Float) -> Float {
-        let limit: Float = 1 - 1e-3
-        return atanh(Swift.min(Swift.max(a, -limit), limit))
+extension FlowPolicy: ActingPolicy {
+    /// `sample(observations:deterministic:generator:)`.
+    public func act(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
+        sample(observations: observations, deterministic: deterministic, generator: &generator)
+    }
+
+    /// The chain from fresh noise (or `x₀ = 0`), each particle squashed.
+    public func particleChain(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> [Tensor]? {
+        let noise = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
+        return chain(observations: observations, noise: noise).map { $0.map(Elementwise.Tanh.self) }
     }
 }

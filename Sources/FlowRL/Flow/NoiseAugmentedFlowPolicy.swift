@@ -57,9 +57,11 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
     public var noiseSize: Int { (steps + 1) * actionSize }
     public var dt: Float { 1 / Float(steps) }
 
+    /// `activation` is that of the velocity MLPs (Flow-G's gate and candidate, the plain field); the
+    /// σ network keeps SiLU and Flow-T's decoder GELU.
     public init(kind: FlowVelocityKind, observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int],
-                sigmaHiddenSizes: [Int], embeddingSize: Int, decoderShape: DecoderShape = DecoderShape(width: 64, layers: 2, heads: 4),
-                generator: inout RandomGenerator) {
+                activation: Activation = .silu, sigmaHiddenSizes: [Int], embeddingSize: Int,
+                decoderShape: DecoderShape = DecoderShape(width: 64, layers: 2, heads: 4), generator: inout RandomGenerator) {
         self.kind = kind
         self.steps = steps
         self.actionSize = actionSize
@@ -71,14 +73,14 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
             sigmaNetwork = nil
             decoder = DecoderVelocityField(observationSize: observationSize, actionSize: actionSize, width: decoderShape.width,
                                            layerCount: decoderShape.layers, heads: decoderShape.heads, embeddingSize: embeddingSize,
-                                           generator: &generator)
+                                           logSigmaRange: Self.logSigmaRange, generator: &generator, name: "actor.decoder")
             return
         }
         decoder = nil
-        velocityNetwork = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: .silu,
+        velocityNetwork = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: activation,
                               outputScale: kind == .mlp ? 0.1 : 1, generator: &generator, name: "actor.velocity")
         if kind == .gated {
-            let gate = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: .silu, generator: &generator, name: "actor.gate")
+            let gate = MLP(sizes: [input] + hiddenSizes + [actionSize], activation: activation, generator: &generator, name: "actor.gate")
             gate.layers.last!.weight.value.fill(0)
             gate.layers.last!.bias!.value.fill(5)
             self.gate = gate
@@ -89,7 +91,6 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
                            generator: &generator, name: "actor.sigma")
     }
 
-    /// `v_θ(t, s, x)` for a batch, `t` one time for all rows.
     /// Parameters of a policy built by the initialiser above, and the units one sample passes
     /// through over its whole rollout (for `MemoryEstimate`).
     static func estimate(kind: FlowVelocityKind, observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int],
@@ -113,15 +114,15 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
                 Double(steps) * (networks * E.units(velocity) + Double(4 * actionSize)) + E.units(sigma))
     }
 
+    /// `v_θ(t, s, x)` for a batch, `t` one time for all rows.
     public func velocity(observations: Variable, x: Variable, time: Float) -> Variable {
-        let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
-        return velocity(observations: observations, x: x, times: times)
+        velocity(observations: observations, x: x, times: TimeEmbedding.times(time, rows: observations.rows, on: observations.tape))
     }
 
     /// `v_θ(t, s, x)` with a time per row (`times` is `[batch, 1]`); Flow-T's is its `μ_v`.
     public func velocity(observations: Variable, x: Variable, times: Variable) -> Variable {
         if let decoder { return decoder(observations: observations, x: x, times: times).mean }
-        let input = concatenateColumns([observations, x, embedding(times)])
+        let input = embedding.conditionedInput(observations: observations, x: x, times: times)
         let candidate = velocityNetwork!(input)
         guard let gate else { return candidate }
         return gate(input).sigmoid() * (candidate - x)
@@ -129,8 +130,7 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
 
     /// `log σ_k` for every step from the state-only network, `[batch, K·d]` (not for Flow-T).
     public func logSigma(observations: Variable) -> Variable {
-        let (lo, hi) = (Self.logSigmaRange.lowerBound, Self.logSigmaRange.upperBound)
-        return lo + (hi - lo) * 0.5 * (sigmaNetwork!(observations).tanh() + 1)
+        sigmaNetwork!(observations).squashed(into: Self.logSigmaRange)
     }
 
     /// The transition of step k: its mean `μ_k` and `log σ_k` (both `[batch, d]`). Without
@@ -139,7 +139,7 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
     func transition(observations: Variable, x: Variable, step k: Int, stateLogSigmas: Variable?) -> (mean: Variable, logSigma: Variable) {
         let time = Float(k) * dt
         if let decoder {
-            let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
+            let times = TimeEmbedding.times(time, rows: observations.rows, on: observations.tape)
             let (mean, logSigma) = decoder(observations: observations, x: x, times: times)
             return (x + dt * mean, logSigma + log(dt))   // σ_k = dt · σ_v
         }
@@ -152,19 +152,19 @@ public final class NoiseAugmentedFlowPolicy: SoftActor {
         precondition(noise.cols == noiseSize && noise.rows == observations.rows, "NoiseAugmentedFlowPolicy: noise must be [batch, (K+1)·d]")
         let tape = observations.tape
         let d = actionSize
-        let logNormalizer = 0.5 * Float(d) * log(2 * Float.pi)
+        let logNormalizer = gaussianLogNormalizer(dimensions: d)
         var x = tape.constant(noise.columns(0..<d))
-        var logProbability = x.squared().sumOfEachRow() * -0.5 - logNormalizer
+        var logProbability = gaussianLogDensity(standardized: x)
         let stateLogSigmas = sigmaNetwork == nil ? nil : logSigma(observations: observations)
         for k in 0..<steps {
             let (mean, logSigmaK) = transition(observations: observations, x: x, step: k, stateLogSigmas: stateLogSigmas)
             let epsilon = tape.constant(noise.columns(((k + 1) * d)..<((k + 2) * d)))
             x = mean + logSigmaK.exp() * epsilon
             // log N(x_{k+1}; μ_k, σ_k²) with x_{k+1} − μ_k = σ_k ε_k.
-            logProbability = logProbability + (epsilon.squared() * -0.5 - logSigmaK).sumOfEachRow() - logNormalizer
+            logProbability = logProbability + gaussianLogKernel(standardized: epsilon, logSigma: logSigmaK) - logNormalizer
         }
         let actions = x.tanh()
-        return (actions, logProbability - (1 + 1e-6 - actions.squared()).log().sumOfEachRow())
+        return (actions, logProbability - tanhSquashCorrection(actions))
     }
 
     /// The rollout from `x₀ = 0` without the added noise (the chain of means), squashed.

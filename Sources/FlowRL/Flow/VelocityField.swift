@@ -23,13 +23,12 @@ public final class VelocityField: Layer {
 
     /// The network input `[s, x, emb(t)]` for a batch; `t` is one time for the whole batch.
     public func input(observations: Variable, x: Variable, time: Float) -> Variable {
-        let times = observations.tape.constant(Tensor(rows: observations.rows, cols: 1, repeating: time))
-        return concatenateColumns([observations, x, embedding(times)])
+        embedding.conditionedInput(observations: observations, x: x, time: time)
     }
 
     /// The network input with a time per row (`times` is `[batch, 1]`).
     public func input(observations: Variable, x: Variable, times: Variable) -> Variable {
-        concatenateColumns([observations, x, embedding(times)])
+        embedding.conditionedInput(observations: observations, x: x, times: times)
     }
 
     /// `v_θ(t, s, x)`.

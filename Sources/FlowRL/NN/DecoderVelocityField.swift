@@ -1,10 +1,12 @@
-/// Flow-T's velocity field (SAC Flow; docs/algorithms.md, "SAC Flow: velocity fields"): an action token `Linear(x) + Linear(emb(t))`
+/// A velocity field built as an attention decoder: an action token `Linear(x) + Linear(emb(t))`
 /// and a state token `Linear(s)`, then `layers` pre-norm decoder layers
 ///
 ///     h ← h + SelfAttention(LN(h)),  h ← h + CrossAttention(LN(h), state),  h ← h + FFN(LN(h))
 ///
 /// with `FFN = Linear(4D) → GELU → Linear(D)`, a final LayerNorm, and heads for `μ_v` and `log σ_v`
-/// (the latter mapped into [−5, 2] like SAC Flow's other σ). One token per sample on each side.
+/// (the latter mapped into `logSigmaRange` by a scaled tanh). One token per sample on each side.
+/// Its parameter names start with the `name` its owner gives, so the layer knows nothing of the
+/// checkpoints it ends up in.
 public final class DecoderVelocityField: Layer {
     public struct DecoderLayer {
         let selfNorm: LayerNorm, selfAttention: MultiHeadAttention
@@ -22,6 +24,8 @@ public final class DecoderVelocityField: Layer {
     let layers: [DecoderLayer]
     let finalNorm: LayerNorm
     let meanHead: Linear, logSigmaHead: Linear
+    /// The interval `log σ_v` is mapped into.
+    public let logSigmaRange: ClosedRange<Float>
 
     public var parameters: [Parameter] {
         actionInput.parameters + timeInput.parameters + stateInput.parameters + layers.flatMap(\.parameters)
@@ -29,13 +33,14 @@ public final class DecoderVelocityField: Layer {
     }
 
     public init(observationSize: Int, actionSize: Int, width: Int, layerCount: Int, heads: Int, embeddingSize: Int,
-                generator: inout RandomGenerator) {
+                logSigmaRange: ClosedRange<Float>, generator: inout RandomGenerator, name prefix: String) {
         embedding = TimeEmbedding(size: embeddingSize)
-        actionInput = Linear(inputSize: actionSize, outputSize: width, generator: &generator, name: "actor.decoder.action_in")
-        timeInput = Linear(inputSize: embeddingSize, outputSize: width, generator: &generator, name: "actor.decoder.time_in")
-        stateInput = Linear(inputSize: observationSize, outputSize: width, generator: &generator, name: "actor.decoder.state_in")
+        self.logSigmaRange = logSigmaRange
+        actionInput = Linear(inputSize: actionSize, outputSize: width, generator: &generator, name: prefix + ".action_in")
+        timeInput = Linear(inputSize: embeddingSize, outputSize: width, generator: &generator, name: prefix + ".time_in")
+        stateInput = Linear(inputSize: observationSize, outputSize: width, generator: &generator, name: prefix + ".state_in")
         layers = (0..<layerCount).map { index in
-            let name = "actor.decoder.layers.\(index)"
+            let name = prefix + ".layers.\(index)"
             return DecoderLayer(selfNorm: LayerNorm(size: width, name: name + ".self_norm"),
                                 selfAttention: MultiHeadAttention(width: width, heads: heads, generator: &generator, name: name + ".self"),
                                 crossNorm: LayerNorm(size: width, name: name + ".cross_norm"),
@@ -44,9 +49,9 @@ public final class DecoderVelocityField: Layer {
                                 expand: Linear(inputSize: width, outputSize: 4 * width, generator: &generator, name: name + ".ffn_in"),
                                 contract: Linear(inputSize: 4 * width, outputSize: width, generator: &generator, name: name + ".ffn_out"))
         }
-        finalNorm = LayerNorm(size: width, name: "actor.decoder.final_norm")
-        meanHead = Linear(inputSize: width, outputSize: actionSize, generator: &generator, name: "actor.decoder.mean")
-        logSigmaHead = Linear(inputSize: width, outputSize: actionSize, generator: &generator, name: "actor.decoder.log_sigma")
+        finalNorm = LayerNorm(size: width, name: prefix + ".final_norm")
+        meanHead = Linear(inputSize: width, outputSize: actionSize, generator: &generator, name: prefix + ".mean")
+        logSigmaHead = Linear(inputSize: width, outputSize: actionSize, generator: &generator, name: prefix + ".log_sigma")
     }
 
     /// `(μ_v, log σ_v)` at `(s, x, t)`, each `[batch, d]`; `times` is `[batch, 1]`.
@@ -61,7 +66,14 @@ public final class DecoderVelocityField: Layer {
             h = h + layer.contract(layer.expand(layer.feedForwardNorm(h)).gelu())
         }
         let features = finalNorm(h)
-        let (lo, hi) = (NoiseAugmentedFlowPolicy.logSigmaRange.lowerBound, NoiseAugmentedFlowPolicy.logSigmaRange.upperBound)
-        return (meanHead(features), lo + (hi - lo) * 0.5 * (logSigmaHead(features).tanh() + 1))
+        return (meanHead(features), logSigmaHead(features).squashed(into: logSigmaRange))
+    }
+}
+
+extension Variable {
+    /// `lo + (hi − lo)(tanh(x) + 1)/2`: a bounded `log σ` from an unbounded output.
+    public func squashed(into range: ClosedRange<Float>) -> Variable {
+        let (lo, hi) = (range.lowerBound, range.upperBound)
+        return lo + (hi - lo) * 0.5 * (tanh() + 1)
     }
 }

@@ -31,8 +31,8 @@ extension Layer {
         for (t, o) in zip(target, origin) { t.value = o.value }
     }
 
-    /// Polyak averaging towards `source`: `θ ← (1 − rate) · θ + rate · θ_source` (the target
-    /// network update of SAC with `rate = τ`).
+    /// Polyak averaging towards `source`: `θ ← (1 − rate) · θ + rate · θ_source` (how a target
+    /// or lagged copy of a network follows it).
     public func polyakUpdate(towards source: some Layer, rate: Float) {
         let (target, origin) = (parameters, source.parameters)
         precondition(Self.sameShapes(target, origin), "polyakUpdate: the layers differ in shape")

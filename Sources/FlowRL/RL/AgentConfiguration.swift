@@ -14,9 +14,15 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
     init()
     /// Throws `FlowRLError.invalidArgument` naming the first key whose value is out of range.
     func validate() throws
+    /// Keys that take another key's value when the caller gives that one and not them: key →
+    /// source (see `AlgorithmOptions.followingKeys`).
+    static var followingKeys: [String: String] { get }
 }
 
 extension AgentConfiguration {
+    /// None by default.
+    public static var followingKeys: [String: String] { [:] }
+
     /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.
     public static func decode(json: String?, algorithm: String) throws -> Self {
         let text = json ?? ""
@@ -37,7 +43,11 @@ extension AgentConfiguration {
         for key in overrides.keys.sorted() where merged[key] == nil {
             throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); valid keys: \(valid.joined(separator: ", "))")
         }
-        let defaults = merged
+        var defaults = merged
+        for (key, source) in followingKeys where overrides[key] == nil && defaults[key] != nil {
+            if let value = overrides[source] { defaults[key] = value }
+        }
+        merged = defaults
         for (key, value) in overrides { merged[key] = value }
         let configuration: Self
         do {
@@ -124,6 +134,12 @@ public enum ConfigCheck {
 
     public static func finite(_ value: Float, _ key: String) throws {
         guard value.isFinite else { throw FlowRLError.invalidArgument("config key '\(key)' must be finite, got \(value)") }
+    }
+
+    /// A time-embedding width: even (sines and cosines in pairs) and in [2, 1024].
+    public static func timeEmbeddingSize(_ size: Int, _ key: String = "time_embedding_size") throws {
+        try inRange(size, 2...1024, key)
+        guard size % 2 == 0 else { throw FlowRLError.invalidArgument("config key '\(key)' must be even, got \(size)") }
     }
 
     public static func layerSizes(_ sizes: [Int], _ key: String) throws {

@@ -35,6 +35,15 @@ public struct MemoryEstimate: Equatable {
 
     public init() {}
 
+    /// An estimate of the given parts (the replay buffer added separately, by `addReplay`).
+    public init(parameters: Double, optimizerMoments: Double, workspace: Double, networkKeys: [String], workspaceKeys: [String]) {
+        self.parameters = parameters
+        self.optimizerMoments = optimizerMoments
+        self.workspace = workspace
+        self.networkKeys = networkKeys
+        self.workspaceKeys = workspaceKeys
+    }
+
     /// Floats any checkpoint of this agent stores (every parameter and every moment).
     public var checkpointFloats: Double { parameters + optimizerMoments }
 
@@ -57,6 +66,13 @@ public struct MemoryEstimate: Equatable {
 
     /// Units of an `MLP` (its input and every layer's output), the activations one row passes through.
     static func units(_ sizes: [Int]) -> Double { Double(sizes.reduce(0, +)) }
+
+    /// The part of an actor trained by one Adam optimiser and run twice per update (the actor
+    /// step and the critic targets) on `batchSize` rows, each passing through `units` units.
+    static func actor(parameters: Double, units: Double, keys: [String], batchSize: Int) -> MemoryEstimate {
+        MemoryEstimate(parameters: parameters, optimizerMoments: 2 * parameters, workspace: 2 * floatsPerUnit * Double(batchSize) * units,
+                       networkKeys: keys, workspaceKeys: ["batch_size"] + keys)
+    }
 
     /// A twin critic, `[observation + action] + hidden + [1]` twice.
     static func twinCritic(observationSize: Int, actionSize: Int, hiddenSizes: [Int]) -> (parameters: Double, units: Double) {

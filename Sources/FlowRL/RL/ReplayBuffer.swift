@@ -143,11 +143,7 @@ public final class ReplayBuffer {
     /// The transitions at `indices` (each in `0..<count`), in that order.
     public func gather(_ indices: [Int]) -> Transitions {
         func rows(_ source: UnsafeMutablePointer<Float>, _ width: Int) -> Tensor {
-            Tensor(rows: indices.count, cols: width) { out, _ in
-                for (row, index) in indices.enumerated() {
-                    (out + row * width).update(from: source + index * width, count: width)
-                }
-            }
+            Tensor(gatheringRows: indices, of: source, cols: width)
         }
         return Transitions(observations: rows(observations, observationSize), actions: rows(actions, actionSize),
                            rewards: rows(rewards, 1), nextObservations: rows(nextObservations, observationSize),

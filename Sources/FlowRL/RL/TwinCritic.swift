@@ -73,9 +73,7 @@ public final class SoftCritic {
     public func update(on batch: Transitions, targets: Tensor) -> (loss: Float, meanQ: Float) {
         tape.reset()
         let (loss, q1) = self.loss(on: batch, targets: targets, tape: tape)
-        optimizer.zeroGradients()
-        tape.backward(from: loss)
-        optimizer.update()
+        optimizer.minimize(loss, on: tape)
         return (loss.value.scalar, q1.value.sum() / Float(max(1, q1.rows)))
     }
 

@@ -1,0 +1,38 @@
+import FlowRL
+import XCTest
+
+/// Checkpoints written before the shared off-policy core and the configuration groups (one per
+/// variant of `SeededResultsTests`, made by its `FLOWRL_WRITE_COMPAT_CHECKPOINTS` writer on the
+/// code of that time and kept in `Tests/CheckpointData/`) still load, with every stored tensor and
+/// integer taken over unchanged, the configuration keys added since at the values that reproduce
+/// the old behaviour, and training continuing from them.
+final class CheckpointCompatibilityTests: XCTestCase {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("CheckpointData")
+
+    func testCheckpointsFromBeforeTheSharedCoreLoadAndContinue() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory.path).filter { $0.hasSuffix(".flowrl") }.sorted()
+        XCTAssertEqual(files.count, SeededResultsTests.variants.count, "one checkpoint per seeded variant")
+        for file in files {
+            let stored = try Checkpoint.read(from: Self.directory.appendingPathComponent(file).path)
+            let agent = try ManagedAgent(checkpoint: stored)
+            // Nothing stored is dropped or changed: the loaded agent captures the same tensors and
+            // integers, under the same names.
+            let state = agent.checkpoint(includeReplayBuffer: true).state
+            XCTAssertEqual(state, stored.state, file)
+            XCTAssertEqual(agent.metadataJSON, stored.metadataJSON, file)
+            // Keys added since take the values that keep the old behaviour.
+            guard case .object(let old) = try JSONValue.parse(stored.configurationJSON),
+                  case .object(let new) = try JSONValue.parse(agent.agent.configurationJSON) else { return XCTFail(file) }
+            for (key, value) in old { XCTAssertEqual(new[key], value, "\(file): '\(key)'") }
+            if stored.algorithm == "sac" || stored.algorithm == "sac_flow" {
+                // One learning rate for actor and critic, as before `critic_learning_rate` existed.
+                XCTAssertEqual(new["critic_learning_rate"], old["learning_rate"], file)
+            }
+            if stored.algorithm == "swfp" { XCTAssertEqual(new["target_update_interval"]?.text, "1", file) }
+            if stored.algorithm == "sac_flow" { XCTAssertEqual(new["activation"]?.text, #""silu""#, file) }
+            let metrics = try agent.update(gradientSteps: 2)
+            XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(file): \(metrics)")
+        }
+    }
+}
