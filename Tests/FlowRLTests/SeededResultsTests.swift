@@ -70,7 +70,8 @@ final class SeededResultsTests: XCTestCase {
         return (stateOnly.encoded(), checkpoint.encoded(), trace)
     }
 
-    func testPrintSeededFingerprints() throws {
+    /// Asserts that a seeded run repeats byte for byte, and prints the fingerprints to compare across a change.
+    func testSeededRunsRepeatExactlyAndPrintTheirFingerprints() throws {
         let dump = ProcessInfo.processInfo.environment["FLOWRL_SEEDED_DUMP"]
         for (label, algorithm, configuration) in Self.variants {
             let (state, file, trace) = try Self.run(algorithm: algorithm, configuration: configuration)
@@ -92,9 +93,12 @@ final class SeededResultsTests: XCTestCase {
         }
     }
 
-    /// Writes the compatibility checkpoints when asked (see the type's comment); otherwise nothing.
+    /// Writes the compatibility checkpoints when asked (see the type's comment) and reads each back;
+    /// skipped otherwise.
     func testWriteCompatibilityCheckpointsWhenAsked() throws {
-        guard let directory = ProcessInfo.processInfo.environment["FLOWRL_WRITE_COMPAT_CHECKPOINTS"] else { return }
+        guard let directory = ProcessInfo.processInfo.environment["FLOWRL_WRITE_COMPAT_CHECKPOINTS"] else {
+            throw XCTSkip("set FLOWRL_WRITE_COMPAT_CHECKPOINTS=<directory> to write the compatibility checkpoints")
+        }
         for (label, algorithm, configuration) in Self.variants {
             let agent = try ManagedAgent(algorithm: algorithm, configurationJSON: configuration,
                                          observationSize: Self.observationSize, actionSize: Self.actionSize)
@@ -104,6 +108,8 @@ final class SeededResultsTests: XCTestCase {
             _ = try agent.update(gradientSteps: 3)
             try agent.setMetadata(#"{"written_by": "SeededResultsTests before the shared core"}"#)
             try agent.checkpoint(includeReplayBuffer: true).write(to: directory + "/\(label).flowrl")
+            XCTAssertEqual(try Checkpoint.read(from: directory + "/\(label).flowrl").state,
+                           agent.checkpoint(includeReplayBuffer: true).state, label)
         }
     }
 }
