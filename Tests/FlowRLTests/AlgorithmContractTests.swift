@@ -25,6 +25,8 @@ enum AlgorithmList {
               json: #"{"velocity": "mlp", "hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "sac_flow decoder", algorithm: "sac_flow",
               json: #"{"velocity": "decoder", "decoder_width": 8, "decoder_heads": 2, "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+        Model(label: "rldt", algorithm: "rldt",
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2}"#),
     ]
 
     static let observationSize = 3, actionSize = 2

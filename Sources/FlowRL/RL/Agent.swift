@@ -51,7 +51,7 @@ extension Agent {
 /// The algorithms flowrl can create by name.
 public enum AgentRegistry {
     /// Every algorithm type, in the order `names` lists them.
-    public static var types: [any Agent.Type] { [FlowBehaviorCloning.self, SWFP.self, SAC.self, SACFlow.self] }
+    public static var types: [any Agent.Type] { [FlowBehaviorCloning.self, SWFP.self, SAC.self, SACFlow.self, RLDT.self] }
 
     /// The algorithm names.
     public static var names: [String] { types.map { $0.algorithm } }

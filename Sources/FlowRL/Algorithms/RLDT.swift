@@ -1,0 +1,253 @@
+/// Reinforcement Learning for Flow-Matching Policies with Density Transport (RLDT; arXiv:2606.08602;
+/// our reading in docs/algorithms.md, "RLDT"): a flow policy fine-tuned by aligning its velocity
+/// field with an SVGD transport field built from the critic's action gradients, each particle's
+/// chain end predicted in one jump from an intermediate step (no log-density, no backpropagation
+/// through the chain), held near a reference policy by velocity matching.
+///
+/// One update (`trainStep`): a critic step towards `r + γ(1 − term) mean_m min_j Q̄_j(s', a'_m)`
+/// over `target_samples` fresh policy samples; then, every `policy_delay` updates, the actor step
+/// (`actorStep`) and the reference update; the core then Polyak-averages the critic targets.
+public final class RLDT: OffPolicyAgent {
+    /// The name it is created by.
+    public static let algorithm = "rldt"
+
+    /// What the trust region holds the policy near (`reference`).
+    public enum Reference: String, Codable, Sendable { case lagged, pretrained }
+
+    /// RLDT's own keys (Python keyword = JSON key in snake_case); the critic, replay and schedule
+    /// keys are the shared groups'. RLDT has no entropy temperature α.
+    public struct Options: AlgorithmOptions {
+        /// K, the Euler steps of the flow.
+        public var flowSteps = 4
+        /// P, the chains drawn per state (the SVGD particles).
+        public var particles = 8
+        /// States per actor step, each with P particles: the first rows of the minibatch (at most
+        /// `batch_size`), so an actor step costs about as much as a SAC actor step on `batch_size` rows.
+        public var actorBatchSize = 32
+        /// The field's kernel.
+        public var kernel = RLDTTransport.Kernel.rbf
+        /// The repulsion temperature, relative to the mean gradient norm.
+        public var svgdTemperature: Float = 1e-3
+        /// c, the weight of the consistency term.
+        public var consistencyWeight: Float = 0.5
+        /// c_kl, the weight of the velocity-matching trust region.
+        public var trustRegionWeight: Float = 0.2
+        /// The trust region's reference: a lagged copy of the policy, or the pretrained policy.
+        public var reference = Reference.lagged
+        /// The lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy
+        /// every K actor updates. Unused with `reference = "pretrained"`.
+        public var referenceUpdate: Float = 0.01
+        /// M, the fresh policy samples averaged in each critic target.
+        public var targetSamples = 2
+        /// Velocity-field hidden widths.
+        public var hiddenSizes = [256, 256]
+        /// Activation of the velocity MLP.
+        public var activation = Activation.silu
+        /// Width of the time embedding emb(t) (even).
+        public var timeEmbeddingSize = 16
+
+        public init() {}
+
+        /// A critic and the Python loop's schedule; no α.
+        public static var groups: ConfigurationGroups { [.critic, .trainingLoop] }
+
+        /// Each key's range, named as the user typed it.
+        public func validate() throws {
+            try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
+            try ConfigCheck.inRange(particles, 1...256, "particles")
+            try ConfigCheck.inRange(actorBatchSize, 1...1_000_000, "actor_batch_size")
+            try ConfigCheck.inRange(svgdTemperature, 0...1e6, "svgd_temperature")
+            try ConfigCheck.inRange(consistencyWeight, 0...1e6, "consistency_weight")
+            try ConfigCheck.inRange(trustRegionWeight, 0...1e6, "trust_region_weight")
+            if referenceUpdate >= 1 {
+                guard referenceUpdate == referenceUpdate.rounded(), referenceUpdate <= 1e9 else {
+                    throw FlowRLError.invalidArgument("config key 'reference_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(referenceUpdate)")
+                }
+            } else {
+                try ConfigCheck.positive(referenceUpdate, "reference_update")
+            }
+            try ConfigCheck.inRange(targetSamples, 1...64, "target_samples")
+            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
+            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
+        }
+    }
+
+    /// The options composed with the shared groups.
+    public typealias Configuration = OffPolicyConfiguration<Options>
+
+    /// Draws θ from the seed, then the reference (made a copy of θ), then the shared core.
+    public init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws {
+        let (configuration, seeded) = try Self.start(configurationJSON)
+        var generator = seeded
+        let options = configuration.options
+        func makePolicy(_ generator: inout RandomGenerator) -> FlowPolicy {
+            FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
+                       hiddenSizes: options.hiddenSizes, activation: options.activation,
+                       embeddingSize: options.timeEmbeddingSize, separateBlocks: false, generator: &generator, name: "velocity")
+        }
+        let policy = makePolicy(&generator), reference = makePolicy(&generator)
+        reference.copyParameters(from: policy)
+        let policyOptimizer = Adam(parameters: policy.parameters, learningRate: configuration.common.learningRate)
+        self.policy = policy
+        self.reference = reference
+        self.policyOptimizer = policyOptimizer
+        self.configuration = configuration
+        core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,
+                                 policy: policy, networks: [("policy", policy), ("reference", reference)],
+                                 optimizers: [("policy_optimizer", policyOptimizer)], generator: generator)
+    }
+
+    /// The configuration it was built from.
+    public let configuration: Configuration
+    /// θ, the policy being trained and acting.
+    public let policy: FlowPolicy
+    /// The trust region's reference: a lagged copy of θ, or the pretrained policy.
+    public let reference: FlowPolicy
+    let policyOptimizer: Adam
+    /// Replay, critic, generator, counters.
+    public let core: OffPolicyCore
+
+    /// θ and its reference (one optimiser); the passes of an update: the particle chains, the
+    /// critic's gradient at their ends, the prediction and trust-region passes, and the critic
+    /// targets' M chains.
+    public static func actorMemory(_ configuration: Configuration, observationSize: Int, actionSize: Int) -> MemoryEstimate {
+        let options = configuration.options
+        let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
+                                         hiddenSizes: options.hiddenSizes, embeddingSize: options.timeEmbeddingSize, separateBlocks: false)
+        let critic = MemoryEstimate.twinCritic(observationSize: observationSize, actionSize: actionSize,
+                                               hiddenSizes: configuration.critic.hiddenSizes)
+        let batch = Double(configuration.replay.batchSize)
+        let particleRows = Double(options.particles) * min(Double(options.actorBatchSize), batch)
+        let workspace = MemoryEstimate.floatsPerUnit
+            * (particleRows * (policy.units * Double(options.flowSteps + 3) + critic.units)
+               + Double(options.targetSamples) * batch * policy.units * Double(options.flowSteps))
+        return MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
+                              networkKeys: ["hidden_sizes", "time_embedding_size"],
+                              workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "particles", "actor_batch_size", "target_samples"])
+    }
+
+    // MARK: Learning
+
+    /// A critic step towards targets averaged over fresh policy samples, then on actor turns the
+    /// actor step and the reference update.
+    public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
+        let batch = step.batch
+        core.criticStep(on: batch, targets: criticTargets(for: batch), metrics: &metrics)
+        guard step.actorTurn else { return }
+        let states = batch.observations.rows(0..<min(configuration.options.actorBatchSize, batch.count))
+        let terms = actorStep(observations: states)
+        metrics.addPerActorStep("train/actor_loss", Double(terms.loss))
+        metrics.addPerActorStep("train/transport_loss", Double(terms.transport))
+        metrics.addPerActorStep("train/consistency_loss", Double(terms.consistency))
+        metrics.addPerActorStep("train/trust_region_loss", Double(terms.trustRegion))
+        metrics.addPerActorStep("train/field_norm", Double(terms.fieldNorm))
+        metrics.addPerActorStep("train/particle_spread", Double(terms.spread))
+        updateReference()
+        metrics.countActorStep()
+    }
+
+    /// `y = r + γ (1 − term) mean_m min_j Q̄_j(s', a'_m)`, `a'_m ~ π(·|s')` (M draws in one batch);
+    /// no entropy term. Truncation is not termination, so time limits bootstrap.
+    public func criticTargets(for batch: Transitions) -> Tensor {
+        let critic = core.softCritic!
+        let samples = configuration.options.targetSamples
+        let next = batch.nextObservations.tiledRows(samples)
+        let actions = policy.sample(observations: next, deterministic: false, generator: &core.generator)
+        var values = critic.target.minimumValue(observations: next, actions: actions).sumOfRowBlocks(blockRows: batch.count)
+        values.scale(by: 1 / Float(samples))
+        var targets = batch.rewards
+        for row in 0..<batch.count {
+            targets.scalars[row] += critic.discount * (1 - batch.terminated.scalars[row]) * values.scalars[row]
+        }
+        return targets
+    }
+
+    /// What one actor step reports.
+    struct ActorTerms {
+        let loss, transport, consistency, trustRegion, fieldNorm, spread: Float
+    }
+
+    /// One Adam step of θ on the RLDT loss at `observations` (S states, P particles each).
+    func actorStep(observations: Tensor) -> ActorTerms {
+        let options = configuration.options
+        let count = options.particles, steps = policy.steps, width = core.actionSize
+        let s = observations.tiledRows(count)
+        let rows = s.rows
+        // 1. Particles: P chains per state from the current policy, without gradient.
+        let chain = policy.chain(observations: s, noise: core.generator.normalTensor(rows: rows, cols: width))
+        let ends = chain[steps]
+        // 2. A uniformly drawn intermediate step per particle.
+        var intermediate = Tensor(rows: rows, cols: width), times = Tensor(rows: rows, cols: 1)
+        for row in 0..<rows {
+            let k = Int(core.generator.next() % UInt64(steps))
+            times.scalars[row] = policy.time(atStep: k)
+            for c in 0..<width { intermediate[row, c] = chain[k][row, c] }
+        }
+        // The trust region's re-noised copies of the ends.
+        let trustTimes = core.generator.uniformTensor(rows: rows, cols: 1)
+        var trustPoints = core.generator.normalTensor(rows: rows, cols: width)
+        for row in 0..<rows {
+            let tau = trustTimes.scalars[row]
+            for c in 0..<width { trustPoints[row, c] = (1 - tau) * trustPoints[row, c] + tau * ends[row, c] }
+        }
+        let inputs = RLDTActorLoss.Inputs(observations: s, intermediate: intermediate, times: times, ends: ends,
+                                          trustPoints: trustPoints, trustTimes: trustTimes)
+        let loss = RLDTActorLoss(policy: policy, reference: reference, consistencyWeight: options.consistencyWeight,
+                                 trustRegionWeight: options.trustRegionWeight)
+        let tape = core.tape
+        tape.reset()
+        let (velocity, predicted) = loss.prediction(inputs, tape: tape)
+        // 3. The transport field at the predicted ends, from the critic's gradients at the particles.
+        let gradients = core.softCritic!.critic.preSquashGradient(observations: s, preSquashActions: ends)
+        let field = RLDTTransport.field(predicted: predicted.value, particles: ends, gradients: gradients, particlesPerState: count,
+                                        temperature: options.svgdTemperature, kernel: options.kernel)
+        // 4. The three losses, one Adam step.
+        let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: field)
+        let total = terms.transport + terms.consistency + terms.trustRegion
+        policyOptimizer.minimize(total, on: tape)
+        let fieldNorm = field.map(Elementwise.Square.self).sumOfEachRow().map(Elementwise.SquareRoot.self).sum() / Float(rows)
+        return ActorTerms(loss: total.value.scalar, transport: terms.transport.value.scalar, consistency: terms.consistency.value.scalar,
+                          trustRegion: terms.trustRegion.value.scalar, fieldNorm: fieldNorm,
+                          spread: RLDTTransport.spread(particles: ends, particlesPerState: count))
+    }
+
+    /// A lagged reference follows θ by Polyak averaging, or by a hard copy every K actor updates;
+    /// a pretrained one stays where `pretrain` left it.
+    private func updateReference() {
+        let options = configuration.options
+        guard options.reference == .lagged else { return }
+        if options.referenceUpdate < 1 {
+            reference.polyakUpdate(towards: policy, rate: options.referenceUpdate)
+        } else if (core.progress.actorUpdates + 1) % Int(options.referenceUpdate) == 0 {
+            reference.copyParameters(from: policy)
+        }
+    }
+
+    /// Flow matching on demonstrations; the reference then restarts from the pretrained flow.
+    public func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double] {
+        let metrics = core.pretrainFlowMatching(policy, optimizer: policyOptimizer, observations: observations, actions: actions,
+                                                steps: steps)
+        reference.copyParameters(from: policy)
+        return metrics
+    }
+}
+
+extension TwinCritic {
+    /// `∇_x ½(Q₁ + Q₂)(s, tanh x)` at pre-squash points `x`, the parameters held fixed: the
+    /// critic's action gradient times `1 − tanh² x`, by the tape-free forward pass.
+    public func preSquashGradient(observations: Tensor, preSquashActions x: Tensor) -> Tensor {
+        let actions = x.map(Elementwise.Tanh.self)
+        let input = Tensor.concatenatingColumns([observations, actions])
+        let half = Tensor(rows: input.rows, cols: 1, repeating: 0.5)
+        var gradient = Tensor(rows: input.rows, cols: actions.cols)
+        for network in [first, second] {
+            let forward = network.inferenceKeepingSlopes(input)
+            let inputGradient = network.inputGradient(outputGradient: half, slopes: forward.slopes)
+            gradient.add(inputGradient.columns(observations.cols..<input.cols))
+        }
+        for index in 0..<gradient.count {
+            gradient.scalars[index] *= 1 - actions.scalars[index] * actions.scalars[index]
+        }
+        return gradient
+    }
+}

@@ -1,0 +1,203 @@
+import FlowRL
+import XCTest
+import _FlowRLTestSupport
+
+/// RLDT: the transport field against a direct numpy computation, the gradients of each loss, the
+/// expected target of a straight flow, the critic's pre-squash gradient and the critic targets
+/// (its contract, determinism and checkpoints included, is `AlgorithmContractTests`; the bimodal
+/// bandit it must keep both modes of is a Python test, python/tests/test_rldt.py, run on the
+/// release build).
+final class RLDTTests: XCTestCase {
+    func smallAgent(_ extra: String = "", observationSize: Int = 2, actionSize: Int = 2) throws -> RLDT {
+        try RLDT(configurationJSON: #"{"hidden_sizes": [16, 16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 256\#(extra)}"#,
+                 observationSize: observationSize, actionSize: actionSize)
+    }
+
+    func testTransportFieldMatchesTheNumpyReference() {
+        for reference in RLDTReference.cases {
+            let rows = reference.predicted.count / reference.width
+            func tensor(_ values: [Float]) -> Tensor { Tensor(rows: rows, cols: reference.width, scalars: values) }
+            let field = RLDTTransport.field(predicted: tensor(reference.predicted), particles: tensor(reference.particles),
+                                            gradients: tensor(reference.gradients), particlesPerState: reference.particlesPerState,
+                                            temperature: reference.temperature, kernel: .rbf)
+            XCTAssertLessThanOrEqual(closenessRatio(field, tensor(reference.expected), atol: 1e-5, rtol: 1e-4), 1,
+                                     "\(reference.name): \(field) vs \(reference.expected)")
+        }
+    }
+
+    func testTheRepulsionAndTheDeltaKernel() {
+        let reference = RLDTReference.cases[0]
+        let rows = reference.predicted.count / reference.width
+        func tensor(_ values: [Float]) -> Tensor { Tensor(rows: rows, cols: reference.width, scalars: values) }
+        let (predicted, particles, gradients) = (tensor(reference.predicted), tensor(reference.particles), tensor(reference.gradients))
+        // Delta kernel: the critic's gradient at each particle itself.
+        XCTAssertEqual(RLDTTransport.field(predicted: predicted, particles: particles, gradients: gradients, particlesPerState: 4,
+                                           temperature: 0.3, kernel: .delta), gradients)
+        // With zero gradients only the repulsion is left (the gradient scale is clamped to 1e-3):
+        // it points from the particles towards the predicted end.
+        let zero = Tensor(rows: rows, cols: reference.width)
+        let repulsion = RLDTTransport.field(predicted: predicted, particles: particles, gradients: zero, particlesPerState: 4,
+                                            temperature: 1000, kernel: .rbf)
+        let attraction = RLDTTransport.field(predicted: predicted, particles: particles, gradients: zero, particlesPerState: 4,
+                                             temperature: 0, kernel: .rbf)
+        XCTAssertEqual(attraction, zero)
+        XCTAssertTrue(repulsion.scalars.contains { $0 != 0 } && repulsion.isFinite)
+    }
+
+    func testEachLossHasTheGradientsOfItsFiniteDifferences() throws {
+        let agent = try smallAgent(#", "flow_steps": 3"#)
+        // Move the reference away from the policy so the trust region is not at its minimum.
+        var generator = RandomGenerator(seed: 5)
+        let data = AlgorithmList.transitions(32)
+        _ = agent.pretrain(observations: data.observations.columns(0..<2), actions: data.actions, steps: 5)
+        agent.reference.polyakUpdate(towards: try RLDT(configurationJSON: #"{"hidden_sizes": [16, 16], "seed": 9}"#, observationSize: 2,
+                                                   actionSize: 2).policy, rate: 0.5)
+        let rows = 6
+        let ends = generator.normalTensor(rows: rows, cols: 2)
+        let tau = generator.uniformTensor(rows: rows, cols: 1)
+        var trustPoints = generator.normalTensor(rows: rows, cols: 2)
+        for row in 0..<rows { for c in 0..<2 { trustPoints[row, c] = (1 - tau[row, 0]) * trustPoints[row, c] + tau[row, 0] * ends[row, c] } }
+        let inputs = RLDTActorLoss.Inputs(observations: generator.normalTensor(rows: rows, cols: 2),
+                                          intermediate: generator.normalTensor(rows: rows, cols: 2),
+                                          times: Tensor(rows: rows, cols: 1, scalars: [0, 1.0 / 3, 2.0 / 3, 0, 1.0 / 3, 2.0 / 3]),
+                                          ends: ends, trustPoints: trustPoints, trustTimes: tau)
+        let field = generator.normalTensor(rows: rows, cols: 2)
+        let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
+        for (name, pick) in [("transport", 0), ("consistency", 1), ("trust region", 2)] {
+            let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
+                let (velocity, predicted) = loss.prediction(inputs, tape: tape)
+                let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: field)
+                return [terms.transport, terms.consistency, terms.trustRegion][pick]
+            }
+            XCTAssertTrue(result.passed, "\(name): \(result)")
+            XCTAssertGreaterThan(result.entriesChecked, 0)
+        }
+        // The reference receives no gradient.
+        XCTAssertTrue(agent.reference.parameters.allSatisfy { $0.gradient.scalars.allSatisfy { $0 == 0 } })
+    }
+
+    func testTheLossesAtHandComputedValues() throws {
+        // A field v ≡ c (all weights zero, last bias c): every term has a closed form.
+        let agent = try smallAgent(#", "flow_steps": 4"#, observationSize: 1, actionSize: 1)
+        let c: Float = 0.5
+        for parameter in agent.policy.parameters + agent.reference.parameters { parameter.value.fill(0) }
+        agent.policy.fields[0].network.parameters.last!.value.fill(c)
+        let inputs = RLDTActorLoss.Inputs(observations: Tensor([[0], [0]]), intermediate: Tensor([[1], [-2]]), times: Tensor([[0], [0.5]]),
+                                          ends: Tensor([[1.2], [-1]]), trustPoints: Tensor([[0.3], [0.1]]), trustTimes: Tensor([[0.2], [0.9]]))
+        let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
+        let tape = Tape()
+        let (velocity, predicted) = loss.prediction(inputs, tape: tape)
+        XCTAssertEqual(predicted.value, Tensor([[1.5], [-1.75]]))   // x_k + (1 − t_k) c
+        let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: Tensor([[2], [-4]]))
+        // m = 4 and 2: transport −mean(c·2/4, c·(−4)/2) = −mean(0.25, −1) = 0.375.
+        XCTAssertEqual(terms.transport.value.scalar, 0.375, accuracy: 1e-6)
+        // consistency 0.5 · mean(0.3²/16, 0.75²/4)
+        XCTAssertEqual(terms.consistency.value.scalar, 0.5 * (0.09 / 16 + 0.5625 / 4) / 2, accuracy: 1e-6)
+        // trust region 0.2 · mean(c², c²) against a zero reference
+        XCTAssertEqual(terms.trustRegion.value.scalar, 0.2 * c * c, accuracy: 1e-6)
+    }
+
+    func testTheExpectedTargetOfAStraightFlowIsTheChainsEnd() throws {
+        // Zero the field's dependence on x and t: v = v(s), a straight flow from each x₀.
+        let agent = try smallAgent(#", "flow_steps": 5"#, observationSize: 3, actionSize: 2)
+        let network = agent.policy.fields[0].network
+        let first = network.parameters[0]   // weight [hidden, observation + action + embedding]
+        for row in 0..<first.value.rows { for column in 3..<first.value.cols { first.value[row, column] = 0 } }
+        var generator = RandomGenerator(seed: 2)
+        let observations = generator.normalTensor(rows: 7, cols: 3)
+        let chain = agent.policy.chain(observations: observations, noise: generator.normalTensor(rows: 7, cols: 2))
+        let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
+        for k in 0..<5 {
+            let inputs = RLDTActorLoss.Inputs(observations: observations, intermediate: chain[k],
+                                              times: Tensor(rows: 7, cols: 1, repeating: agent.policy.time(atStep: k)),
+                                              ends: chain[5], trustPoints: chain[5], trustTimes: Tensor(rows: 7, cols: 1))
+            let predicted = loss.prediction(inputs, tape: Tape(recording: false)).predicted.value
+            XCTAssertLessThanOrEqual(closenessRatio(predicted, chain[5], atol: 1e-5, rtol: 1e-5), 1, "step \(k)")
+        }
+        // A curved flow's prediction from step 0 is not its end (the check above can fail).
+        let curved = try smallAgent(#", "flow_steps": 5, "seed": 3"#, observationSize: 3, actionSize: 2)
+        for parameter in curved.policy.parameters { parameter.value.scale(by: 10) }
+        let curvedChain = curved.policy.chain(observations: observations, noise: generator.normalTensor(rows: 7, cols: 2))
+        let inputs = RLDTActorLoss.Inputs(observations: observations, intermediate: curvedChain[0], times: Tensor(rows: 7, cols: 1),
+                                          ends: curvedChain[5], trustPoints: curvedChain[5], trustTimes: Tensor(rows: 7, cols: 1))
+        let predicted = RLDTActorLoss(policy: curved.policy, reference: curved.reference, consistencyWeight: 0, trustRegionWeight: 0)
+            .prediction(inputs, tape: Tape(recording: false)).predicted.value
+        XCTAssertGreaterThan(closenessRatio(predicted, curvedChain[5], atol: 1e-5, rtol: 1e-5), 1)
+    }
+
+    func testThePreSquashGradientOfTheCriticMatchesFiniteDifferences() throws {
+        let agent = try smallAgent()
+        let critic = agent.core.softCritic!.critic
+        var generator = RandomGenerator(seed: 6)
+        let observations = generator.normalTensor(rows: 5, cols: 2)
+        let x = generator.normalTensor(rows: 5, cols: 2)
+        let gradient = critic.preSquashGradient(observations: observations, preSquashActions: x)
+        func value(_ x: Tensor) -> [Double] {
+            let noGrad = Tape(recording: false)
+            let (q1, q2) = critic(observations: noGrad.constant(observations), actions: noGrad.constant(x.map(Elementwise.Tanh.self)))
+            return (0..<5).map { 0.5 * Double(q1.value.scalars[$0] + q2.value.scalars[$0]) }
+        }
+        let h: Float = 1e-2
+        for row in 0..<5 {
+            for c in 0..<2 {
+                var plus = x, minus = x
+                plus[row, c] += h
+                minus[row, c] -= h
+                let numeric = (value(plus)[row] - value(minus)[row]) / (2 * Double(h))
+                XCTAssertEqual(Double(gradient[row, c]), numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "row \(row), column \(c)")
+            }
+        }
+    }
+
+    func testCriticTargetsAverageTheTargetMinimumOverFreshSamples() throws {
+        let agent = try smallAgent(#", "target_samples": 3, "gamma": 0.9"#)
+        let batch = AlgorithmList.transitions(6, terminalEvery: 3)
+        let data = Transitions(observations: batch.observations.columns(0..<2), actions: batch.actions, rewards: batch.rewards,
+                               nextObservations: batch.nextObservations.columns(0..<2), terminated: batch.terminated)
+        var replay = agent.core.generator
+        let targets = agent.criticTargets(for: data)
+        // The same draws by hand: 3 samples in one batch, the target critic's minimum averaged.
+        let next = data.nextObservations.tiledRows(3)
+        let actions = agent.policy.sample(observations: next, deterministic: false, generator: &replay)
+        let minimum = agent.core.softCritic!.target.minimumValue(observations: next, actions: actions)
+        for row in 0..<6 {
+            let mean = (minimum[row, 0] + minimum[row + 6, 0] + minimum[row + 12, 0]) / 3
+            let expected = data.rewards[row, 0] + 0.9 * (1 - data.terminated[row, 0]) * mean
+            XCTAssertEqual(targets[row, 0], expected, accuracy: 1e-5, "row \(row)")
+        }
+        XCTAssertEqual(targets[0, 0], data.rewards[0, 0])   // terminal: no bootstrap
+    }
+
+    func testAPretrainedReferenceStaysAndALaggedOneFollows() throws {
+        let data = AlgorithmList.transitions(32)
+        for (setting, moves) in [("\"lagged\"", true), ("\"pretrained\"", false)] {
+            let agent = try smallAgent(#", "reference": \#(setting)"#, observationSize: 3)
+            _ = agent.pretrain(observations: data.observations, actions: data.actions, steps: 3)
+            XCTAssertEqual(agent.reference.parameters.map(\.value), agent.policy.parameters.map(\.value), setting)
+            let before = agent.reference.parameters.map(\.value)
+            agent.observe(data)
+            let metrics = agent.update(gradientSteps: 3)
+            XCTAssertEqual(Set(metrics.keys), ["train/actor_loss", "train/transport_loss", "train/consistency_loss",
+                                                "train/trust_region_loss", "train/field_norm", "train/particle_spread",
+                                                "train/critic_loss", "train/q_mean"])
+            XCTAssertEqual(agent.reference.parameters.map(\.value) != before, moves, setting)
+        }
+    }
+
+    func testTheDefaultsAndTheKeysRangesAreChecked() throws {
+        let agent = try RLDT(configurationJSON: nil, observationSize: 3, actionSize: 2)
+        XCTAssertNil(agent.core.temperature)
+        for key in ["\"flow_steps\":4", "\"particles\":8", "\"actor_batch_size\":32", "\"kernel\":\"rbf\"", "\"svgd_temperature\":0.001",
+                    "\"consistency_weight\":0.5", "\"trust_region_weight\":0.2", "\"reference\":\"lagged\"", "\"reference_update\":0.01",
+                    "\"target_samples\":2", "\"learning_starts\":100"] {
+            XCTAssertTrue(agent.configurationJSON.contains(key), "\(key) in \(agent.configurationJSON)")
+        }
+        XCTAssertFalse(agent.configurationJSON.contains("alpha"))
+        for (key, value) in [("particles", "0"), ("reference_update", "1.5"), ("reference_update", "0"), ("target_samples", "0"),
+                             ("svgd_temperature", "-1"), ("kernel", "\"gaussian\""), ("reference", "\"previous\""), ("actor_batch_size", "0")] {
+            XCTAssertThrowsError(try RLDT(configurationJSON: #"{"\#(key)": \#(value)}"#, observationSize: 3, actionSize: 2)) { error in
+                XCTAssertTrue("\(error)".contains("'\(key)'"), "\(key): \(error)")
+            }
+        }
+    }
+}
