@@ -33,6 +33,7 @@ VARIANTS: dict[str, tuple[type[flowrl.Agent], dict[str, Any]]] = {
                                           "decoder_width": 8, "decoder_heads": 2, "decoder_layers": 1, "time_embedding_size": 4}),
     "swfp": (flowrl.SWFP, {"critic_hidden_sizes": [8], "flow_steps": 2, "time_embedding_size": 4}),
     "flow_bc": (flowrl.FlowBC, {"flow_steps": 2, "time_embedding_size": 4}),
+    "rldt": (flowrl.RLDT, {"critic_hidden_sizes": [8], "flow_steps": 2, "time_embedding_size": 4, "particles": 2, "actor_batch_size": 2}),
 }
 SMALL: dict[str, Any] = {"hidden_sizes": [8], "batch_size": 4, "buffer_size": 64}
 

@@ -36,11 +36,12 @@ import gymnasium as gym
 import numpy as np
 from benchmark_timing import sac_update_flops
 
-LEARNERS = ["flowrl-sac", "flowrl-swfp", "flowrl-sac-flow-gated", "sb3-sac"]
+LEARNERS = ["flowrl-sac", "flowrl-swfp", "flowrl-sac-flow-gated", "flowrl-rldt", "sb3-sac"]
 FLOWRL_CONSTRUCTORS: dict[str, Callable[..., Any]] = {
     "flowrl-sac": lambda env, seed: flowrl.SAC(env, seed=seed),
     "flowrl-swfp": lambda env, seed: flowrl.SWFP(env, seed=seed),
     "flowrl-sac-flow-gated": lambda env, seed: flowrl.SACFlow(env, seed=seed, velocity="gated"),
+    "flowrl-rldt": lambda env, seed: flowrl.RLDT(env, seed=seed),
 }
 
 

@@ -21,6 +21,7 @@ from .errors import (
     NumericalError,
 )
 from .plotting import plot_learning_curve
+from .rldt import RLDT
 from .sac import SAC
 from .sac_flow import SACFlow
 from .swfp import SWFP
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidStateError",
     "NumericalError",
+    "RLDT",
     "SAC",
     "SACFlow",
     "SWFP",

@@ -66,6 +66,8 @@ MODEL_LIST: list[Model] = [
     Model(flowrl.SACFlow, {**_SAC_FLOW_SMALL, "decoder_width": 8, "decoder_layers": 1, "decoder_heads": 2},
           {"velocity": "decoder"}),
     Model(flowrl.SACFlow, _SAC_FLOW_SMALL, {"velocity": "mlp"}),
+    Model(flowrl.RLDT, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "particles": 4, "actor_batch_size": 8,
+                        "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}),
 ]
 
 #: ``@pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)``: one test per entry of MODEL_LIST.

@@ -31,6 +31,7 @@ ALGORITHMS = {
     flowrl.SWFP: {**SMALL_SAC, "flow_steps": 2},
     flowrl.SAC: SMALL_SAC,
     flowrl.SACFlow: {**SMALL_SAC, "sigma_hidden_sizes": [16], "flow_steps": 2},
+    flowrl.RLDT: {**SMALL_SAC, "flow_steps": 2, "particles": 2, "actor_batch_size": 4},
 }
 LIMIT = 2**53
 
