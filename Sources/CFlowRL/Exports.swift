@@ -229,7 +229,7 @@ public func flowrl_agent_save_bytes(_ agent: OpaquePointer?, _ includeReplayBuff
                                     _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
     runCall {
         guard let sizeOut else { throw FlowRLError.invalidArgument("size_out is NULL") }
-        let bytes = try Handles.withAgent(agent) { $0.checkpoint(includeReplayBuffer: includeReplayBuffer != 0).encoded() }
+        let bytes = try Handles.withAgent(agent) { try $0.checkpoint(includeReplayBuffer: includeReplayBuffer != 0).checkedEncoding() }
         sizeOut.pointee = Int64(bytes.count)
         guard let buffer else { return }  // size query
         guard capacity >= Int64(bytes.count) else {
