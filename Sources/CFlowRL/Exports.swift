@@ -53,6 +53,14 @@ public func flowrl_algorithms(_ jsonOut: UnsafeMutablePointer<UnsafePointer<CCha
 }
 
 @c @implementation
+public func flowrl_algorithm_schema(_ algorithm: UnsafePointer<CChar>?, _ jsonOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    runCall {
+        let name = try Arrays.string(algorithm, "algorithm")
+        try returnString(try AgentRegistry.schema(algorithm: name).text, through: jsonOut, name: "json_out")
+    }
+}
+
+@c @implementation
 public func flowrl_agent_create(_ algorithm: UnsafePointer<CChar>?, _ configJSON: UnsafePointer<CChar>?,
                                 _ observationSize: Int64, _ actionSize: Int64,
                                 _ agentOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
