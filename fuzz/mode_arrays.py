@@ -138,9 +138,11 @@ def abi_step(inp: Input, agent: flowrl.Agent, findings: Findings) -> None:
                                   inp.pick([None, b"", b"{", b"[1]", b'{"hidden_sizes": [' + b"[" * 100_000 + b"]}", b'{"batch_size": 1e400}']),
                                   observation_size, action_size, ctypes.byref(ctypes.c_void_p()))),
         ("seed", lambda: c_call("flowrl_agent_seed", handle, inp.int(0, 2**64 - 1))),
+        ("schema", lambda: c_call("flowrl_algorithm_schema", inp.pick([b"sac", b"swfp", b"", None, b"\xff", b"sac\x00x", b"x" * 100_000]),
+                                  inp.pick([ctypes.byref(out), None]))),
     ]
     name, call = inp.pick(calls)
-    if handle not in (agent.handle, None) and name not in ("load_bytes", "create"):
+    if handle not in (agent.handle, None) and name not in ("load_bytes", "create", "schema"):
         name += " (foreign handle)"
     findings.call(f"C {name}", call)
 

@@ -29,7 +29,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python package refuses a library whose ABI
  * version differs from the one it was written for. */
-#define FLOWRL_ABI_VERSION 2
+#define FLOWRL_ABI_VERSION 3
 
 /* Status codes. */
 #define FLOWRL_OK 0
@@ -67,6 +67,19 @@ int32_t flowrl_runtime_info(const char **json_out);
 
 /* The algorithms this library implements, as a JSON array of names, such as ["flow_bc"]. */
 int32_t flowrl_algorithms(const char **json_out);
+
+/* The configuration schema of `algorithm` as a JSON object: {"algorithm", "description" (one line),
+ * "keys": [...], "training_loop_defaults": {"learning_starts", "train_freq", "gradient_steps"} (the
+ * schedule a training loop uses when the configuration has no such keys)}. Each entry of "keys",
+ * in the order to document them, is {"name" (the config_json key), "group" ("algorithm" for the
+ * algorithm's own keys, else the shared group: "common", "replay", "critic", "temperature",
+ * "training_loop"), "type" ("integer", "number", "string", "integer_list" or "number_or_auto"),
+ * "default", "description" (one line)} with, where they apply, "minimum" and "maximum" (inclusive
+ * bounds of the value, or of each item of a list), "exclusive_minimum": true (the minimum itself
+ * excluded), "choices" (the allowed strings), "multiple_of", "min_length" and "max_length" (of a
+ * list), and "follows" (the key whose value this one takes when only that one is given). An unknown
+ * algorithm is FLOWRL_INVALID_ARGUMENT. */
+int32_t flowrl_algorithm_schema(const char *algorithm, const char **json_out);
 
 /* Creates an agent running `algorithm` for observations of `observation_size` floats and actions
  * of `action_size` floats. `config_json` is a JSON object of hyperparameters (NULL or "{}" for

@@ -53,6 +53,14 @@ public func flowrl_algorithms(_ jsonOut: UnsafeMutablePointer<UnsafePointer<CCha
 }
 
 @c @implementation
+public func flowrl_algorithm_schema(_ algorithm: UnsafePointer<CChar>?, _ jsonOut: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> Int32 {
+    runCall {
+        let name = try Arrays.string(algorithm, "algorithm")
+        try returnString(try AgentRegistry.schema(algorithm: name).text, through: jsonOut, name: "json_out")
+    }
+}
+
+@c @implementation
 public func flowrl_agent_create(_ algorithm: UnsafePointer<CChar>?, _ configJSON: UnsafePointer<CChar>?,
                                 _ observationSize: Int64, _ actionSize: Int64,
                                 _ agentOut: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
@@ -229,7 +237,7 @@ public func flowrl_agent_save_bytes(_ agent: OpaquePointer?, _ includeReplayBuff
                                     _ capacity: Int64, _ sizeOut: UnsafeMutablePointer<Int64>?) -> Int32 {
     runCall {
         guard let sizeOut else { throw FlowRLError.invalidArgument("size_out is NULL") }
-        let bytes = try Handles.withAgent(agent) { $0.checkpoint(includeReplayBuffer: includeReplayBuffer != 0).encoded() }
+        let bytes = try Handles.withAgent(agent) { try $0.checkpoint(includeReplayBuffer: includeReplayBuffer != 0).checkedEncoding() }
         sizeOut.pointee = Int64(bytes.count)
         guard let buffer else { return }  // size query
         guard capacity >= Int64(bytes.count) else {

@@ -10,17 +10,21 @@ import XCTest
 /// checkpoints (reference and statistic included) and the all-or-nothing restore.
 final class ReferenceFlowToy: OffPolicyAgent {
     static let algorithm = "reference_flow_toy"
+    static let summary = "A toy flow policy with a lagged reference, written as RLDT will be."
 
     struct Options: AlgorithmOptions {
         var flowSteps = 3
         var hiddenSizes = [8]
-        /// Fresh policy samples per critic target.
         var targetSamples = 2
-        /// Polyak rate of the reference.
         var referenceRate: Float = 0.05
         init() {}
         static var groups: ConfigurationGroups { [.critic, .trainingLoop] }
-        func validate() throws { try ConfigCheck.inRange(targetSamples, 1...16, "target_samples") }
+        static var keys: [ConfigKey<Self>] {
+            [.integer("flow_steps", \.flowSteps, in: 1...100, "Euler steps of the flow."),
+             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
+             .integer("target_samples", \.targetSamples, in: 1...16, "Fresh policy samples per critic target."),
+             .number("reference_rate", \.referenceRate, in: 0...1, "Polyak rate of the reference.")]
+        }
     }
 
     /// A running mean of |r| (RLDT's optional reward scale), kept as a `[1, 2]` tensor (sum, count).

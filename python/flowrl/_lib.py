@@ -19,7 +19,7 @@ from . import _checks
 from .errors import InternalError, error_for_status
 
 #: The ABI version this package was written for (FLOWRL_ABI_VERSION in flowrl.h).
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 _agent_p = c_void_p  # flowrl_agent * (an opaque token)
 _float_p = c_void_p  # const float * / float *, passed as the array's address
@@ -33,6 +33,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_set_blas_threads": (c_int32, [c_int32]),
     "flowrl_runtime_info": (c_int32, [POINTER(c_char_p)]),
     "flowrl_algorithms": (c_int32, [POINTER(c_char_p)]),
+    "flowrl_algorithm_schema": (c_int32, [c_char_p, POINTER(c_char_p)]),
     "flowrl_agent_create": (c_int32, [c_char_p, c_char_p, c_int64, c_int64, POINTER(_agent_p)]),
     "flowrl_agent_free": (c_int32, [_agent_p]),
     "flowrl_agent_act": (c_int32, [_agent_p, _float_p, c_int64, c_int64, c_int32, _float_p, c_int64]),

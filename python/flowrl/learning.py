@@ -28,16 +28,13 @@ from typing import Any, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _schema
 from .callbacks import BaseCallback, CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
 from .core import CoreAgent
 from .envs import EnvBatch, Step
 from .errors import InvalidArgumentError, InvalidStateError
 from .evaluation import evaluate_episodes
 from .logger import Logger, configure_logger
-
-#: Defaults of the training-schedule keys read from ``config`` by :meth:`OffPolicyLearning.learn`.
-_SCHEDULE_DEFAULTS = {"learning_starts": 100, "train_freq": 1, "gradient_steps": 1}
 
 #: How many finished episodes feed ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``.
 _EPISODE_WINDOW = 100
@@ -289,9 +286,10 @@ class OffPolicyLearning(CoreAgent):
         autoreset; ``terminated`` is stored, a truncation is not a termination; the final
         observation, not the reset one, is the next observation), and every ``train_freq``
         steps, once more than ``learning_starts`` transitions were collected, calls
-        ``update(gradient_steps)``. ``learning_starts``, ``train_freq`` and ``gradient_steps``
-        come from :attr:`config` (defaults 100, 1, 1); ``gradient_steps=-1`` runs as many
+        ``update(gradient_steps)``; ``gradient_steps=-1`` runs as many
         gradient steps as transitions were collected in the last ``train_freq`` steps.
+        ``learning_starts``, ``train_freq`` and ``gradient_steps`` come from :attr:`config` or,
+        for an algorithm without them (FlowBC), from the core's schema.
 
         Parameters
         ----------
@@ -453,13 +451,12 @@ class OffPolicyLearning(CoreAgent):
         return self.env
 
     def _train_schedule(self) -> tuple[int, int, int]:
-        """``learning_starts``, ``train_freq`` and ``gradient_steps`` from the config (or the defaults)."""
+        """``learning_starts``, ``train_freq`` and ``gradient_steps`` from the config (checked by the
+        core), or the schema's ``training_loop_defaults`` for an algorithm whose config has none."""
         config = self.config
-        values = {key: config.get(key, default) for key, default in _SCHEDULE_DEFAULTS.items()}
-        learning_starts, train_freq, gradient_steps = (int(values[key]) for key in _SCHEDULE_DEFAULTS)
-        if learning_starts < 0 or train_freq < 1 or gradient_steps == 0 or gradient_steps < -1:
-            raise InvalidArgumentError(f"invalid training schedule {values}: need learning_starts >= 0, "
-                                       "train_freq >= 1 and gradient_steps >= 1 or -1")
+        defaults = _schema.schema(self.algorithm).training_loop_defaults
+        learning_starts, train_freq, gradient_steps = (int(config.get(key, defaults[key]))
+                                                       for key in ("learning_starts", "train_freq", "gradient_steps"))
         return learning_starts, train_freq, gradient_steps
 
     def _random_actions(self, count: int) -> np.ndarray:

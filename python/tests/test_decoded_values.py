@@ -247,3 +247,26 @@ def test_a_replay_buffer_the_address_space_cannot_hold_is_an_error() -> None:
     """, FLOWRL_MEMORY_LIMIT=str(1 << 40))
     assert result.returncode == 0, result.stderr[-2000:]
     assert "REFUSED" in result.stdout and "buffer_size" in result.stdout
+
+
+def test_saving_or_loading_what_the_process_cannot_hold_is_an_error_not_an_abort(
+        checkpoint: tuple[type, dict[str, Any]], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found by the long fuzz run: an agent that fits, near the address-space limit, aborted the
+    # process while its checkpoint was encoded or decoded. Both are now checked against the budget.
+    _, fields = checkpoint
+    data = encode(fields)
+    with flowrl.Agent.from_bytes(data) as agent:
+        before = agent.to_bytes()
+        agent.save(tmp_path / "kept.flowrl")
+        monkeypatch.setenv("FLOWRL_MEMORY_LIMIT", "4096")
+        with pytest.raises(CheckpointError, match="encoding the checkpoint needs"):
+            agent.to_bytes()
+        with pytest.raises(CheckpointError, match="encoding the checkpoint needs"):
+            agent.save(tmp_path / "new.flowrl")
+        with pytest.raises(CheckpointError, match="decoding the checkpoint needs"):
+            flowrl.Agent.from_bytes(data)
+        with pytest.raises(CheckpointError, match="reading checkpoint"):
+            flowrl.Agent.load(tmp_path / "kept.flowrl")
+        assert not (tmp_path / "new.flowrl").exists()
+        monkeypatch.delenv("FLOWRL_MEMORY_LIMIT")
+        assert agent.to_bytes() == before

@@ -6,17 +6,15 @@
 public final class FlowBehaviorCloning: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "flow_bc"
+    /// One line for the schema and Python's docstring.
+    public static let summary = "Behaviour cloning with a flow policy: flow matching on demonstrations and on the replay buffer."
 
     /// FlowBC's own keys (Python keyword = JSON key in snake_case); `learning_rate`, `seed`,
     /// `batch_size` and `buffer_size` are the shared groups'.
     public struct Options: AlgorithmOptions {
-        /// Hidden layer widths of the velocity MLP.
         public var hiddenSizes = [256, 256]
-        /// Activation of the velocity MLP.
         public var activation = Activation.silu
-        /// Euler steps N of the flow.
         public var flowSteps = 10
-        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
 
         public init() {}
@@ -24,11 +22,11 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
         /// No critic, no α, no schedule keys (the Python loop's defaults apply).
         public static var groups: ConfigurationGroups { [] }
 
-        /// Each key's range, named as the user typed it.
-        public func validate() throws {
-            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
-            try ConfigCheck.inRange(flowSteps, 1...1000, "flow_steps")
-            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
+        public static var keys: [ConfigKey<Self>] {
+            [.layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
+             .choice("activation", \.activation, "Activation of the velocity MLP."),
+             .integer("flow_steps", \.flowSteps, in: 1...1000, "Euler steps N of the flow."),
+             .timeEmbeddingSize(\.timeEmbeddingSize)]
         }
     }
 

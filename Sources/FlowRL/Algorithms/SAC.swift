@@ -5,11 +5,12 @@
 public final class SAC: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "sac"
+    /// One line for the schema and Python's docstring.
+    public static let summary = "Soft actor-critic with a tanh-squashed Gaussian policy and Stable-Baselines3's defaults."
 
     /// SAC's own keys (Python keyword = JSON key in snake_case); the shared ones are in the groups
     /// of `OffPolicyConfiguration`, with Stable-Baselines3's defaults.
     public struct Options: AlgorithmOptions {
-        /// Hidden widths of the policy's trunk.
         public var hiddenSizes = [256, 256]
 
         public init() {}
@@ -20,8 +21,9 @@ public final class SAC: OffPolicyAgent {
         /// flowrl's SAC before `critic_learning_rate` existed).
         public static var followingKeys: [String: String] { ["critic_learning_rate": "learning_rate"] }
 
-        /// `hidden_sizes` a valid list of widths.
-        public func validate() throws { try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes") }
+        public static var keys: [ConfigKey<Self>] {
+            [.layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the policy's trunk (shared by the μ and log σ heads).")]
+        }
     }
 
     /// The options composed with the shared groups.

@@ -5,27 +5,21 @@
 public final class SACFlow: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "sac_flow"
+    /// One line for the schema and Python's docstring.
+    public static let summary = "SAC Flow: a flow policy with learned noise at every rollout step, trained end to end by soft actor-critic."
 
     /// SAC Flow's own keys (Python keyword = JSON key in snake_case); the critic, replay,
     /// temperature and schedule keys are the shared groups', with SAC's defaults.
     public struct Options: AlgorithmOptions {
-        /// "gated" (Flow-G), "decoder" (Flow-T) or "mlp".
         public var velocity = FlowVelocityKind.gated
-        /// K, the rollout steps.
         public var flowSteps = 4
-        /// Hidden widths of the velocity MLPs (Flow-G's gate and candidate, the plain field).
         public var hiddenSizes = [256, 256]
-        /// Activation of those MLPs (Flow-T's decoder uses GELU whatever this says).
         public var activation = Activation.silu
-        /// Hidden widths of the state-only network giving `log σ_k`.
         public var sigmaHiddenSizes = [256]
-        /// Flow-T's token width, decoder layers and attention heads.
         public var decoderWidth = 64
         public var decoderLayers = 2
         public var decoderHeads = 4
-        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
-        /// λ of the proximity term to the replay actions (0 online from scratch).
         public var bcCoef: Float = 0
 
         public init() {}
@@ -35,19 +29,25 @@ public final class SACFlow: OffPolicyAgent {
         /// As SAC: one learning rate unless the critic's is given.
         public static var followingKeys: [String: String] { ["critic_learning_rate": "learning_rate"] }
 
-        /// Each key's range, named as the user typed it.
+        public static var keys: [ConfigKey<Self>] {
+            [.choice("velocity", \.velocity, "Velocity field: \"gated\" (Flow-G), \"decoder\" (Flow-T, attention) or \"mlp\" (plain)."),
+             .integer("flow_steps", \.flowSteps, in: 1...100, "Rollout steps K of the flow."),
+             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLPs (Flow-G's gate and candidate, the plain field)."),
+             .choice("activation", \.activation, "Activation of those MLPs (Flow-T's decoder uses GELU whatever this says)."),
+             .layerSizes("sigma_hidden_sizes", \.sigmaHiddenSizes, "Hidden widths of the state-only network giving the rollout's log σ_k."),
+             .integer("decoder_width", \.decoderWidth, in: 1...4096, "Flow-T's token width (a multiple of decoder_heads)."),
+             .integer("decoder_layers", \.decoderLayers, in: 1...64, "Flow-T's decoder layers."),
+             .integer("decoder_heads", \.decoderHeads, in: 1...64, "Flow-T's attention heads."),
+             .timeEmbeddingSize(\.timeEmbeddingSize),
+             .number("bc_coef", \.bcCoef, in: 0...1e6, "λ of the proximity term λ · mean ‖a_π − a_buffer‖² (0 online from scratch).")]
+        }
+
+        /// The keys' ranges, then `decoder_width` a multiple of `decoder_heads`.
         public func validate() throws {
-            try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
-            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
-            try ConfigCheck.layerSizes(sigmaHiddenSizes, "sigma_hidden_sizes")
-            try ConfigCheck.inRange(decoderWidth, 1...4096, "decoder_width")
-            try ConfigCheck.inRange(decoderLayers, 1...64, "decoder_layers")
-            try ConfigCheck.inRange(decoderHeads, 1...64, "decoder_heads")
+            try validateKeys()
             guard decoderWidth % decoderHeads == 0 else {
                 throw FlowRLError.invalidArgument("config key 'decoder_width' (\(decoderWidth)) must be a multiple of 'decoder_heads' (\(decoderHeads))")
             }
-            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
-            try ConfigCheck.inRange(bcCoef, 0...1e6, "bc_coef")
         }
 
         var decoderShape: DecoderShape { DecoderShape(width: decoderWidth, layers: decoderLayers, heads: decoderHeads) }

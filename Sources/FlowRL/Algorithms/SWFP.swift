@@ -8,43 +8,34 @@
 public final class SWFP: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "swfp"
+    /// One line for the schema and Python's docstring.
+    public static let summary = "Stepwise Flow Policy: a flow policy fine-tuned online as a cascade of N small JKO steps."
 
     /// Where the block loss reads Q (`energy_at`).
-    public enum EnergyPoint: String, Codable, Sendable { case block, terminal }
+    public enum EnergyPoint: String, Codable, Sendable, CaseIterable { case block, terminal }
     /// One velocity field or one per block (`blocks`).
-    public enum BlockLayout: String, Codable, Sendable { case shared, separate }
+    public enum BlockLayout: String, Codable, Sendable, CaseIterable { case shared, separate }
     /// Blocks trained per actor update (`block_training`).
-    public enum BlockTraining: String, Codable, Sendable { case sampled, parallel }
+    public enum BlockTraining: String, Codable, Sendable, CaseIterable { case sampled, parallel }
     /// The log-volume method (`divergence`).
-    public enum DivergenceChoice: String, Codable, Sendable { case exact, hutchinson, logdet }
+    public enum DivergenceChoice: String, Codable, Sendable, CaseIterable { case exact, hutchinson, logdet }
 
     /// SWFP's own keys (Python keyword = JSON key in snake_case); the critic, replay, temperature
     /// and schedule keys are the shared groups'.
     public struct Options: AlgorithmOptions {
-        /// N, the number of flow blocks (JKO steps per action).
         public var flowSteps = 5
-        /// τ, the JKO step size.
         public var tau: Float = 0.1
-        /// ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ).
         public var w2Scale: Float = 0.4
-        /// Where the energy Q is evaluated: at the block's own output, or after the remaining prior blocks.
         public var energyAt = EnergyPoint.block
-        /// Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates.
         public var priorUpdate: Float = 0.01
-        /// One shared time-conditioned velocity field, or one field per block.
         public var blocks = BlockLayout.shared
-        /// Train one uniformly drawn block per actor update, or all N blocks (losses averaged).
         public var blockTraining = BlockTraining.sampled
-        /// How the block's log-volume change ℓ_n is computed.
         public var divergence = DivergenceChoice.exact
-        /// Probes for `divergence = "hutchinson"`.
         public var hutchinsonProbes = 1
-        /// Velocity-field hidden widths. Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"): act at batch 1
-        /// takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
+        /// Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"):
+        /// act at batch 1 takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
-        /// Activation of the velocity MLP.
         public var activation = Activation.silu
-        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
 
         public init() {}
@@ -56,21 +47,26 @@ public final class SWFP: OffPolicyAgent {
             configuration.trainingLoop.learningStarts = 1000
         }
 
-        /// Each key's range, named as the user typed it.
-        public func validate() throws {
-            try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
-            try ConfigCheck.inRange(tau, 1e-6...1e6, "tau")
-            try ConfigCheck.inRange(w2Scale, 0...1e6, "w2_scale")
-            if priorUpdate >= 1 {
-                guard priorUpdate == priorUpdate.rounded(), priorUpdate <= 1e9 else {
-                    throw FlowRLError.invalidArgument("config key 'prior_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(priorUpdate)")
-                }
-            } else {
-                try ConfigCheck.positive(priorUpdate, "prior_update")
-            }
-            try ConfigCheck.inRange(hutchinsonProbes, 1...1024, "hutchinson_probes")
-            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
-            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
+        public static var keys: [ConfigKey<Self>] {
+            [.integer("flow_steps", \.flowSteps, in: 1...100, "N, the number of flow blocks (JKO steps per action)."),
+             .number("tau", \.tau, in: 1e-6...1e6, "τ, the JKO step size."),
+             .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
+             .choice("energy_at", \.energyAt, "Where Q is evaluated: at the block's own output, or after the remaining prior blocks."),
+             ConfigKey("prior_update", "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates.",
+                       domain: ConfigDomain(type: "number", minimum: .integer(0), maximum: .float(1e9), exclusiveMinimum: true)) {
+                 let value = $0.priorUpdate
+                 guard value >= 1 else { return try ConfigCheck.positive(value, "prior_update") }
+                 guard value == value.rounded(), value <= 1e9 else {
+                     throw FlowRLError.invalidArgument("config key 'prior_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(value)")
+                 }
+             },
+             .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
+             .choice("block_training", \.blockTraining, "Train one uniformly drawn block per actor update, or all N blocks (losses averaged)."),
+             .choice("divergence", \.divergence, "How a block's log-volume change is computed."),
+             .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\"."),
+             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
+             .choice("activation", \.activation, "Activation of the velocity MLP."),
+             .timeEmbeddingSize(\.timeEmbeddingSize)]
         }
 
         var divergenceMethod: DivergenceMethod {

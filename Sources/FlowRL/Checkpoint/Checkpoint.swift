@@ -43,32 +43,50 @@ public struct Checkpoint: Equatable {
 
     // MARK: Encoding
 
+    /// An upper bound on the encoded size in bytes (every name and field counted generously), so
+    /// the output is allocated once instead of growing by doubling.
+    public var encodedByteCountBound: Int {
+        let names = state.integers.keys.reduce(0) { $0 + $1.utf8.count + 16 } + state.tensors.keys.reduce(0) { $0 + $1.utf8.count + 24 }
+        let floats = state.tensors.values.reduce(0) { $0 + 4 * $1.count }
+        return 128 + algorithm.utf8.count + configurationJSON.utf8.count + metadataJSON.utf8.count + names + floats
+    }
+
+    /// The checkpoint as bytes, refused with a `FlowRLError.io` naming the bytes when the process
+    /// cannot hold them (`MemoryBudget`): a large agent near its memory limit would otherwise make
+    /// the allocator abort the process while saving.
+    public func checkedEncoding() throws -> [UInt8] {
+        try MemoryBudget.require(bytes: Double(encodedByteCountBound), for: "encoding the checkpoint")
+        return encoded()
+    }
+
     /// The checkpoint as bytes.
     public func encoded() -> [UInt8] {
-        var payload = ByteWriter()
-        payload.string(algorithm)
-        payload.integer(UInt64(observationSize))
-        payload.integer(UInt64(actionSize))
-        payload.string(configurationJSON)
-        payload.string(metadataJSON)
-        payload.integer(UInt32(state.integers.count))
-        for key in state.integers.keys.sorted() {
-            payload.string(key)
-            payload.integer(state.integers[key]!)
-        }
-        payload.integer(UInt32(state.tensors.count))
-        for key in state.tensors.keys.sorted() {
-            let tensor = state.tensors[key]!
-            payload.string(key)
-            payload.integer(UInt64(tensor.rows))
-            payload.integer(UInt64(tensor.cols))
-            payload.floats(tensor.scalars)
-        }
         var file = ByteWriter()
+        file.bytes.reserveCapacity(encodedByteCountBound)
         file.bytes.append(contentsOf: Checkpoint.magic)
         file.integer(Checkpoint.formatVersion)
-        file.integer(UInt64(payload.bytes.count))
-        file.bytes.append(contentsOf: payload.bytes)
+        let lengthOffset = file.bytes.count
+        file.integer(UInt64(0))  // the payload's length, written once it is known
+        file.string(algorithm)
+        file.integer(UInt64(observationSize))
+        file.integer(UInt64(actionSize))
+        file.string(configurationJSON)
+        file.string(metadataJSON)
+        file.integer(UInt32(state.integers.count))
+        for key in state.integers.keys.sorted() {
+            file.string(key)
+            file.integer(state.integers[key]!)
+        }
+        file.integer(UInt32(state.tensors.count))
+        for key in state.tensors.keys.sorted() {
+            let tensor = state.tensors[key]!
+            file.string(key)
+            file.integer(UInt64(tensor.rows))
+            file.integer(UInt64(tensor.cols))
+            file.floats(tensor.scalars)
+        }
+        let payloadLength = UInt64(file.bytes.count - lengthOffset - 8).littleEndian
+        withUnsafeBytes(of: payloadLength) { file.bytes.replaceSubrange(lengthOffset..<(lengthOffset + 8), with: $0) }
         file.integer(CRC32.checksum(file.bytes))
         return file.bytes
     }
@@ -76,6 +94,8 @@ public struct Checkpoint: Equatable {
     /// Decodes and checks a checkpoint; any defect (wrong magic, unknown version, truncation,
     /// checksum mismatch, malformed field) is a `FlowRLError.io` that says which.
     public init(decoding bytes: UnsafeRawBufferPointer) throws {
+        // The decoded tensors take about as many bytes as the encoding.
+        try MemoryBudget.require(bytes: Double(bytes.count), for: "decoding the checkpoint")
         let header = Checkpoint.magic.count + 4 + 8
         guard bytes.count >= header + 4 else {
             throw FlowRLError.io("not a flowrl checkpoint: \(bytes.count) bytes is shorter than the header")
@@ -131,7 +151,7 @@ public struct Checkpoint: Equatable {
     /// A symbolic link is written through (its target replaced), an existing file keeps its
     /// permissions, and anything but a regular file is refused; see `CheckpointFile`.
     public func write(to path: String) throws {
-        try CheckpointFile.write(encoded(), to: path)
+        try CheckpointFile.write(checkedEncoding(), to: path)
     }
 
     /// Reads and checks the checkpoint at `path`.
@@ -144,6 +164,8 @@ public struct Checkpoint: Equatable {
         guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
             throw FlowRLError.io("cannot read checkpoint '\(path)': not a regular file")
         }
+        // The file's bytes, then as many again for the decoded tensors.
+        try MemoryBudget.require(bytes: 2 * Double(status.st_size), for: "reading checkpoint '\(path)'")
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {

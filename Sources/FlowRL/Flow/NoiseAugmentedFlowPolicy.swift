@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// The velocity fields SAC Flow trains (arXiv:2509.25756; docs/algorithms.md, "SAC Flow: velocity fields").
-public enum FlowVelocityKind: String, Codable, Sendable {
+public enum FlowVelocityKind: String, Codable, Sendable, CaseIterable {
     /// Flow-G: `v = z ⊙ (h̃ − x)` with a sigmoid gate `z` and a candidate `h̃`, both MLPs on `[s, x, emb(t)]`.
     case gated
     /// The plain MLP on `[s, x, emb(t)]` (the paper's naive flow).

@@ -4,6 +4,11 @@
 public protocol Agent: AnyObject {
     /// The name used to create it (`"flow_bc"`, `"swfp"`, …).
     static var algorithm: String { get }
+    /// What it is, in one line (the schema's and Python's docstring's first line).
+    static var summary: String { get }
+    /// Its configuration's schema: every key with its group, type, default, range or choices and
+    /// description (see `flowrl_algorithm_schema` in include/flowrl.h).
+    static func configurationSchema() -> JSONValue
     /// Creates an agent from a configuration JSON (see `AgentConfiguration.decode`).
     init(configurationJSON: String?, observationSize: Int, actionSize: Int) throws
     /// The memory an agent of this configuration needs, computed without allocating it (the
@@ -44,6 +49,9 @@ public protocol Agent: AnyObject {
 }
 
 extension Agent {
+    /// None: a registered algorithm gives one (ConfigurationSchemaTests checks).
+    public static var summary: String { "" }
+
     public func particleChain(observations: Tensor, deterministic: Bool) -> [Tensor]? { nil }
 }
 
@@ -55,6 +63,11 @@ public enum AgentRegistry {
 
     /// The algorithm names.
     public static var names: [String] { types.map { $0.algorithm } }
+
+    /// The configuration schema of `algorithm` (`Agent.configurationSchema`).
+    public static func schema(algorithm: String) throws -> JSONValue {
+        try type(named: algorithm).configurationSchema()
+    }
 
     /// A new agent running `algorithm`, refused before any allocation if the process cannot hold it.
     public static func make(algorithm: String, configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> any Agent {
@@ -68,9 +81,7 @@ public enum AgentRegistry {
     /// checked; nothing is allocated.
     public static func estimate(algorithm: String, configurationJSON: String?, observationSize: Int,
                                 actionSize: Int) throws -> (any Agent.Type, MemoryEstimate) {
-        guard let type = types.first(where: { $0.algorithm == algorithm }) else {
-            throw FlowRLError.invalidArgument("unknown algorithm '\(algorithm)'; available: \(names.joined(separator: ", "))")
-        }
+        let type = try type(named: algorithm)
         guard (1...1_000_000).contains(observationSize) else {
             throw FlowRLError.invalidArgument("observation_size must be in [1, 1000000], got \(observationSize)")
         }
@@ -78,5 +89,13 @@ public enum AgentRegistry {
             throw FlowRLError.invalidArgument("action_size must be in [1, 10000], got \(actionSize)")
         }
         return (type, try type.memoryEstimate(configurationJSON: configurationJSON, observationSize: observationSize, actionSize: actionSize))
+    }
+
+    /// The type running `algorithm`; an unknown name is an error listing the known ones.
+    static func type(named algorithm: String) throws -> any Agent.Type {
+        guard let type = types.first(where: { $0.algorithm == algorithm }) else {
+            throw FlowRLError.invalidArgument("unknown algorithm '\(algorithm)'; available: \(names.joined(separator: ", "))")
+        }
+        return type
     }
 }

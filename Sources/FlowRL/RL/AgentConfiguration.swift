@@ -81,17 +81,20 @@ extension AgentConfiguration {
     }
 
     /// The configuration as a JSON object with snake_case keys.
-    public func jsonValue() -> JSONValue {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        guard let data = try? encoder.encode(self), let value = try? JSONDecoder().decode(JSONValue.self, from: data) else {
-            return .object([:])
-        }
-        return value
-    }
+    public func jsonValue() -> JSONValue { snakeCaseJSON(self) }
 
     /// The configuration as compact JSON text with sorted keys.
     public func jsonString() -> String { jsonValue().text }
+}
+
+/// `value` encoded as JSON with snake_case keys (an empty object if it cannot be encoded).
+func snakeCaseJSON(_ value: some Encodable) -> JSONValue {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    guard let data = try? encoder.encode(value), let decoded = try? JSONDecoder().decode(JSONValue.self, from: data) else {
+        return .object([:])
+    }
+    return decoded
 }
 
 private func snakeCase(_ key: CodingKey) -> String {
@@ -136,14 +139,22 @@ public enum ConfigCheck {
         guard value.isFinite else { throw FlowRLError.invalidArgument("config key '\(key)' must be finite, got \(value)") }
     }
 
+    /// The widths a time embedding may have (and it must be even: sines and cosines in pairs).
+    public static let timeEmbeddingWidths = 2...1024
+
     /// A time-embedding width: even (sines and cosines in pairs) and in [2, 1024].
     public static func timeEmbeddingSize(_ size: Int, _ key: String = "time_embedding_size") throws {
-        try inRange(size, 2...1024, key)
+        try inRange(size, timeEmbeddingWidths, key)
         guard size % 2 == 0 else { throw FlowRLError.invalidArgument("config key '\(key)' must be even, got \(size)") }
     }
 
+    /// The widths a hidden layer may have.
+    public static let layerWidths = 1...16_384
+    /// The numbers of hidden layers a network may have.
+    public static let layerCounts = 1...64
+
     public static func layerSizes(_ sizes: [Int], _ key: String) throws {
-        guard !sizes.isEmpty, sizes.count <= 64, sizes.allSatisfy({ (1...16_384).contains($0) }) else {
+        guard layerCounts.contains(sizes.count), sizes.allSatisfy({ layerWidths.contains($0) }) else {
             throw FlowRLError.invalidArgument("config key '\(key)' must be a list of 1 to 64 sizes in [1, 16384], got \(sizes)")
         }
         // Hidden-to-hidden weights alone; past this a network would not fit in memory sensibly.

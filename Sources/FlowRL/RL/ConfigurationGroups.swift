@@ -1,62 +1,58 @@
-/// A group of configuration keys several algorithms share, declared, defaulted and range-checked
-/// here once. Groups are composed into an algorithm's configuration by
+/// A group of configuration keys several algorithms share, declared, defaulted, range-checked and
+/// described here once. Groups are composed into an algorithm's configuration by
 /// `OffPolicyConfiguration`; their keys stay flat in JSON (`"batch_size"`, not
 /// `"replay": {"batch_size": …}`), so Python keywords and stored checkpoints keep their form.
 /// Property names map to JSON keys by snake case (`criticTau` ↔ `critic_tau`); a property whose
 /// key carries the group's name (`critic_hidden_sizes`) is renamed by its `CodingKeys`.
+///
+/// A key is its property (holding the default) and its entry in `keys` (name, range or choices,
+/// one-line description), side by side: `validate()` checks the entries, and the algorithm's
+/// schema (`flowrl_algorithm_schema`), from which Python takes its keywords, defaults and
+/// docstrings, publishes them.
 public protocol ConfigurationGroup: Codable, Equatable, Sendable {
     /// The defaults.
     init()
-    /// Throws `FlowRLError.invalidArgument` naming the first key out of range.
+    /// Every key of the group, in the order docstrings list them.
+    static var keys: [ConfigKey<Self>] { get }
+    /// Throws `FlowRLError.invalidArgument` naming the first key out of range. The default checks
+    /// `keys`; a group with relations between its keys adds them after `validateKeys()`.
     func validate() throws
 }
 
 /// The policy's learning rate and the seed: keys every algorithm has.
 public struct CommonSettings: ConfigurationGroup {
-    /// Adam's learning rate for the policy (and for α when it is tuned).
     public var learningRate: Float = 3e-4
-    /// Seed of the agent's random generator (initial weights, minibatches, sampling).
     public var seed: UInt64 = 0
 
     public init() {}
 
-    /// `learning_rate` finite and in [1e-8, 1].
-    public func validate() throws {
-        try ConfigCheck.finite(learningRate, "learning_rate")
-        try ConfigCheck.inRange(learningRate, 1e-8...1, "learning_rate")
+    public static var keys: [ConfigKey<Self>] {
+        [.number("learning_rate", \.learningRate, in: 1e-8...1, "Adam's learning rate for the policy (and for α when it is tuned)."),
+         .unsigned("seed", \.seed, "Seeds every random choice: initial weights, noise, minibatches, the loop's random actions.")]
     }
 }
 
 /// The replay buffer and the minibatches drawn from it (and from demonstrations in pretraining).
 public struct ReplaySettings: ConfigurationGroup {
-    /// Capacity in transitions; the oldest are overwritten when full.
     public var bufferSize = 1_000_000
-    /// Rows per minibatch.
     public var batchSize = 256
 
     public init() {}
 
-    /// `batch_size` in [1, 10⁶], `buffer_size` in [1, 10⁸].
-    public func validate() throws {
-        try ConfigCheck.inRange(batchSize, 1...1_000_000, "batch_size")
-        try ConfigCheck.inRange(bufferSize, 1...100_000_000, "buffer_size")
+    public static var keys: [ConfigKey<Self>] {
+        [.integer("buffer_size", \.bufferSize, in: 1...100_000_000, "Replay capacity in transitions; the oldest are overwritten when full."),
+         .integer("batch_size", \.batchSize, in: 1...1_000_000, "Rows per minibatch (of replay, or of demonstrations in pretraining).")]
     }
 }
 
 /// The twin soft critic, its targets and the update schedule around it (docs/algorithms.md,
 /// "Soft twin critic", "Polyak averaging").
 public struct CriticSettings: ConfigurationGroup {
-    /// Hidden widths of each Q-network (`critic_hidden_sizes`).
     public var hiddenSizes = [256, 256]
-    /// Adam's learning rate for the critic (`critic_learning_rate`).
     public var learningRate: Float = 3e-4
-    /// Discount γ.
     public var gamma: Float = 0.99
-    /// Polyak rate τ_Q of the critic targets.
     public var criticTau: Float = 0.005
-    /// Updates between Polyak steps of the targets.
     public var targetUpdateInterval = 1
-    /// Critic updates per actor (and α) update; 1 updates the actor every time.
     public var policyDelay = 1
 
     public init() {}
@@ -67,33 +63,28 @@ public struct CriticSettings: ConfigurationGroup {
         case gamma, criticTau, targetUpdateInterval, policyDelay
     }
 
-    /// Each key's range, named as the user typed it.
-    public func validate() throws {
-        try ConfigCheck.layerSizes(hiddenSizes, "critic_hidden_sizes")
-        try ConfigCheck.inRange(learningRate, 1e-8...1, "critic_learning_rate")
-        try ConfigCheck.inRange(gamma, 0...1, "gamma")
-        try ConfigCheck.inRange(criticTau, 0...1, "critic_tau")
-        try ConfigCheck.inRange(targetUpdateInterval, 1...1_000_000, "target_update_interval")
-        try ConfigCheck.inRange(policyDelay, 1...1_000_000, "policy_delay")
+    public static var keys: [ConfigKey<Self>] {
+        [.layerSizes("critic_hidden_sizes", \.hiddenSizes, "Hidden widths of each of the two Q-networks."),
+         .number("critic_learning_rate", \.learningRate, in: 1e-8...1, "Adam's learning rate for the critic."),
+         .number("gamma", \.gamma, in: 0...1, "Discount factor γ."),
+         .number("critic_tau", \.criticTau, in: 0...1, "Polyak rate τ_Q of the critic's target networks."),
+         .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
+         .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time.")]
     }
 }
 
 /// The entropy temperature α (docs/algorithms.md, "Temperature").
 public struct TemperatureSettings: ConfigurationGroup {
-    /// α fixed, or "auto" to tune it towards `target_entropy`.
     public var alpha = AutoOrNumber.auto
-    /// α at the start when tuned.
     public var initialAlpha: Float = 1
-    /// The entropy α is tuned towards; "auto" means −d.
     public var targetEntropy = AutoOrNumber.auto
 
     public init() {}
 
-    /// A fixed α and `initial_alpha` in [1e-8, 1e8], a given target entropy finite.
-    public func validate() throws {
-        if case .value(let value) = alpha { try ConfigCheck.inRange(value, 1e-8...1e8, "alpha") }
-        try ConfigCheck.inRange(initialAlpha, 1e-8...1e8, "initial_alpha")
-        if case .value(let value) = targetEntropy { try ConfigCheck.finite(value, "target_entropy") }
+    public static var keys: [ConfigKey<Self>] {
+        [.numberOrAuto("alpha", \.alpha, in: 1e-8...1e8, "Entropy temperature α: a fixed value, or \"auto\" to tune it towards target_entropy."),
+         .number("initial_alpha", \.initialAlpha, in: 1e-8...1e8, "α at the start when it is tuned."),
+         .numberOrAuto("target_entropy", \.targetEntropy, "The entropy α is tuned towards; \"auto\" is −(action size), as Stable-Baselines3.")]
     }
 
     /// The target entropy for `actionSize` action dimensions ("auto": −d, Stable-Baselines3's).
@@ -106,20 +97,16 @@ public struct TemperatureSettings: ConfigurationGroup {
 /// The Python training loop's schedule (`learn`): random actions before `learning_starts`, then
 /// `gradient_steps` updates every `train_freq` environment steps. The core does not read it.
 public struct TrainingLoopSettings: ConfigurationGroup {
-    /// Environment steps with uniform random actions before learning.
     public var learningStarts = 100
-    /// Environment steps between update calls.
     public var trainFreq = 1
-    /// Updates per update call.
     public var gradientSteps = 1
 
     public init() {}
 
-    /// Each key's range, named as the user typed it.
-    public func validate() throws {
-        try ConfigCheck.inRange(learningStarts, 0...1_000_000_000, "learning_starts")
-        try ConfigCheck.inRange(trainFreq, 1...1_000_000, "train_freq")
-        try ConfigCheck.inRange(gradientSteps, 1...1_000_000, "gradient_steps")
+    public static var keys: [ConfigKey<Self>] {
+        [.integer("learning_starts", \.learningStarts, in: 0...1_000_000_000, "Environment steps of uniform random actions before learning starts."),
+         .integer("train_freq", \.trainFreq, in: 1...1_000_000, "Environment steps between update calls of learn()."),
+         .integer("gradient_steps", \.gradientSteps, in: 1...1_000_000, "Gradient updates per update call of learn().")]
     }
 }
 

@@ -11,6 +11,8 @@ public enum JSONValue: Codable, Equatable, Sendable {
     case null
     case bool(Bool)
     case integer(Int64)
+    /// An integer above `Int64.max` (a seed's upper bound in a schema); parsing never makes one.
+    case unsigned(UInt64)
     case number(Double)
     case string(String)
     case array([JSONValue])
@@ -33,6 +35,7 @@ public enum JSONValue: Codable, Equatable, Sendable {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
         case .integer(let value): try container.encode(value)
+        case .unsigned(let value): try container.encode(value)
         case .number(let value): try container.encode(value)
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
@@ -51,6 +54,7 @@ public enum JSONValue: Codable, Equatable, Sendable {
         case .null: return "null"
         case .bool: return "true or false"
         case .integer(let value): return value >= 0 ? "a non-negative integer" : "an integer"
+        case .unsigned: return "a non-negative integer"
         case .number: return "a number"
         case .string: return "a string"
         case .array: return "a list"

@@ -152,6 +152,15 @@ public enum MemoryBudget {
             + "available (\(source)): \(parts.joined(separator: "; ")). Reduce those keys, or set \(environmentVariable) (bytes) to allow more")
     }
 
+    /// Throws `FlowRLError.io` when `bytes` more do not fit the available memory; `purpose` says
+    /// what needs them (saving or loading a checkpoint).
+    public static func require(bytes: Double, for purpose: String) throws {
+        let (available, source) = try available()
+        guard bytes > available else { return }
+        throw FlowRLError.io("\(purpose) needs about \(mebibytes(bytes)) of memory, more than the \(mebibytes(available)) "
+                             + "available (\(source)); set \(environmentVariable) (bytes) to allow more")
+    }
+
     private static func mebibytes(_ bytes: Double) -> String {
         let value = bytes / 1_048_576
         return value < 10 ? "\((value * 10).rounded() / 10) MiB" : "\(Int(value.rounded())) MiB"

@@ -282,6 +282,11 @@ extension OffPolicyAgent {
         return (configuration, RandomGenerator(seed: configuration.common.seed))
     }
 
+    /// The schema of `OffPolicyConfiguration<Options>` (its groups' keys) under the algorithm's name and summary.
+    public static func configurationSchema() -> JSONValue {
+        OffPolicyConfiguration<Options>.schema(algorithm: algorithm, summary: summary)
+    }
+
     /// The configuration decoded and checked, the algorithm's `actorMemory` and the shared parts.
     public static func memoryEstimate(configurationJSON: String?, observationSize: Int, actionSize: Int) throws -> MemoryEstimate {
         let configuration = try OffPolicyConfiguration<Options>.decode(json: configurationJSON, algorithm: algorithm)
