@@ -15,7 +15,7 @@ import Darwin
 public enum RLDTTransport {
     /// The kernel of the field (`kernel`): the RBF kernel with a median bandwidth, or the delta
     /// kernel (φ = g, no repulsion; the paper's ablation).
-    public enum Kernel: String, Codable, Sendable { case rbf, delta }
+    public enum Kernel: String, Codable, Sendable, CaseIterable { case rbf, delta }
 
     /// The floor of the bandwidth `h_i` (squared distances), so that particles that coincide do
     /// not divide by zero.

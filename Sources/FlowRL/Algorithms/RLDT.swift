@@ -10,40 +10,29 @@
 public final class RLDT: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "rldt"
+    /// One line for the schema and Python's docstring.
+    public static let summary = "Density transport (RLDT): a flow policy fine-tuned online by aligning its velocity field with an SVGD field from the critic."
 
     /// What the trust region holds the policy near (`reference`).
-    public enum Reference: String, Codable, Sendable { case lagged, pretrained }
+    public enum Reference: String, Codable, Sendable, CaseIterable { case lagged, pretrained }
 
     /// RLDT's own keys (Python keyword = JSON key in snake_case); the critic, replay and schedule
     /// keys are the shared groups'. RLDT has no entropy temperature α.
     public struct Options: AlgorithmOptions {
-        /// K, the Euler steps of the flow.
         public var flowSteps = 4
-        /// P, the chains drawn per state (the SVGD particles).
         public var particles = 8
-        /// States per actor step, each with P particles: the first rows of the minibatch (at most
-        /// `batch_size`), so an actor step costs about as much as a SAC actor step on `batch_size` rows.
+        /// The first rows of the minibatch (at most `batch_size`), so an actor step costs about as
+        /// much as a SAC actor step on `batch_size` rows.
         public var actorBatchSize = 32
-        /// The field's kernel.
         public var kernel = RLDTTransport.Kernel.rbf
-        /// The repulsion temperature, relative to the mean gradient norm.
         public var svgdTemperature: Float = 1e-3
-        /// c, the weight of the consistency term.
         public var consistencyWeight: Float = 0.5
-        /// c_kl, the weight of the velocity-matching trust region.
         public var trustRegionWeight: Float = 0.2
-        /// The trust region's reference: a lagged copy of the policy, or the pretrained policy.
         public var reference = Reference.lagged
-        /// The lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy
-        /// every K actor updates. Unused with `reference = "pretrained"`.
         public var referenceUpdate: Float = 0.01
-        /// M, the fresh policy samples averaged in each critic target.
         public var targetSamples = 2
-        /// Velocity-field hidden widths.
         public var hiddenSizes = [256, 256]
-        /// Activation of the velocity MLP.
         public var activation = Activation.silu
-        /// Width of the time embedding emb(t) (even).
         public var timeEmbeddingSize = 16
 
         public init() {}
@@ -51,24 +40,29 @@ public final class RLDT: OffPolicyAgent {
         /// A critic and the Python loop's schedule; no α.
         public static var groups: ConfigurationGroups { [.critic, .trainingLoop] }
 
-        /// Each key's range, named as the user typed it.
-        public func validate() throws {
-            try ConfigCheck.inRange(flowSteps, 1...100, "flow_steps")
-            try ConfigCheck.inRange(particles, 1...256, "particles")
-            try ConfigCheck.inRange(actorBatchSize, 1...1_000_000, "actor_batch_size")
-            try ConfigCheck.inRange(svgdTemperature, 0...1e6, "svgd_temperature")
-            try ConfigCheck.inRange(consistencyWeight, 0...1e6, "consistency_weight")
-            try ConfigCheck.inRange(trustRegionWeight, 0...1e6, "trust_region_weight")
-            if referenceUpdate >= 1 {
-                guard referenceUpdate == referenceUpdate.rounded(), referenceUpdate <= 1e9 else {
-                    throw FlowRLError.invalidArgument("config key 'reference_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(referenceUpdate)")
-                }
-            } else {
-                try ConfigCheck.positive(referenceUpdate, "reference_update")
-            }
-            try ConfigCheck.inRange(targetSamples, 1...64, "target_samples")
-            try ConfigCheck.layerSizes(hiddenSizes, "hidden_sizes")
-            try ConfigCheck.timeEmbeddingSize(timeEmbeddingSize)
+        public static var keys: [ConfigKey<Self>] {
+            [.integer("flow_steps", \.flowSteps, in: 1...100, "K, the Euler steps of the flow."),
+             .integer("particles", \.particles, in: 1...256, "P, the chains drawn per state (the SVGD particles)."),
+             .integer("actor_batch_size", \.actorBatchSize, in: 1...1_000_000,
+                      "States per actor step, each with P particles: the minibatch's first rows (at most batch_size)."),
+             .choice("kernel", \.kernel, "The transport field's kernel: \"rbf\" (median bandwidth) or \"delta\" (no repulsion, the paper's ablation)."),
+             .number("svgd_temperature", \.svgdTemperature, in: 0...1e6, "The SVGD repulsion temperature, relative to the mean gradient norm."),
+             .number("consistency_weight", \.consistencyWeight, in: 0...1e6, "c, the weight of the consistency term."),
+             .number("trust_region_weight", \.trustRegionWeight, in: 0...1e6, "c_kl, the weight of the velocity-matching trust region."),
+             .choice("reference", \.reference, "The trust region's reference: a lagged copy of the policy, or the pretrained policy."),
+             ConfigKey("reference_update",
+                       "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\").",
+                       domain: ConfigDomain(type: "number", minimum: .integer(0), maximum: .float(1e9), exclusiveMinimum: true)) {
+                 let value = $0.referenceUpdate
+                 guard value >= 1 else { return try ConfigCheck.positive(value, "reference_update") }
+                 guard value == value.rounded(), value <= 1e9 else {
+                     throw FlowRLError.invalidArgument("config key 'reference_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(value)")
+                 }
+             },
+             .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target."),
+             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
+             .choice("activation", \.activation, "Activation of the velocity MLP."),
+             .timeEmbeddingSize(\.timeEmbeddingSize)]
         }
     }
 
