@@ -62,7 +62,7 @@ public struct Tensor: Equatable, Sendable {
     @inlinable public func hasShape(of other: Tensor) -> Bool { rows == other.rows && cols == other.cols }
 
     /// Element at `(row, col)`.
-    public subscript(row: Int, col: Int) -> Float {
+    @inlinable public subscript(row: Int, col: Int) -> Float {
         get { scalars[row * cols + col] }
         set { scalars[row * cols + col] = newValue }
     }
