@@ -15,8 +15,8 @@ public final class Adam {
     public let weightDecay: Float
     /// Number of steps taken.
     public private(set) var step: Int = 0
-    /// The largest step count: 2⁵³, exact as a double (the limit of an agent's counters too,
-    /// `TrainingCounters.limit`). Both bias corrections are exactly 1 long before it.
+    /// The largest step count: 2⁵³, exact as a double (the upper layer's counters stop at the
+    /// same limit). Both bias corrections are exactly 1 long before it.
     public static let stepLimit = 1 << 53
     /// First and second moment estimates, one per parameter (saved in checkpoints).
     public private(set) var firstMoments: [Tensor]
