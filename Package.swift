@@ -15,6 +15,11 @@ let targetCPU = ProcessInfo.processInfo.environment["FLOWRL_TARGET_CPU"] ?? "nat
 let blasDirectory = ProcessInfo.processInfo.environment["FLOWRL_BLAS_DIR"]
     ?? Context.packageDirectory + "/.deps/scipy-openblas32/lib"
 
+// Both Swift library targets' flags. Without errno semantics, `squareRoot()` lowers to the vector
+// sqrt instruction instead of a libm call guarded by a branch, so loops such as Adam's update
+// vectorise.
+let librarySwiftSettings: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-fno-math-errno", "-target-cpu", targetCPU])]
+
 let package = Package(
     name: "flowrl",
     products: [
@@ -32,13 +37,20 @@ let package = Package(
                 .unsafeFlags(["-fvisibility=hidden"]),
             ]
         ),
-        // The numerical core: tensors, autodiff, layers, optimisers, randomness. No C ABI, no Python.
+        // The numerical core: tensors, autodiff, layers, optimisers, randomness, divergences. It
+        // depends on BLAS only, so it cannot name a flow, an agent, a checkpoint, C or Python.
+        .target(
+            name: "FlowRLCore",
+            dependencies: ["CBLAS"],
+            swiftSettings: librarySwiftSettings
+        ),
+        // Flows and agents on the core: flow policies, the replay buffer, critic, temperature, the
+        // algorithms, checkpoints and `ManagedAgent`. Re-exports FlowRLCore, so `import FlowRL`
+        // gives the whole library. No C ABI, no Python.
         .target(
             name: "FlowRL",
-            dependencies: ["CBLAS"],
-            // Without errno semantics, `squareRoot()` lowers to the vector sqrt instruction instead
-            // of a libm call guarded by a branch, so loops such as Adam's update vectorise.
-            swiftSettings: [.unsafeFlags(["-Xcc", "-fno-math-errno", "-target-cpu", targetCPU])]
+            dependencies: ["FlowRLCore"],
+            swiftSettings: librarySwiftSettings
         ),
         // The C ABI's header as a Clang module (include/module.modulemap).
         .systemLibrary(name: "FlowRLHeader", path: "include"),
@@ -50,12 +62,12 @@ let package = Package(
         // Helpers shared by every test file (finite-difference gradient checker, closeness).
         .target(
             name: "_FlowRLTestSupport",
-            dependencies: ["FlowRL"]
+            dependencies: ["FlowRLCore"]
         ),
         // Speed benchmarks; kept out of the library product.
         .executableTarget(
             name: "FlowRLBenchmarks",
-            dependencies: ["FlowRL", "CBLAS"],
+            dependencies: ["FlowRLCore", "CBLAS"],
             swiftSettings: [.swiftLanguageMode(.v5)]  // a top-level script, not concurrent code
         ),
         .testTarget(

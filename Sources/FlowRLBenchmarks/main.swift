@@ -5,7 +5,7 @@
 //
 //     swift run -c release flowrl-bench [--activation relu|silu|...] [--steps 10000]
 import CBLAS
-import FlowRL
+import FlowRLCore
 import Foundation
 
 let arguments = CommandLine.arguments

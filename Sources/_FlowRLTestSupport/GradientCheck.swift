@@ -1,4 +1,4 @@
-import FlowRL
+import FlowRLCore
 
 /// The outcome of comparing tape gradients with central finite differences.
 public struct GradientCheckResult: CustomStringConvertible {

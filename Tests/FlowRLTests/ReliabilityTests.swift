@@ -92,6 +92,7 @@ final class ReliabilityTests: XCTestCase {
     /// What flowrl writes it reads back: an optimiser step at 2³¹ − 1 or at the limit survives an
     /// update and a save; one past the limit is refused naming the entry.
     func testOptimizerStepsReadBackAfterUpdates() throws {
+        XCTAssertEqual(Adam.stepLimit, TrainingCounters.limit, "the optimiser (core) and the counters (agents) share one limit")
         for (name, checkpoint) in try checkpoints() {
             let steps = checkpoint.state.integers.keys.filter { $0.hasSuffix(".step") }
             XCTAssertFalse(steps.isEmpty, name)

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The versioned binary checkpoint format (all integers little-endian):
 ///
 ///     "FLOWRLCK"                      8 bytes, magic

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Replaces a checkpoint file atomically and without surprises:
 ///
 /// - only a regular file (or a new one) is replaced: a directory, device, FIFO or socket at the

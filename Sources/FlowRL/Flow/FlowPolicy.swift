@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// How the log-volume change `ℓ_n` of an Euler block is computed (docs/algorithms.md,
 /// "Log-density of the discrete flow").
 public enum DivergenceMethod: Equatable, Sendable {

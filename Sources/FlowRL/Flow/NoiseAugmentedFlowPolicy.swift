@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The velocity fields SAC Flow trains (arXiv:2509.25756; docs/algorithms.md, "SAC Flow: velocity fields").
 public enum FlowVelocityKind: String, Codable, Sendable, CaseIterable {
     /// Flow-G: `v = z ⊙ (h̃ − x)` with a sigmoid gate `z` and a candidate `h̃`, both MLPs on `[s, x, emb(t)]`.

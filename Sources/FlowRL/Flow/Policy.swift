@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A policy an agent acts with: actions in [-1, 1] for a batch of observations, drawing its noise
 /// from the agent's generator. It lives with the flows (not with the agents) because the flow
 /// policies implement it and the agents only call it.

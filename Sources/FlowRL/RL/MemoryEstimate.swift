@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The memory an agent needs, computed from its configuration before anything is allocated, so a
 /// configuration the process cannot hold is refused with an error instead of aborting in the
 /// allocator. Counts are in floats (as `Double`: the products of validated ranges can pass

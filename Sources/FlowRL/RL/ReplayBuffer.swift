@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A batch of transitions `(s, a, r, s', terminated)`, row-aligned.
 public struct Transitions {
     /// `[count, observationSize]`

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A number in a configuration that may also be `"auto"` (α, the target entropy).
 public enum AutoOrNumber: Codable, Equatable, Sendable, CustomStringConvertible {
     case auto

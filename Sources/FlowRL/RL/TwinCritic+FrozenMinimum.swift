@@ -53,25 +53,3 @@ extension TwinCritic {
         return Tensor.zip(first.inference(input), second.inference(input), Elementwise.Minimum.self)
     }
 }
-
-extension MLP {
-    /// The tape-free forward pass (`inference`) that also returns, for each hidden layer, what
-    /// `inputGradient` needs to differentiate its activation.
-    func inferenceKeepingSlopes(_ x: Tensor) -> (output: Tensor, slopes: [Tensor]) {
-        var slopes: [Tensor] = []
-        let output = withUnsafeMutablePointer(to: &slopes) { inference(x, slopes: $0) }
-        return (output, slopes)
-    }
-
-    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the kept slopes
-    /// (`inferenceKeepingSlopes`) of the rows of `x` that `outputGradient` covers (each `[rows, width]`).
-    func inputGradient(outputGradient: Tensor, slopes: [Tensor]) -> Tensor {
-        precondition(slopes.count == layers.count - 1, "MLP.inputGradient: one kept slope per hidden layer")
-        var delta = outputGradient
-        for index in stride(from: layers.count - 1, through: 0, by: -1) {
-            delta = Tensor.matmul(delta, layers[index].weight.value)   // through x · Wᵀ + b
-            if index > 0 { activation.multiplyBySlope(&delta, kept: slopes[index - 1]) }
-        }
-        return delta
-    }
-}

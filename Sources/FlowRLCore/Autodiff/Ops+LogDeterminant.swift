@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The exact log-volume change of an Euler step, `log|det(I + scale · J)|`, per batch row.
 ///
 /// `stackedJacobian` is `[k · batch, k]`: row `j · batch + b` holds column `j` of the Jacobian

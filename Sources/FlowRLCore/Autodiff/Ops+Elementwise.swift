@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Differentiable element-wise functions. Each backward rule is one fused kernel
 /// `g ⊙ f′(·)`, evaluated from the saved input or output.
 

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A sinusoidal embedding of flow time `t ∈ [0, 1]`:
 /// `emb(t) = [sin(ω₀t), …, sin(ω_{h−1}t), cos(ω₀t), …, cos(ω_{h−1}t)]` with `h = size / 2`
 /// frequencies spaced geometrically from 1 to `maxFrequency` (the Transformer position code,
@@ -29,24 +23,6 @@ public struct TimeEmbedding: Sendable {
         precondition(t.cols == 1, "TimeEmbedding: times must be [batch, 1]")
         let phase = t * t.tape.constant(frequencies)
         return concatenateColumns([phase.sin(), phase.cos()])
-    }
-
-    /// The input of a time-conditioned field, `[s, x, emb(t)]` (`times` is `[batch, 1]`): the
-    /// one place the columns are laid out, so every field that reads them agrees.
-    public func conditionedInput(observations: Variable, x: Variable, times: Variable) -> Variable {
-        concatenateColumns([observations, x, self(times)])
-    }
-
-    /// `[s, x, emb(t)]` with one time `t` for every row.
-    public func conditionedInput(observations: Variable, x: Variable, time: Float) -> Variable {
-        conditionedInput(observations: observations, x: x, times: Self.times(time, rows: observations.rows, on: observations.tape))
-    }
-
-    /// `[s, x, emb(t)]` as plain tensors for one time `t` (the tape-free acting path).
-    public func conditionedInput(observations: Tensor, x: Tensor, time: Float) -> Tensor {
-        let noGrad = Tape(recording: false)
-        let embedded = self(noGrad.constant(Tensor(rows: 1, cols: 1, repeating: time))).value.broadcast(toRows: observations.rows, cols: size)
-        return Tensor.concatenatingColumns([observations, x, embedded])
     }
 
     /// A `[rows, 1]` constant holding `time` on `tape`.

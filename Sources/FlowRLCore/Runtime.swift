@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Process-wide settings that suit flowrl's workload: many medium-sized tensors (tens to
 /// hundreds of KiB) allocated and freed on every training step.
 public enum Runtime {

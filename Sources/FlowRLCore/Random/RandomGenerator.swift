@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A seedable pseudo-random generator: xoshiro256** (Blackman & Vigna), seeded through splitmix64.
 ///
 /// Each owner (an agent, a layer initialiser, a test) holds its own generator; flowrl has no

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Adam (Kingma & Ba, 2015) with bias correction, and AdamW's decoupled weight decay
 /// (Loshchilov & Hutter, 2019), matching `torch.optim.Adam` / `torch.optim.AdamW`:
 ///
@@ -21,6 +15,9 @@ public final class Adam {
     public let weightDecay: Float
     /// Number of steps taken.
     public private(set) var step: Int = 0
+    /// The largest step count: 2⁵³, exact as a double (the upper layer's counters stop at the
+    /// same limit). Both bias corrections are exactly 1 long before it.
+    public static let stepLimit = 1 << 53
     /// First and second moment estimates, one per parameter (saved in checkpoints).
     public private(set) var firstMoments: [Tensor]
     public private(set) var secondMoments: [Tensor]
@@ -39,9 +36,9 @@ public final class Adam {
 
     /// One update from the parameters' current gradients (which it leaves in place).
     public func update() {
-        // The count stops at `TrainingCounters.limit`, where both bias corrections are exactly 1
+        // The count stops at `stepLimit`, where both bias corrections are exactly 1
         // (they are from step ~10⁶ on), so it changes no value and every saved step reads back.
-        step = min(step + 1, TrainingCounters.limit)
+        step = min(step + 1, Adam.stepLimit)
         let correction1 = 1 - pow(Double(beta1), Double(step))
         let correction2 = 1 - pow(Double(beta2), Double(step))
         let stepSize = Float(Double(learningRate) / correction1)
@@ -104,12 +101,12 @@ public final class Adam {
     }
 
     /// What is wrong with a stored optimiser state, naming the entry, or nil: the step must be at
-    /// most `TrainingCounters.limit` (what `update` can reach), first moments finite, second
+    /// most `stepLimit` (what `update` can reach), first moments finite, second
     /// moments finite and ≥ 0 (a negative one makes √v NaN at the next update).
-    static func checkState(step: UInt64, firstMoments: [Tensor], secondMoments: [Tensor],
+    package static func checkState(step: UInt64, firstMoments: [Tensor], secondMoments: [Tensor],
                            names: (step: String, first: (Int) -> String, second: (Int) -> String)) -> String? {
-        guard step <= UInt64(TrainingCounters.limit) else {
-            return "optimiser step '\(names.step)' is \(step), above the limit 2^53 = \(TrainingCounters.limit)"
+        guard step <= UInt64(Adam.stepLimit) else {
+            return "optimiser step '\(names.step)' is \(step), above the limit 2^53 = \(Adam.stepLimit)"
         }
         for (index, first) in firstMoments.enumerated() where !first.isFinite {
             return "Adam first moment '\(names.first(index))' is not finite"
@@ -120,8 +117,9 @@ public final class Adam {
         return nil
     }
 
-    /// Sets moments and step already checked against the parameters (`AgentState.restorer`).
-    func assign(step: Int, firstMoments: [Tensor], secondMoments: [Tensor]) {
+    /// Sets moments and step already checked against the parameters and by `checkState` (a
+    /// checkpoint's restorer checks everything first, then assigns).
+    package func assign(step: Int, firstMoments: [Tensor], secondMoments: [Tensor]) {
         self.step = step
         self.firstMoments = firstMoments
         self.secondMoments = secondMoments

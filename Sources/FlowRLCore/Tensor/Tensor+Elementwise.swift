@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A scalar function of one float, applied element by element by `Tensor.map(_:)`.
 ///
 /// Kernels are generic over this protocol rather than taking closures, so the optimiser

@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A dense, row-major matrix of `Float`: `rows × cols`, batch first.
 ///
 /// Every tensor in flowrl is two-dimensional: a batch of feature vectors is `[batch, features]`,
@@ -68,7 +62,7 @@ public struct Tensor: Equatable, Sendable {
     @inlinable public func hasShape(of other: Tensor) -> Bool { rows == other.rows && cols == other.cols }
 
     /// Element at `(row, col)`.
-    public subscript(row: Int, col: Int) -> Float {
+    @inlinable public subscript(row: Int, col: Int) -> Float {
         get { scalars[row * cols + col] }
         set { scalars[row * cols + col] = newValue }
     }
@@ -114,7 +108,7 @@ public struct Tensor: Equatable, Sendable {
 
     /// Replaces the elements with what `body(old, new, count)` writes into fresh storage.
     ///
-    /// For updates of state that a captured `AgentState` may share: mutating shared storage in
+    /// For updates of state that a captured snapshot may share: mutating shared storage in
     /// place first copies it (copy-on-write), while writing the result elsewhere reads the old
     /// elements once and copies nothing. `body` must write all `count` new elements.
     @inlinable

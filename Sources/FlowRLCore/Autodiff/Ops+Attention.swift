@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Multi-head scaled dot-product attention over short token sequences, as one differentiable op.
 ///
 /// Rows are sample-major: `queries` is `[batch · Tq, D]` (row `b · Tq + i` is token i of sample b),
