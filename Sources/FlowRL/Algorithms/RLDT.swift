@@ -50,15 +50,8 @@ public final class RLDT: OffPolicyAgent {
              .number("consistency_weight", \.consistencyWeight, in: 0...1e6, "c, the weight of the consistency term."),
              .number("trust_region_weight", \.trustRegionWeight, in: 0...1e6, "c_kl, the weight of the velocity-matching trust region."),
              .choice("reference", \.reference, "The trust region's reference: a lagged copy of the policy, or the pretrained policy."),
-             ConfigKey("reference_update",
-                       "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\").",
-                       domain: ConfigDomain(type: "number", minimum: .integer(0), maximum: .float(1e9), exclusiveMinimum: true)) {
-                 let value = $0.referenceUpdate
-                 guard value >= 1 else { return try ConfigCheck.positive(value, "reference_update") }
-                 guard value == value.rounded(), value <= 1e9 else {
-                     throw FlowRLError.invalidArgument("config key 'reference_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(value)")
-                 }
-             },
+             .laggedCopy("reference_update", \.referenceUpdate,
+                         "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\")."),
              .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target."),
              .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
              .choice("activation", \.activation, "Activation of the velocity MLP."),
@@ -74,17 +67,11 @@ public final class RLDT: OffPolicyAgent {
         let (configuration, seeded) = try Self.start(configurationJSON)
         var generator = seeded
         let options = configuration.options
-        func makePolicy(_ generator: inout RandomGenerator) -> FlowPolicy {
-            FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
-                       hiddenSizes: options.hiddenSizes, activation: options.activation,
-                       embeddingSize: options.timeEmbeddingSize, separateBlocks: false, generator: &generator, name: "velocity")
-        }
-        let policy = makePolicy(&generator), reference = makePolicy(&generator)
-        reference.copyParameters(from: policy)
-        let policyOptimizer = Adam(parameters: policy.parameters, learningRate: configuration.common.learningRate)
-        self.policy = policy
-        self.reference = reference
-        self.policyOptimizer = policyOptimizer
+        let networks = LaggedFlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
+                                        hiddenSizes: options.hiddenSizes, activation: options.activation,
+                                        embeddingSize: options.timeEmbeddingSize, separateBlocks: false,
+                                        learningRate: configuration.common.learningRate, generator: &generator)
+        (policy, reference, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
         self.configuration = configuration
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,
                                  policy: policy, networks: [("policy", policy), ("reference", reference)],
@@ -136,7 +123,11 @@ public final class RLDT: OffPolicyAgent {
         metrics.addPerActorStep("train/trust_region_loss", Double(terms.trustRegion))
         metrics.addPerActorStep("train/field_norm", Double(terms.fieldNorm))
         metrics.addPerActorStep("train/particle_spread", Double(terms.spread))
-        updateReference()
+        // A lagged reference follows θ (`LaggedCopy`); a pretrained one stays where `pretrain` left it.
+        if configuration.options.reference == .lagged {
+            LaggedCopy.follow(reference, towards: policy, setting: configuration.options.referenceUpdate,
+                              actorUpdates: core.progress.actorUpdates)
+        }
         metrics.countActorStep()
     }
 
@@ -203,18 +194,6 @@ public final class RLDT: OffPolicyAgent {
         return ActorTerms(loss: total.value.scalar, transport: terms.transport.value.scalar, consistency: terms.consistency.value.scalar,
                           trustRegion: terms.trustRegion.value.scalar, fieldNorm: fieldNorm,
                           spread: RLDTTransport.spread(particles: ends, particlesPerState: count))
-    }
-
-    /// A lagged reference follows θ by Polyak averaging, or by a hard copy every K actor updates;
-    /// a pretrained one stays where `pretrain` left it.
-    private func updateReference() {
-        let options = configuration.options
-        guard options.reference == .lagged else { return }
-        if options.referenceUpdate < 1 {
-            reference.polyakUpdate(towards: policy, rate: options.referenceUpdate)
-        } else if (core.progress.actorUpdates + 1) % Int(options.referenceUpdate) == 0 {
-            reference.copyParameters(from: policy)
-        }
     }
 
     /// Flow matching on demonstrations; the reference then restarts from the pretrained flow.

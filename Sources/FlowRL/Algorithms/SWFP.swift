@@ -52,14 +52,7 @@ public final class SWFP: OffPolicyAgent {
              .number("tau", \.tau, in: 1e-6...1e6, "τ, the JKO step size."),
              .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
              .choice("energy_at", \.energyAt, "Where Q is evaluated: at the block's own output, or after the remaining prior blocks."),
-             ConfigKey("prior_update", "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates.",
-                       domain: ConfigDomain(type: "number", minimum: .integer(0), maximum: .float(1e9), exclusiveMinimum: true)) {
-                 let value = $0.priorUpdate
-                 guard value >= 1 else { return try ConfigCheck.positive(value, "prior_update") }
-                 guard value == value.rounded(), value <= 1e9 else {
-                     throw FlowRLError.invalidArgument("config key 'prior_update' must be a rate in (0, 1) or a whole number of updates ≥ 1, got \(value)")
-                 }
-             },
+             .laggedCopy("prior_update", \.priorUpdate, "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates."),
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
              .choice("block_training", \.blockTraining, "Train one uniformly drawn block per actor update, or all N blocks (losses averaged)."),
              .choice("divergence", \.divergence, "How a block's log-volume change is computed."),
@@ -86,18 +79,11 @@ public final class SWFP: OffPolicyAgent {
         let (configuration, seeded) = try Self.start(configurationJSON)
         var generator = seeded
         let options = configuration.options
-        func makePolicy(_ generator: inout RandomGenerator) -> FlowPolicy {
-            FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
-                       hiddenSizes: options.hiddenSizes, activation: options.activation,
-                       embeddingSize: options.timeEmbeddingSize, separateBlocks: options.blocks == .separate,
-                       generator: &generator, name: "velocity")
-        }
-        let policy = makePolicy(&generator), prior = makePolicy(&generator)
-        prior.copyParameters(from: policy)
-        let policyOptimizer = Adam(parameters: policy.parameters, learningRate: configuration.common.learningRate)
-        self.policy = policy
-        self.prior = prior
-        self.policyOptimizer = policyOptimizer
+        let networks = LaggedFlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
+                                        hiddenSizes: options.hiddenSizes, activation: options.activation,
+                                        embeddingSize: options.timeEmbeddingSize, separateBlocks: options.blocks == .separate,
+                                        learningRate: configuration.common.learningRate, generator: &generator)
+        (policy, prior, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
         self.configuration = configuration
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,
                                  policy: policy, networks: [("policy", policy), ("prior", prior)],
@@ -150,7 +136,7 @@ public final class SWFP: OffPolicyAgent {
         metrics.addPerActorStep("train/trust_region", Double(block.trustRegion))
         // SWFP's α step uses the log π(a'|s') already drawn for the critic targets.
         core.temperatureStep(logProbability: nextLogProbability, metrics: &metrics)
-        updatePrior()
+        LaggedCopy.follow(prior, towards: policy, setting: configuration.options.priorUpdate, actorUpdates: core.progress.actorUpdates)
         metrics.countActorStep()
     }
 
@@ -173,16 +159,6 @@ public final class SWFP: OffPolicyAgent {
                                   generator: &core.generator)
         policyOptimizer.minimize(terms.loss, on: tape)
         return SWFPBlockLoss.Terms(loss: terms.loss.value.scalar, movement: terms.movement, trustRegion: terms.trustRegion)
-    }
-
-    /// θ̄ ← Polyak(θ̄, θ) or, for a whole-number setting K, θ̄ ← θ every K actor updates.
-    private func updatePrior() {
-        let setting = configuration.options.priorUpdate
-        if setting < 1 {
-            prior.polyakUpdate(towards: policy, rate: setting)
-        } else if (core.progress.actorUpdates + 1) % Int(setting) == 0 {
-            prior.copyParameters(from: policy)
-        }
     }
 
     /// Flow matching on demonstrations; the prior then restarts from the pretrained flow.
