@@ -11,7 +11,7 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
 
     /// FlowBC's own keys (Python keyword = JSON key in snake_case); `learning_rate`, `seed`,
     /// `batch_size` and `buffer_size` are the shared groups'.
-    public struct Options: AlgorithmOptions {
+    public struct Options: AlgorithmOptions, VelocityNetworkOptions {
         public var hiddenSizes = [256, 256]
         public var activation = Activation.silu
         public var flowSteps = 10
@@ -23,10 +23,7 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
         public static var groups: ConfigurationGroups { [] }
 
         public static var keys: [ConfigKey<Self>] {
-            [.layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
-             .choice("activation", \.activation, "Activation of the velocity MLP."),
-             .integer("flow_steps", \.flowSteps, in: 1...1000, "Euler steps N of the flow."),
-             .timeEmbeddingSize(\.timeEmbeddingSize)]
+            [.integer("flow_steps", \.flowSteps, in: 1...1000, "Euler steps N of the flow.")] + ConfigKey<Self>.velocityNetwork
         }
     }
 
@@ -38,10 +35,8 @@ public final class FlowBehaviorCloning: OffPolicyAgent {
         let (configuration, seeded) = try Self.start(configurationJSON)
         var generator = seeded
         let options = configuration.options
-        let policy = FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
-                            hiddenSizes: options.hiddenSizes, activation: options.activation,
-                            embeddingSize: options.timeEmbeddingSize, separateBlocks: false,
-                            generator: &generator, name: "velocity")
+        let policy = FlowPolicy(options, observationSize: observationSize, actionSize: actionSize, separateBlocks: false,
+                                generator: &generator)
         let optimizer = Adam(parameters: policy.parameters, learningRate: configuration.common.learningRate)
         self.policy = policy
         self.optimizer = optimizer

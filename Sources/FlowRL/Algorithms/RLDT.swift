@@ -18,7 +18,7 @@ public final class RLDT: OffPolicyAgent {
 
     /// RLDT's own keys (Python keyword = JSON key in snake_case); the critic, replay and schedule
     /// keys are the shared groups'. RLDT has no entropy temperature α.
-    public struct Options: AlgorithmOptions {
+    public struct Options: AlgorithmOptions, VelocityNetworkOptions {
         public var flowSteps = 4
         public var particles = 8
         /// The first rows of the minibatch (at most `batch_size`), so an actor step costs about as
@@ -52,10 +52,7 @@ public final class RLDT: OffPolicyAgent {
              .choice("reference", \.reference, "The trust region's reference: a lagged copy of the policy, or the pretrained policy."),
              .laggedCopy("reference_update", \.referenceUpdate,
                          "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\")."),
-             .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target."),
-             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
-             .choice("activation", \.activation, "Activation of the velocity MLP."),
-             .timeEmbeddingSize(\.timeEmbeddingSize)]
+             .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target.")] + ConfigKey<Self>.velocityNetwork
         }
     }
 
@@ -67,10 +64,8 @@ public final class RLDT: OffPolicyAgent {
         let (configuration, seeded) = try Self.start(configurationJSON)
         var generator = seeded
         let options = configuration.options
-        let networks = LaggedFlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
-                                        hiddenSizes: options.hiddenSizes, activation: options.activation,
-                                        embeddingSize: options.timeEmbeddingSize, separateBlocks: false,
-                                        learningRate: configuration.common.learningRate, generator: &generator)
+        let networks = LaggedFlowPolicy(options, observationSize: observationSize, actionSize: actionSize,
+                                        separateBlocks: false, learningRate: configuration.common.learningRate, generator: &generator)
         (policy, reference, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
         self.configuration = configuration
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,

@@ -22,7 +22,7 @@ public final class SWFP: OffPolicyAgent {
 
     /// SWFP's own keys (Python keyword = JSON key in snake_case); the critic, replay, temperature
     /// and schedule keys are the shared groups'.
-    public struct Options: AlgorithmOptions {
+    public struct Options: AlgorithmOptions, VelocityNetworkOptions {
         public var flowSteps = 5
         public var tau: Float = 0.1
         public var w2Scale: Float = 0.4
@@ -56,10 +56,7 @@ public final class SWFP: OffPolicyAgent {
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
              .choice("block_training", \.blockTraining, "Train one uniformly drawn block per actor update, or all N blocks (losses averaged)."),
              .choice("divergence", \.divergence, "How a block's log-volume change is computed."),
-             .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\"."),
-             .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLP."),
-             .choice("activation", \.activation, "Activation of the velocity MLP."),
-             .timeEmbeddingSize(\.timeEmbeddingSize)]
+             .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\".")] + ConfigKey<Self>.velocityNetwork
         }
 
         var divergenceMethod: DivergenceMethod {
@@ -79,10 +76,8 @@ public final class SWFP: OffPolicyAgent {
         let (configuration, seeded) = try Self.start(configurationJSON)
         var generator = seeded
         let options = configuration.options
-        let networks = LaggedFlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
-                                        hiddenSizes: options.hiddenSizes, activation: options.activation,
-                                        embeddingSize: options.timeEmbeddingSize, separateBlocks: options.blocks == .separate,
-                                        learningRate: configuration.common.learningRate, generator: &generator)
+        let networks = LaggedFlowPolicy(options, observationSize: observationSize, actionSize: actionSize,
+                                        separateBlocks: options.blocks == .separate, learningRate: configuration.common.learningRate, generator: &generator)
         (policy, prior, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
         self.configuration = configuration
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,

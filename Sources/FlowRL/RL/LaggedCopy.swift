@@ -36,15 +36,12 @@ public struct LaggedFlowPolicy {
     /// Adam on θ's parameters.
     public let optimizer: Adam
 
-    public init(observationSize: Int, actionSize: Int, steps: Int, hiddenSizes: [Int], activation: Activation,
-                embeddingSize: Int, separateBlocks: Bool, learningRate: Float, generator: inout RandomGenerator) {
-        func make(_ generator: inout RandomGenerator) -> FlowPolicy {
-            FlowPolicy(observationSize: observationSize, actionSize: actionSize, steps: steps, hiddenSizes: hiddenSizes,
-                       activation: activation, embeddingSize: embeddingSize, separateBlocks: separateBlocks,
-                       generator: &generator, name: "velocity")
-        }
-        policy = make(&generator)
-        lagged = make(&generator)
+    public init(_ options: some VelocityNetworkOptions, observationSize: Int, actionSize: Int, separateBlocks: Bool,
+                learningRate: Float, generator: inout RandomGenerator) {
+        policy = FlowPolicy(options, observationSize: observationSize, actionSize: actionSize, separateBlocks: separateBlocks,
+                            generator: &generator)
+        lagged = FlowPolicy(options, observationSize: observationSize, actionSize: actionSize, separateBlocks: separateBlocks,
+                            generator: &generator)
         lagged.copyParameters(from: policy)
         optimizer = Adam(parameters: policy.parameters, learningRate: learningRate)
     }
