@@ -189,7 +189,15 @@ final class AlgorithmContractTests: XCTestCase {
                                        actions: Tensor(rows: 8, cols: 2), steps: 3)
                 }),
                 ("pretrain transitions: bad batch", { try agent.pretrain(transitions: bad { $0.actions[0, 1] = 3 }, steps: 1) }),
-            ]
+            ] + (agent.agent.criticWarmupSteps == nil ? [] : [
+                ("pretrain transitions: critic warm-up overflow rolled back", {
+                    // Pretraining succeeds; the warm-up's targets overflow. 12 rows into a buffer of
+                    // 16 holding 10 also overwrite stored rows, which must come back.
+                    var huge = List.transitions(12, seed: 8)
+                    huge.rewards = Tensor(rows: 12, cols: 1, repeating: .greatestFiniteMagnitude)
+                    return try agent.pretrain(transitions: huge, steps: 2)
+                }),
+            ])
             for (name, call) in calls {
                 XCTAssertThrowsError(try call(), "\(model.label): \(name) was accepted")
                 XCTAssertTrue(bytes(agent) == before, "\(model.label): \(name) changed the agent")
@@ -202,13 +210,53 @@ final class AlgorithmContractTests: XCTestCase {
             let agent = try List.agent(model, #""seed": 4"#)
             let demonstrations = List.transitions(16, seed: 6)
             let pretraining = try agent.pretrain(transitions: demonstrations, steps: 10)
-            XCTAssertTrue(pretraining.keys.allSatisfy { $0.hasPrefix("pretrain/") } && !pretraining.isEmpty, "\(model.label): \(pretraining)")
+            XCTAssertTrue(pretraining.keys.allSatisfy { $0.hasPrefix("pretrain/") || $0.hasPrefix("critic_warmup/") }
+                          && pretraining.keys.contains { $0.hasPrefix("pretrain/") }, "\(model.label): \(pretraining)")
             XCTAssertTrue(pretraining.values.allSatisfy(\.isFinite), "\(model.label): \(pretraining)")
             XCTAssertEqual(agent.agent.counters["pretrain_steps"], 10, model.label)
             XCTAssertEqual(agent.agent.storedTransitionCount, 16, "\(model.label): the demonstrations seed the buffer")
+            // The critic warm-up: critic-only updates, counted as updates, no actor update.
+            let warmup = agent.agent.criticWarmupSteps ?? 0
+            XCTAssertEqual(agent.agent.counters["updates"], warmup, model.label)
+            XCTAssertEqual(agent.agent.counters["actor_updates"], 0, model.label)
+            XCTAssertEqual(pretraining["critic_warmup/critic_loss"] != nil, warmup > 0, "\(model.label): \(pretraining)")
             let metrics = try agent.update(gradientSteps: 5)
             XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(model.label): \(metrics)")
             XCTAssertTrue(try agent.act(observations: demonstrations.observations, deterministic: true).isFinite, model.label)
+        }
+    }
+
+    func testTheCriticWarmUpMovesOnlyTheCritic() throws {
+        for model in List.all {
+            let agent = try List.agent(model, #""seed": 5"#)
+            guard agent.agent.criticWarmupSteps != nil else { continue }
+            let before = agent.agent.captureState(includeReplayBuffer: false).tensors
+            _ = agent.agent.storeDemonstrations(List.transitions(12, seed: 2))
+            let after = agent.agent.captureState(includeReplayBuffer: false).tensors
+            XCTAssertEqual(Set(before.keys), Set(after.keys), model.label)
+            let changed = Set(before.keys.filter { before[$0] != after[$0] })
+            let criticOrAlpha = changed.filter { $0.hasPrefix("critic") || $0.hasPrefix("temperature") }
+            XCTAssertEqual(changed, criticOrAlpha, "\(model.label): the warm-up changed \(changed.subtracting(criticOrAlpha).sorted())")
+            XCTAssertTrue(changed.contains { $0.hasPrefix("critic.") || $0.hasPrefix("critic_") }, "\(model.label): the critic did not learn")
+        }
+    }
+
+    func testAlphaAfterPretrainingFollowsTheRewardScale() throws {
+        for model in List.all where model.algorithm == "sac" || model.algorithm == "sac_flow" || model.algorithm == "swfp" {
+            // "auto": min(α, 0.1 · mean|r| / d) with d = 2; |r| = 0.4 gives 0.02.
+            var demonstrations = List.transitions(8)
+            demonstrations.rewards = Tensor(rows: 8, cols: 1, scalars: [0.4, -0.4, 0.4, -0.4, 0.4, -0.4, 0.4, -0.4])
+            let agent = try List.agent(model, #""critic_warmup_steps": 0"#)
+            let metrics = try agent.pretrain(transitions: demonstrations, steps: 1)
+            XCTAssertEqual(metrics["pretrain/alpha"] ?? -1, 0.02, accuracy: 1e-6, model.label)
+            // Never raised above the current α, and a value sets it.
+            let small = try List.agent(model, #""critic_warmup_steps": 0, "initial_alpha": 0.001"#)
+            XCTAssertEqual(try small.pretrain(transitions: demonstrations, steps: 1)["pretrain/alpha"] ?? -1, 0.001, accuracy: 1e-7, model.label)
+            let set = try List.agent(model, #""critic_warmup_steps": 0, "alpha_after_pretraining": 0.3"#)
+            XCTAssertEqual(try set.pretrain(transitions: demonstrations, steps: 1)["pretrain/alpha"] ?? -1, 0.3, accuracy: 1e-6, model.label)
+            // A fixed α is the user's: unchanged.
+            let fixed = try List.agent(model, #""critic_warmup_steps": 0, "alpha": 0.5"#)
+            XCTAssertEqual(try fixed.pretrain(transitions: demonstrations, steps: 1)["pretrain/alpha"] ?? -1, 0.5, accuracy: 1e-6, model.label)
         }
     }
 

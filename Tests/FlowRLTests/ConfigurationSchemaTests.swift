@@ -94,7 +94,7 @@ final class ConfigurationSchemaTests: XCTestCase {
             }
             // The loop's schedule: the configuration's own where it has the keys.
             guard case .object(let loop)? = top["training_loop_defaults"] else { XCTFail("\(algorithm): no training_loop_defaults"); continue }
-            XCTAssertEqual(Set(loop.keys), ["learning_starts", "train_freq", "gradient_steps"])
+            XCTAssertEqual(Set(loop.keys), ["learning_starts", "train_freq", "gradient_steps", "warmup_actions"])
             for (key, value) in loop where defaults[key] != nil { XCTAssertEqual(defaults[key], value, "\(algorithm).\(key)") }
         }
     }

@@ -26,6 +26,25 @@ final class ReplayBufferTests: XCTestCase {
         XCTAssertEqual(stored.actions.scalars, [0.05, 0.06, 0.03, 0.04])
     }
 
+    func testRewindUndoesAnAddThatOverwrites() throws {
+        // Not full, full without wrapping, wrapping past the oldest rows, larger than the capacity.
+        for (first, second) in [([1, 2], [3]), ([1, 2], [3, 4]), ([1, 2, 3], [4, 5, 6]), ([1, 2, 3, 4], [5, 6, 7, 8, 9, 10])] as [([Float], [Float])] {
+            let buffer = try ReplayBuffer(capacity: 4, observationSize: 1, actionSize: 1)
+            buffer.add(batch(first))
+            let (stored, count, next) = (buffer.storedTransitions(), buffer.count, buffer.nextIndex)
+            let mark = buffer.mark(beforeAdding: second.count)
+            buffer.add(batch(second))
+            buffer.rewind(to: mark)
+            XCTAssertEqual(buffer.count, count, "\(first) + \(second)")
+            XCTAssertEqual(buffer.nextIndex, next, "\(first) + \(second)")
+            let restored = buffer.storedTransitions()
+            for (a, b) in [(restored.observations, stored.observations), (restored.actions, stored.actions), (restored.rewards, stored.rewards),
+                           (restored.nextObservations, stored.nextObservations), (restored.terminated, stored.terminated)] {
+                XCTAssertEqual(a.scalars, b.scalars, "\(first) + \(second)")
+            }
+        }
+    }
+
     func testSamplingIsUniformOverStoredRowsAndSeeded() throws {
         let buffer = try ReplayBuffer(capacity: 100, observationSize: 1, actionSize: 1)
         buffer.add(batch([1, 2, 3, 4]))

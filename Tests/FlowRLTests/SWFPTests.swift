@@ -31,6 +31,37 @@ final class SWFPTests: XCTestCase {
         }
     }
 
+    func testTrustRegionAloneDropsOnlyTheMovementCost() throws {
+        // w2_terms = "trust_region": L = energy + (ε/2τ)·trust region; the pair adds (ε/2τ)·movement.
+        let agent = try smallAgent()
+        var generator = RandomGenerator(seed: 4)
+        let observations = generator.normalTensor(rows: 5, cols: 2)
+        let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+        func evaluate(_ chargesMovement: Bool) -> (loss: Float, movement: Float, trustRegion: Float) {
+            let tape = Tape()
+            tape.freeze(agent.core.softCritic!.critic)
+            tape.freeze(agent.prior)
+            let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5,
+                                     tau: 0.1, w2Scale: 0.4, chargesMovement: chargesMovement, energyAtTerminal: false, method: .exact)
+            var probes = RandomGenerator(seed: 11)
+            let value = loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes)
+            return (value.loss.value.scalar, value.movement, value.trustRegion)
+        }
+        let (both, alone) = (evaluate(true), evaluate(false))
+        XCTAssertGreaterThan(both.movement, 0)
+        XCTAssertEqual(both.loss - alone.loss, 0.4 / (2 * 0.1) * both.movement, accuracy: 1e-4 * max(1, abs(both.loss)))
+        XCTAssertEqual(alone.trustRegion, both.trustRegion)
+        let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
+            tape.freeze(agent.core.softCritic!.critic)
+            tape.freeze(agent.prior)
+            var probes = RandomGenerator(seed: 11)
+            return SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5, tau: 0.1,
+                                 w2Scale: 0.4, chargesMovement: false, energyAtTerminal: false, method: .exact)(
+                block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
+        }
+        XCTAssertTrue(result.passed, "\(result)")
+    }
+
     func testLogDensityOfAOneDimensionalFlowMatchesTheNumericalDensity() throws {
         // In 1-D the flow x₀ ↦ a = tanh(x_N) is monotone, so log π(a) = log N(x₀) − log|da/dx₀|.
         // The derivative is taken by central differences in x₀ (step 1e-3). With "logdet" each

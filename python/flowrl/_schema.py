@@ -100,14 +100,15 @@ class Schema:
         What it is, in one line.
     keys : tuple of Key
         Every configuration key, in the order the docstring lists them.
-    training_loop_defaults : dict of str to int
-        ``learning_starts``, ``train_freq`` and ``gradient_steps`` for a configuration without them.
+    training_loop_defaults : dict of str to int or str
+        ``learning_starts``, ``train_freq``, ``gradient_steps`` and ``warmup_actions`` for a
+        configuration without them.
     """
 
     algorithm: str
     description: str
     keys: tuple[Key, ...]
-    training_loop_defaults: dict[str, int]
+    training_loop_defaults: dict[str, Any]
 
     def key(self, name: str) -> Key:
         """The key called ``name``; KeyError if there is none."""

@@ -62,6 +62,12 @@ class _Run:
         Write a log row every this many episodes.
     learning_starts, train_freq, gradient_steps : int
         The training schedule.
+    random_actions : bool
+        Act uniformly at random until ``learning_starts`` (``warmup_actions``; not after
+        :meth:`pretrain` unless asked).
+    stored_at_start : int
+        Transitions that count towards ``learning_starts`` before this run: the replay buffer's
+        contents when the agent was pretrained and acts with its policy, else 0.
     locals : dict
         The loop's variables as callbacks see them (``self.locals``).
     steps : int
@@ -77,6 +83,8 @@ class _Run:
     learning_starts: int
     train_freq: int
     gradient_steps: int
+    random_actions: bool = True
+    stored_at_start: int = 0
     locals: dict[str, Any] = field(default_factory=dict)
     steps: int = 0
 
@@ -326,7 +334,7 @@ class OffPolicyLearning(CoreAgent):
                     break
                 if rollout.complete:
                     gradient_steps = run.gradient_steps if run.gradient_steps > 0 else rollout.timesteps
-                    if self.num_timesteps > run.learning_starts and gradient_steps > 0:
+                    if self.num_timesteps + run.stored_at_start > run.learning_starts and gradient_steps > 0:
                         self._train(gradient_steps)
         except BaseException:
             self._resync_counters()
@@ -360,7 +368,9 @@ class OffPolicyLearning(CoreAgent):
         if not self._custom_logger:
             self._logger = configure_logger(self.verbose, self.log_dir, append=not reset_num_timesteps)
         batch, observations = self._start_rollout(env, resume=not reset_num_timesteps)
-        run = _Run(env, batch, observations, callback, progress, log_interval, learning_starts, train_freq, gradient_steps)
+        random_actions, stored_at_start = self._warmup()
+        run = _Run(env, batch, observations, callback, progress, log_interval, learning_starts, train_freq, gradient_steps,
+                   random_actions, stored_at_start)
         run.locals = {"self": self, "env": env, "callback": callback, "total_timesteps": self._total_timesteps,
                       "start_timesteps": self._timesteps_at_start, "log_interval": log_interval,
                       "learning_starts": learning_starts, "train_freq": train_freq, "gradient_steps": gradient_steps}
@@ -424,8 +434,8 @@ class OffPolicyLearning(CoreAgent):
 
     def _rollout_actions(self, run: _Run) -> np.ndarray:
         """Actions for every sub-env: uniform in the ``Box`` until ``learning_starts`` transitions
-        were collected, then sampled from the policy."""
-        if self.num_timesteps < run.learning_starts:
+        were collected (unless the warm-up acts with the policy), then sampled from the policy."""
+        if run.random_actions and self.num_timesteps < run.learning_starts:
             return self._random_actions(run.batch.num_envs)
         return self._env_actions(self.act(run.observations))
 
@@ -458,6 +468,17 @@ class OffPolicyLearning(CoreAgent):
         learning_starts, train_freq, gradient_steps = (int(config.get(key, defaults[key]))
                                                        for key in ("learning_starts", "train_freq", "gradient_steps"))
         return learning_starts, train_freq, gradient_steps
+
+    def _warmup(self) -> tuple[bool, int]:
+        """Whether the warm-up acts at random, and the transitions already counted towards
+        ``learning_starts``: ``warmup_actions="auto"`` acts with the policy once the agent was
+        pretrained, and a pretrained agent acting with its policy counts the transitions already
+        stored (the demonstrations); a random warm-up counts only the run's own steps, as SB3."""
+        info = self.info()
+        mode = info["config"].get("warmup_actions", _schema.schema(self.algorithm).training_loop_defaults["warmup_actions"])
+        pretrained = int(info["counters"].get("pretrain_steps", 0)) > 0
+        random_actions = mode == "random" or (mode == "auto" and not pretrained)
+        return random_actions, (int(info["replay_size"]) if pretrained and not random_actions else 0)
 
     def _random_actions(self, count: int) -> np.ndarray:
         """``count`` actions drawn uniformly from the action ``Box``."""

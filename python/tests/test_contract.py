@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import flowrl
+from flowrl import _schema
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -288,16 +289,40 @@ def test_pretrain_then_fine_tune(model: Model) -> None:
         before = error()
         metrics = agent.pretrain(observations, actions, steps=300, **arguments)  # whole transitions: seeds the buffer
         assert_finite_metrics(metrics)
-        assert all(key.startswith("pretrain/") for key in metrics), metrics
+        assert all(key.startswith(("pretrain/", "critic_warmup/")) for key in metrics), metrics
         info = agent.info()
         assert info["counters"]["pretrain_steps"] == 300 and info["replay_size"] == len(actions)
-        assert info["counters"]["updates"] == 0
+        # the critic warm-up: critic-only updates on the stored demonstrations
+        warmup = info["config"].get("critic_warmup_steps", 0)
+        assert info["counters"]["updates"] == warmup and info["counters"]["actor_updates"] == 0
+        assert ("critic_warmup/critic_loss" in metrics) == (warmup > 0), metrics
         after = error()
         assert after < 0.8 * before, f"pretraining did not move towards the demonstrations ({before:.3f} -> {after:.3f})"
         agent.learn(LEARN_STEPS)
         info = agent.info()
         assert info["counters"]["updates"] > 0 and info["replay_size"] == len(actions) + LEARN_STEPS
         assert np.all(np.isfinite(agent.act(observations)))
+
+
+@pytest.mark.parametrize("warmup_actions", ["auto", "random", "policy"])
+def test_learn_after_pretrain_acts_with_the_policy(model: Model, warmup_actions: str) -> None:
+    """After pretrain, "auto" takes no uniform random action and the stored demonstrations count
+    towards learning_starts; "random" acts at random until learning_starts, as without pretraining."""
+    names = _schema.schema(model.cls.algorithm).names
+    settings: dict[str, Any] = {"warmup_actions": warmup_actions, "learning_starts": 50, "critic_warmup_steps": 0}
+    if warmup_actions != "auto" and "warmup_actions" not in names:
+        pytest.skip(f"{model} has no training-loop keys: the schema's defaults apply")
+    arguments = demonstrations()
+    with model.make(env=TinyEnv(), **{key: value for key, value in settings.items() if key in names}) as agent:
+        agent.pretrain(steps=5, **arguments)
+        random_calls: list[int] = []
+        original = agent._random_actions
+        agent._random_actions = lambda count: random_calls.append(count) or original(count)  # type: ignore[method-assign]
+        agent.learn(20)
+        assert bool(random_calls) == (warmup_actions == "random"), random_calls
+        # 200 demonstrations > learning_starts: updates from the first step, unless the warm-up is
+        # random (then learning_starts counts this run's 20 steps only, and none is past 50)
+        assert agent.info()["counters"]["updates"] == (0 if warmup_actions == "random" else 20)
 
 
 def test_update_before_any_data_is_rejected_unchanged(any_agent: flowrl.Agent) -> None:

@@ -29,7 +29,7 @@ from conftest import (
     random_batch,
     state_bytes,
 )
-from flowrl import _lib
+from flowrl import _lib, _schema
 from flowrl.errors import CheckpointError, InvalidArgumentError
 from gymnasium import spaces
 
@@ -273,9 +273,12 @@ def test_pretrain_with_bad_transitions_changes_nothing(any_trained_agent: flowrl
 
 @pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)
 def test_pretrain_on_transitions_equals_pretrain_then_observe(algorithm: Model) -> None:
-    """The all-or-nothing path trains and stores exactly as the two separate calls do."""
+    """The all-or-nothing path trains and stores exactly as the two separate calls do (with the
+    steps that follow storing turned off: no critic warm-up, α kept)."""
     arguments = demonstrations()
-    with make_algorithm(algorithm, seed=3) as together, make_algorithm(algorithm, seed=3) as apart:
+    names = _schema.schema(algorithm.cls.algorithm).names
+    held = {key: value for key, value in {"critic_warmup_steps": 0, "alpha_after_pretraining": 1.0}.items() if key in names}
+    with make_algorithm(algorithm, seed=3, **held) as together, make_algorithm(algorithm, seed=3, **held) as apart:
         together.pretrain(arguments["observations"], arguments["actions"], steps=4, rewards=arguments["rewards"],
                           next_observations=arguments["next_observations"], terminated=arguments["terminated"])
         apart.pretrain(arguments["observations"], arguments["actions"], steps=4)

@@ -77,7 +77,7 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
     assert set(raw) == {"algorithm", "description", "keys", "training_loop_defaults"}
     assert raw["algorithm"] == algorithm
     assert raw["description"] and "\n" not in raw["description"]
-    assert set(raw["training_loop_defaults"]) == set(SCHEDULE)
+    assert set(raw["training_loop_defaults"]) == {*SCHEDULE, "warmup_actions"}
     names = [key["name"] for key in raw["keys"]]
     assert len(names) == len(set(names)) and "seed" in names
     for key in raw["keys"]:

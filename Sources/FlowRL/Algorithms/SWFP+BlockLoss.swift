@@ -8,7 +8,9 @@
 /// cost and the second the trust region to the previous iterate. The energy is evaluated at
 /// `y = tanh(x_{n+1})` ("block"), or after carrying `x_{n+1}` through the remaining prior blocks
 /// ("terminal"; the gradient flows back through them into block n only). The critic and the
-/// prior must be frozen on the tape (`Tape.freeze`), so only θ receives gradients.
+/// prior must be frozen on the tape (`Tape.freeze`), so only θ receives gradients. Without
+/// `chargesMovement` (`w2_terms = "trust_region"`) the movement cost is dropped, so the
+/// regulariser's minimiser is the prior's own step rather than no movement.
 public struct SWFPBlockLoss {
     public let policy: FlowPolicy
     public let prior: FlowPolicy
@@ -16,17 +18,19 @@ public struct SWFPBlockLoss {
     public let alpha: Float
     public let tau: Float
     public let w2Scale: Float
+    public let chargesMovement: Bool
     public let energyAtTerminal: Bool
     public let method: DivergenceMethod
 
     public init(policy: FlowPolicy, prior: FlowPolicy, critic: TwinCritic, alpha: Float, tau: Float, w2Scale: Float,
-                energyAtTerminal: Bool, method: DivergenceMethod) {
+                chargesMovement: Bool = true, energyAtTerminal: Bool, method: DivergenceMethod) {
         self.policy = policy
         self.prior = prior
         self.critic = critic
         self.alpha = alpha
         self.tau = tau
         self.w2Scale = w2Scale
+        self.chargesMovement = chargesMovement
         self.energyAtTerminal = energyAtTerminal
         self.method = method
     }
@@ -55,7 +59,7 @@ public struct SWFPBlockLoss {
         let energy = (q * (-1 / alpha) - logVolume).mean()
         let movement = (next - start).squared().sumOfEachRow().mean()
         let trustRegion = (next - tape.constant(particles[n + 1])).squared().sumOfEachRow().mean()
-        let loss = energy + (w2Scale / (2 * tau)) * (movement + trustRegion)
+        let loss = energy + (w2Scale / (2 * tau)) * (chargesMovement ? movement + trustRegion : trustRegion)
         return (loss, movement.value.scalar, trustRegion.value.scalar)
     }
 

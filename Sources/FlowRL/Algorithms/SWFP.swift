@@ -19,6 +19,12 @@ public final class SWFP: OffPolicyAgent {
     public enum BlockTraining: String, Codable, Sendable, CaseIterable { case sampled, parallel }
     /// The log-volume method (`divergence`).
     public enum DivergenceChoice: String, Codable, Sendable, CaseIterable { case exact, hutchinson, logdet }
+    /// Which Wasserstein terms the block loss charges (`w2_terms`): the paper's pair (the JKO
+    /// movement cost and the trust region to the prior's next particle), or the trust region alone.
+    public enum WassersteinTerms: String, Codable, Sendable, CaseIterable {
+        case both
+        case trustRegion = "trust_region"
+    }
 
     /// SWFP's own keys (Python keyword = JSON key in snake_case); the critic, replay, temperature
     /// and schedule keys are the shared groups'.
@@ -32,6 +38,9 @@ public final class SWFP: OffPolicyAgent {
         public var blockTraining = BlockTraining.sampled
         public var divergence = DivergenceChoice.exact
         public var hutchinsonProbes = 1
+        /// The paper's pair by default; the movement cost's own minimiser is the zero field, which
+        /// erased a pretrained flow at every weight measured (docs/finetuning-investigation.md, §4).
+        public var w2Terms = WassersteinTerms.both
         /// Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"):
         /// act at batch 1 takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
@@ -51,6 +60,8 @@ public final class SWFP: OffPolicyAgent {
             [.integer("flow_steps", \.flowSteps, in: 1...100, "N, the number of flow blocks (JKO steps per action)."),
              .number("tau", \.tau, in: 1e-6...1e6, "τ, the JKO step size."),
              .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
+             .choice("w2_terms", \.w2Terms,
+                     "Wasserstein terms: the JKO movement cost and the trust region to the prior's particle (\"both\"), or the trust region alone."),
              .choice("energy_at", \.energyAt, "Where Q is evaluated: at the block's own output, or after the remaining prior blocks."),
              .laggedCopy("prior_update", \.priorUpdate, "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates."),
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
@@ -148,7 +159,8 @@ public final class SWFP: OffPolicyAgent {
         tape.freeze(critic)
         tape.freeze(prior)
         let loss = SWFPBlockLoss(policy: policy, prior: prior, critic: critic, alpha: alpha, tau: options.tau,
-                                 w2Scale: options.w2Scale, energyAtTerminal: options.energyAt == .terminal,
+                                 w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
+                                 energyAtTerminal: options.energyAt == .terminal,
                                  method: options.divergenceMethod)
         let terms = loss.averaged(over: blocks, observations: tape.constant(observations), particles: particles,
                                   generator: &core.generator)

@@ -32,6 +32,12 @@ public protocol Agent: AnyObject {
     func update(gradientSteps: Int) -> [String: Double]
     /// Flow-matching pretraining on demonstrations for `steps` minibatch updates.
     func pretrain(observations: Tensor, actions: Tensor, steps: Int) -> [String: Double]
+    /// After pretraining on whole transitions: stores them in the replay buffer and prepares
+    /// fine-tuning (α, critic warm-up); returns metrics and a closure that takes the transitions
+    /// back out of the buffer (for a call that must be undone).
+    func storeDemonstrations(_ transitions: Transitions) -> (metrics: [String: Double], rewind: () -> Void)
+    /// Critic-only updates `storeDemonstrations` runs (nil: no critic).
+    var criticWarmupSteps: Int? { get }
     /// Replaces the random generator's stream.
     func reseed(_ seed: UInt64)
     /// The random generator `act` draws from (saved and put back by a call that fails).

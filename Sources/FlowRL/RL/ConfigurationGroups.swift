@@ -54,13 +54,16 @@ public struct CriticSettings: ConfigurationGroup {
     public var criticTau: Float = 0.005
     public var targetUpdateInterval = 1
     public var policyDelay = 1
+    /// Measured on a 2-D reaching task (docs/finetuning-investigation.md): with a small α, 2,000
+    /// critic-only updates on the demonstrations turned the fine-tuning dip into none.
+    public var criticWarmupSteps = 2000
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         // The decoder converts snake-case JSON keys to camel case before matching these.
         case hiddenSizes = "criticHiddenSizes", learningRate = "criticLearningRate"
-        case gamma, criticTau, targetUpdateInterval, policyDelay
+        case gamma, criticTau, targetUpdateInterval, policyDelay, criticWarmupSteps
     }
 
     public static var keys: [ConfigKey<Self>] {
@@ -69,7 +72,9 @@ public struct CriticSettings: ConfigurationGroup {
          .number("gamma", \.gamma, in: 0...1, "Discount factor γ."),
          .number("critic_tau", \.criticTau, in: 0...1, "Polyak rate τ_Q of the critic's target networks."),
          .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
-         .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time.")]
+         .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time."),
+         .integer("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
+                  "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none.")]
     }
 }
 
@@ -78,13 +83,17 @@ public struct TemperatureSettings: ConfigurationGroup {
     public var alpha = AutoOrNumber.auto
     public var initialAlpha: Float = 1
     public var targetEntropy = AutoOrNumber.auto
+    /// "auto": see `Temperature.alphaAfterPretraining`.
+    public var alphaAfterPretraining = AutoOrNumber.auto
 
     public init() {}
 
     public static var keys: [ConfigKey<Self>] {
         [.numberOrAuto("alpha", \.alpha, in: 1e-8...1e8, "Entropy temperature α: a fixed value, or \"auto\" to tune it towards target_entropy."),
          .number("initial_alpha", \.initialAlpha, in: 1e-8...1e8, "α at the start when it is tuned."),
-         .numberOrAuto("target_entropy", \.targetEntropy, "The entropy α is tuned towards; \"auto\" is −(action size), as Stable-Baselines3.")]
+         .numberOrAuto("target_entropy", \.targetEntropy, "The entropy α is tuned towards; \"auto\" is −(action size), as Stable-Baselines3."),
+         .numberOrAuto("alpha_after_pretraining", \.alphaAfterPretraining, in: 1e-8...1e8,
+                       "α when pretrain() on whole transitions ends and α is tuned: a value, or \"auto\" for min(α, 0.1·mean|r|/action size) from the demonstrations' rewards.")]
     }
 
     /// The target entropy for `actionSize` action dimensions ("auto": −d, Stable-Baselines3's).
@@ -94,19 +103,36 @@ public struct TemperatureSettings: ConfigurationGroup {
     }
 }
 
-/// The Python training loop's schedule (`learn`): random actions before `learning_starts`, then
-/// `gradient_steps` updates every `train_freq` environment steps. The core does not read it.
+/// The Python training loop's schedule (`learn`): random actions before `learning_starts` (unless
+/// the agent was pretrained), then `gradient_steps` updates every `train_freq` environment steps.
+/// The core does not read it.
 public struct TrainingLoopSettings: ConfigurationGroup {
+    /// What `learn` does before `learning_starts` transitions are in the replay buffer.
+    public enum WarmupActions: String, Codable, Sendable, CaseIterable {
+        /// Uniform random actions, unless the agent was pretrained: then the policy's.
+        case auto
+        /// Uniform random actions, as Stable-Baselines3.
+        case random
+        /// The policy's actions.
+        case policy
+    }
+
     public var learningStarts = 100
     public var trainFreq = 1
     public var gradientSteps = 1
+    /// A pretrained policy acts from the first step: uniform random actions would throw it away
+    /// and fill the buffer with data unlike the demonstrations (docs/finetuning-investigation.md, §1).
+    public var warmupActions = WarmupActions.auto
 
     public init() {}
 
     public static var keys: [ConfigKey<Self>] {
-        [.integer("learning_starts", \.learningStarts, in: 0...1_000_000_000, "Environment steps of uniform random actions before learning starts."),
+        [.integer("learning_starts", \.learningStarts, in: 0...1_000_000_000,
+                  "Transitions collected before learning starts (after pretrain() they include the stored demonstrations)."),
          .integer("train_freq", \.trainFreq, in: 1...1_000_000, "Environment steps between update calls of learn()."),
-         .integer("gradient_steps", \.gradientSteps, in: 1...1_000_000, "Gradient updates per update call of learn().")]
+         .integer("gradient_steps", \.gradientSteps, in: 1...1_000_000, "Gradient updates per update call of learn()."),
+         .choice("warmup_actions", \.warmupActions,
+                 "Actions before learning starts: uniform random, the policy's, or \"auto\" (random unless the agent was pretrained).")]
     }
 }
 

@@ -149,11 +149,29 @@ public final class ManagedAgent {
 
     /// Pretraining on whole transitions, which are then stored in the replay buffer. Everything
     /// (the transitions included) is checked before training, so a rejected call changes nothing.
+    /// The critic warm-up that follows (`Agent.storeDemonstrations`) is part of the call: if it
+    /// produces a non-finite value, the pretraining is undone too and the transitions are taken
+    /// back out of the buffer.
     public func pretrain(transitions: Transitions, steps: Int) throws -> [String: Double] {
         guard transitions.count >= 1 else { throw FlowRLError.invalidArgument("pretrain: the batch is empty") }
         try transitions.validate(observationSize: observationSize, actionSize: actionSize)
-        let metrics = try pretrain(observations: transitions.observations, actions: transitions.actions, steps: steps)
-        agent.observe(transitions)
+        try checkCounterRoom(["transitions_seen"], adding: transitions.count, call: "pretrain")
+        try checkCounterRoom(["updates"], adding: agent.criticWarmupSteps ?? 0, call: "pretrain")
+        let before = agent.captureState(includeReplayBuffer: false)
+        var metrics = try pretrain(observations: transitions.observations, actions: transitions.actions, steps: steps)
+        var rewind: (() -> Void)?
+        do {
+            let warmup = try allOrNothing("pretrain (critic warm-up)") {
+                let stored = agent.storeDemonstrations(transitions)
+                rewind = stored.rewind
+                return stored.metrics
+            }
+            metrics.merge(warmup) { _, new in new }
+        } catch {
+            rewind?()
+            try agent.restoreState(before)
+            throw error
+        }
         return metrics
     }
 

@@ -162,11 +162,14 @@ public final class OffPolicyCore {
 
     /// `gradientSteps` updates, each running `step` (the algorithm's part) on a fresh minibatch;
     /// returns the averaged metrics and, with a temperature, `train/alpha` after the last step.
-    public func update(gradientSteps: Int, _ step: (UpdateStep, inout Metrics) -> Void) -> [String: Double] {
+    /// With `actorTurns` false no step is an actor turn: the critic learns alone (the critic
+    /// warm-up after pretraining) while the actor, α and lagged copies stay as they are.
+    public func update(gradientSteps: Int, actorTurns: Bool = true, _ step: (UpdateStep, inout Metrics) -> Void) -> [String: Double] {
         var metrics = Metrics()
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(batchSize, generator: &generator)
-            let context = UpdateStep(batch: batch, alpha: temperature?.alpha ?? 0, actorTurn: progress.updates % policyDelay == 0)
+            let context = UpdateStep(batch: batch, alpha: temperature?.alpha ?? 0,
+                                     actorTurn: actorTurns && progress.updates % policyDelay == 0)
             metrics.actorStepped = false
             step(context, &metrics)
             if metrics.actorStepped { progress.actorUpdates += 1 }
@@ -326,6 +329,31 @@ extension OffPolicyAgent {
 
     /// `OffPolicyCore.observe`.
     public func observe(_ transitions: Transitions) { core.observe(transitions) }
+
+    /// Stores the demonstrations, sets α for fine-tuning (`alpha_after_pretraining`) and runs
+    /// `critic_warmup_steps` critic-only updates on the replay buffer, so that the actor's first
+    /// online step follows a critic that has seen the demonstrations (docs/finetuning-investigation.md).
+    public func storeDemonstrations(_ transitions: Transitions) -> (metrics: [String: Double], rewind: () -> Void) {
+        let mark = core.buffer.mark(beforeAdding: transitions.count)
+        core.observe(transitions)
+        let rewind = { [core] in core.buffer.rewind(to: mark) }
+        if let temperature = core.temperature {
+            let meanAbsoluteReward = transitions.rewards.scalars.reduce(Float(0)) { $0 + abs($1) } / Float(transitions.count)
+            temperature.setAfterPretraining(configuration.temperature.alphaAfterPretraining,
+                                            meanAbsoluteReward: meanAbsoluteReward, actionSize: actionSize)
+        }
+        var metrics: [String: Double] = core.temperature.map { ["pretrain/alpha": Double($0.alpha)] } ?? [:]
+        if let warmup = criticWarmupSteps, warmup > 0 {
+            let averages = core.update(gradientSteps: warmup, actorTurns: false) { step, metrics in trainStep(step, metrics: &metrics) }
+            for (key, value) in averages where key != "train/alpha" { metrics["critic_warmup/" + key.split(separator: "/").last!] = value }
+        }
+        return (metrics, rewind)
+    }
+
+    /// `critic_warmup_steps`, or nil for an algorithm without a critic.
+    public var criticWarmupSteps: Int? {
+        Options.groups.contains(.critic) ? configuration.critic.criticWarmupSteps : nil
+    }
     /// Replaces the generator's stream.
     public func reseed(_ seed: UInt64) { core.generator = RandomGenerator(seed: seed) }
 

@@ -121,6 +121,34 @@ public final class ReplayBuffer {
         }
     }
 
+    /// What `rewind(to:)` needs to undo the next `add` of `incoming` transitions: the write
+    /// position, the count and the rows that add will overwrite (at most `incoming` rows, so the
+    /// mark costs no more than the batch it guards).
+    public struct Mark {
+        let count: Int
+        let nextIndex: Int
+        let overwrittenSlots: [Int]
+        let overwritten: Transitions
+    }
+
+    /// A mark taken before adding `incoming` transitions.
+    public func mark(beforeAdding incoming: Int) -> Mark {
+        let slots = (0..<min(incoming, capacity)).map { (nextIndex + $0) % capacity }.filter { $0 < count }
+        return Mark(count: count, nextIndex: nextIndex, overwrittenSlots: slots, overwritten: gather(slots))
+    }
+
+    /// Puts back the contents and position of `mark` (taken just before the last `add`).
+    public func rewind(to mark: Mark) {
+        for (row, slot) in mark.overwrittenSlots.enumerated() {
+            copyRow(mark.overwritten.observations, row, into: observations, slot, observationSize)
+            copyRow(mark.overwritten.actions, row, into: actions, slot, actionSize)
+            rewards[slot] = mark.overwritten.rewards.scalars[row]
+            copyRow(mark.overwritten.nextObservations, row, into: nextObservations, slot, observationSize)
+            terminated[slot] = mark.overwritten.terminated.scalars[row]
+        }
+        (count, nextIndex) = (mark.count, mark.nextIndex)
+    }
+
     private func copyRow(_ source: Tensor, _ row: Int, into target: UnsafeMutablePointer<Float>, _ slot: Int, _ width: Int) {
         source.scalars.withUnsafeBufferPointer { s in
             (target + slot * width).update(from: s.baseAddress! + row * width, count: width)

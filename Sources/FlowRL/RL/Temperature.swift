@@ -72,6 +72,23 @@ public final class Temperature {
         return loss
     }
 
+    /// α for the start of fine-tuning, set once pretraining on whole transitions ends (only when α
+    /// is tuned; a fixed α is the user's). A value sets it; "auto" lowers it to
+    /// `min(α, 0.1 · mean|r| / d)`, floored at 1e-4: the entropy bonus `α·|H|`, with `|H|` about
+    /// the target's d nats, then weighs about a tenth of a step's reward. Starting at α = 1
+    /// instead, entropy outweighed the reward of the 2-D task of docs/finetuning-investigation.md
+    /// and pulled the pretrained policy towards maximal entropy (§3 there); the rule gives 0.011
+    /// on that task, where 0.01 was measured to keep the policy.
+    public func setAfterPretraining(_ setting: AutoOrNumber, meanAbsoluteReward: Float, actionSize: Int) {
+        guard optimizer != nil else { return }
+        let target: Float
+        switch setting {
+        case .value(let value): target = value
+        case .auto: target = min(alpha, max(1e-4, 0.1 * meanAbsoluteReward / Float(max(actionSize, 1))))
+        }
+        logAlpha.value = Tensor(scalar: log(target))
+    }
+
     public func capture(into state: inout AgentState) {
         state.tensors["temperature.log_alpha"] = logAlpha.value
         if let optimizer { state.capture(optimizer, as: "temperature_optimizer") }
