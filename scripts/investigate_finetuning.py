@@ -170,6 +170,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "w2_scale=0+alpha0.01_fixed+warmup": {"seed_replay": True, "critic_warmup": 2000,
                                           "config": {"w2_scale": 0.0, "alpha": 0.01, "learning_starts": 0}},
     "alpha0.01_fixed+warmup": {"seed_replay": True, "critic_warmup": 2000, "config": {"alpha": 0.01, "learning_starts": 0}},
+    # the library fix (pretrain on whole transitions with the library's defaults: α set from the
+    # rewards, critic warm-up, no random warm-up actions), and SWFP's trust region alone on top
+    "library_fix": {"seed_replay": True},
+    "library_fix+w2_terms=trust_region": {"seed_replay": True, "config": {"w2_terms": "trust_region"}},
 }
 
 ALGORITHMS = {"swfp": flowrl.SWFP, "sac": flowrl.SAC}

@@ -1,0 +1,202 @@
+"""The offline-to-online benchmark: pretrain each algorithm on a dataset, then fine-tune it online.
+
+For each (dataset, row, seed): pretrain the row's policy on the dataset (the same number of steps
+for every row; the whole transitions also seed the replay buffer, and the library's fine-tuning
+start applies: α set from the rewards, the critic warmed up, no random warm-up actions), evaluate
+it, then fine-tune online for ``--online-steps`` env steps, evaluating every ``--eval-every``.
+"sac-scratch" skips pretraining (its curve starts from the untrained policy).
+
+Per run it records the pretrained score, the worst evaluation during fine-tuning (the dip, also
+relative to the pretrained score), the final score, the area under the curve (the mean of the
+evaluations after step 0) and the wall time. Each finished run is appended to ``--results`` as
+one JSON line, and runs already in that file are skipped, so a long benchmark can be split by
+dataset, row and seed over several invocations:
+
+    python scripts/benchmark_offline_to_online.py --dataset pendulum/flowrl-medium-v0 --rows swfp sac-bc --seeds 0 1 2
+    python scripts/benchmark_offline_to_online.py --summary                  # the table (markdown)
+    python scripts/benchmark_offline_to_online.py --plot docs/offline-to-online.png
+
+Datasets are made by scripts/make_datasets.py into the local Minari root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+import flowrl
+
+#: Each row: how to build the agent on an env with a seed, and whether it is pretrained.
+ROWS: dict[str, tuple[Callable[..., flowrl.Agent], bool]] = {
+    "swfp": (lambda env, seed, **kw: flowrl.SWFP(env, seed=seed, **kw), True),
+    "swfp-trust-region": (lambda env, seed, **kw: flowrl.SWFP(env, seed=seed, w2_terms="trust_region", **kw), True),
+    "sac-flow-gated": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="gated", **kw), True),
+    "sac-flow-decoder": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="decoder", **kw), True),
+    "rldt": (lambda env, seed, **kw: flowrl.RLDT(env, seed=seed, **kw), True),
+    "sac-bc": (lambda env, seed, **kw: flowrl.SAC(env, seed=seed, **kw), True),
+    "sac-scratch": (lambda env, seed, **kw: flowrl.SAC(env, seed=seed, **kw), False),
+}
+
+EVAL_SEED = 1_000_000  # evaluation episodes reset from EVAL_SEED, EVAL_SEED + 1, ...
+
+
+def evaluate(agent: flowrl.Agent, env_id: str, episodes: int) -> float:
+    env = gym.make(env_id)
+    try:
+        return float(agent.evaluate(env, n_episodes=episodes, deterministic=True, seed=EVAL_SEED)[0])
+    finally:
+        env.close()
+
+
+def env_id_of(data: Any, given: str | None) -> str:
+    if given:
+        return given
+    env_id = data.metadata.get("env_id") or (data.metadata.get("env_spec") or {}).get("id")
+    if not env_id:
+        raise SystemExit("the dataset names no environment: pass --env")
+    return str(env_id)
+
+
+def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    data = flowrl.datasets.load(dataset)
+    env_id = env_id_of(data, args.env)
+    make, pretrained = ROWS[row]
+    env = gym.make(env_id)
+    agent = make(env, seed, **json.loads(args.config))
+    started = time.perf_counter()
+    pretrain_metrics: dict[str, float] = {}
+    if pretrained:
+        pretrain_metrics = agent.pretrain(data, steps=args.pretrain_steps)
+    pretrain_seconds = time.perf_counter() - started
+    curve = {0: evaluate(agent, env_id, args.eval_episodes)}
+    online_started = time.perf_counter()
+    for step in range(args.eval_every, args.online_steps + 1, args.eval_every):
+        agent.learn(args.eval_every, reset_num_timesteps=False)
+        curve[step] = evaluate(agent, env_id, args.eval_episodes)
+        print(f"  {row} seed {seed} step {step}: {curve[step]:.1f}", flush=True)
+    online_seconds = time.perf_counter() - online_started
+    after = [value for step, value in curve.items() if step > 0]
+    start = curve[0]
+    worst = min(after) if after else start
+    info = agent.info()
+    agent.close()
+    return {
+        "dataset": dataset, "env": env_id, "row": row, "seed": seed, "pretrained": pretrained,
+        "pretrain_steps": args.pretrain_steps if pretrained else 0, "online_steps": args.online_steps,
+        "start": start, "worst": worst, "dip": (worst - start) / max(abs(start), 1e-8),
+        "final": curve[max(curve)], "auc": float(np.mean(after)) if after else start,
+        "curve": curve, "pretrain_metrics": pretrain_metrics, "pretrain_seconds": pretrain_seconds,
+        "online_seconds": online_seconds, "settings": args.config, "config": info["config"], "dataset_size": len(data),
+        "dataset_mean_return": float(np.mean(data.episode_returns())) if data.num_episodes else None,
+        "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
+        "blas": flowrl.info().get("blas", {}),
+    }
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    """One markdown row per (dataset, row, online steps): means ± standard deviations over seeds."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault((result["dataset"], result["row"], result["online_steps"]), []).append(result)
+
+    def cell(values: list[float], digits: int = 1) -> str:
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}"
+        return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+    lines = ["| dataset | row | seeds | pretrained | worst (dip) | final | final / pretrained | AUC | dip ≤ 10% |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (dataset, row, steps), runs in sorted(groups.items()):
+        starts, worsts, finals = [r["start"] for r in runs], [r["worst"] for r in runs], [r["final"] for r in runs]
+        dips = [100 * r["dip"] for r in runs]
+        ratios = [r["final"] / r["start"] if r["start"] > 0 else float("nan") for r in runs]
+        kept = sum(1 for r in runs if r["dip"] >= -0.10)
+        ratio = cell(ratios, 2) if all(np.isfinite(ratios)) else "n/a (score ≤ 0)"
+        lines.append(f"| {dataset} ({steps // 1000}k) | {row} | {len(runs)} | {cell(starts)} | {cell(worsts)} ({cell(dips, 0)}%) "
+                     f"| {cell(finals)} | {ratio} | {cell([r['auc'] for r in runs])} | {kept}/{len(runs)} |")
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in results})
+    figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets):
+        for row in ROWS:
+            runs = [r for r in results if r["dataset"] == dataset and r["row"] == row]
+            if not runs:
+                continue
+            steps = sorted(int(step) for step in runs[0]["curve"])
+            values = np.array([[r["curve"][str(step)] if str(step) in r["curve"] else r["curve"][step] for step in steps] for r in runs])
+            mean = values.mean(axis=0)
+            axis.plot(steps, mean, label=f"{row} ({len(runs)} seeds)")
+            if len(runs) > 1:
+                axis.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
+        axis.set_title(dataset)
+        axis.set_xlabel("online env steps")
+        axis.set_ylabel("evaluation return (10 episodes)")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v0"], help="dataset ids or paths")
+    parser.add_argument("--env", help="the env id (default: the one the dataset names)")
+    parser.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--pretrain-steps", type=int, default=20_000)
+    parser.add_argument("--online-steps", type=int, default=50_000)
+    parser.add_argument("--eval-every", type=int, default=5_000)
+    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--config", default="{}", help="JSON settings for every row's constructor (e.g. smaller networks)")
+    parser.add_argument("--results", type=Path, default=Path("runs/offline-to-online/results.jsonl"))
+    parser.add_argument("--summary", action="store_true", help="print the table of --results and stop")
+    parser.add_argument("--plot", type=Path, help="write the curves of --results (PNG) and stop")
+    args = parser.parse_args()
+    results = read(args.results)
+    if args.summary or args.plot:
+        if args.summary:
+            print(summary(results))
+        if args.plot:
+            plot(results, args.plot)
+        return
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    for dataset in args.dataset:
+        for row in args.rows:
+            for seed in args.seeds:
+                done = any((r["dataset"], r["row"], r["seed"], r["online_steps"], r["settings"])
+                           == (dataset, row, seed, args.online_steps, args.config) for r in results)
+                if done:
+                    print(f"skip {dataset} {row} seed {seed}: in {args.results}")
+                    continue
+                print(f"{dataset} {row} seed {seed}", flush=True)
+                result = run(dataset, row, seed, args)
+                with args.results.open("a") as file:
+                    file.write(json.dumps(result) + "\n")
+                print(f"  start {result['start']:.1f} worst {result['worst']:.1f} final {result['final']:.1f} "
+                      f"({result['pretrain_seconds']:.0f} s pretraining, {result['online_seconds']:.0f} s online)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
