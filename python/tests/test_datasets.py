@@ -143,6 +143,13 @@ def test_constructor_rejects_episode_starts_that_contradict_the_flags() -> None:
         small_transitions(10, episode_starts=np.zeros(10, bool))
 
 
+def test_check_finds_lengths_changed_behind_the_frozen_dataclass() -> None:
+    transitions = small_transitions(10)
+    object.__setattr__(transitions, "rewards", transitions.rewards[:7])  # what only deliberate tampering can do
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"inconsistent lengths \(rows\): observations 10, actions 10, rewards 7,"):
+        transitions.check()
+
+
 def test_check_rejects_an_empty_dataset() -> None:
     empty = Transitions.from_arrays(np.zeros((0, 3)), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 3)), np.zeros(0, bool))
     assert len(empty) == 0 and empty.num_episodes == 0 and empty.episode_returns().shape == (0,)

@@ -196,7 +196,7 @@ def collect(env: Any, policy: Any, total_steps: int, dataset_id: Optional[str] =
         if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
             raise InvalidArgumentError(f"the env's action space must be a one-dimensional gymnasium Box, got {action_space}")
         spec = getattr(environment, "spec", None)
-        if dataset_id is not None and ref_max_score is not None and spec is None:
+        if dataset_id is not None and ref_max_score is not None and (spec is None or not isinstance(environment, gym.Env)):
             raise InvalidArgumentError("ref_max_score needs an env with a spec (one made by gymnasium.make): Minari "
                                        "drops the reference scores of a dataset without one")
         episodes = _roll_out(environment, act, steps, seed, _ActionCheck(action_space))

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Optional
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
@@ -292,16 +293,17 @@ def write_minari(dataset_id: str, episodes: list[Episode], env: Any, observation
             shutil.rmtree(backup)
         os.replace(directory, backup)
     buffers = [episode_buffer(id=index, seed=episode.seed, observations=episode.observations, actions=episode.actions,
-                             rewards=episode.rewards, terminations=episode.terminations,
-                             truncations=episode.truncations)
+                              rewards=episode.rewards, terminations=episode.terminations,
+                              truncations=episode.truncations)
                for index, episode in enumerate(episodes)]
-    spec = getattr(env, "spec", None)
+    # Minari records the env's spec from a gymnasium.Env; without one it takes the spaces alone.
+    recorded_env = env if isinstance(env, gym.Env) and getattr(env, "spec", None) is not None else None
     try:
         with warnings.catch_warnings():
             # Minari warns for every optional field left out (code_permalink, author_email, eval_env, ...).
             warnings.filterwarnings("ignore", message=r"`\w+` is set to None", category=UserWarning)
             minari.create_dataset_from_buffers(
-                dataset_id, buffers, env=env if spec is not None else None, observation_space=observation_space,
+                dataset_id, buffers, env=recorded_env, observation_space=observation_space,
                 action_space=action_space, algorithm_name=algorithm_name, author=author, ref_min_score=ref_min_score,
                 ref_max_score=ref_max_score, description=description)
     except BaseException:

@@ -77,6 +77,14 @@ def _flag_array(value: Any, name: str) -> np.ndarray:
     return np.array(array != 0, dtype=np.bool_, order="C")
 
 
+def _check_lengths(arrays: dict[str, np.ndarray]) -> None:
+    """Every array has the same number of rows, else an error listing each array's count."""
+    lengths = {name: int(array.shape[0]) for name, array in arrays.items()}
+    if len(set(lengths.values())) != 1:
+        listed = ", ".join(f"{name} {rows}" for name, rows in lengths.items())
+        raise InvalidArgumentError(f"the arrays have inconsistent lengths (rows): {listed}")
+
+
 def _json_ready(value: Any, key: str) -> Any:
     """``value`` as plain JSON data (numpy scalars and arrays, tuples and sets converted)."""
     if isinstance(value, np.ndarray):
@@ -212,10 +220,7 @@ class Transitions:
         if converted["next_observations"].shape[1:] != observations.shape[1:]:
             raise InvalidArgumentError(f"next_observations have shape {converted['next_observations'].shape}, observations "
                                        f"{observations.shape}; each row must have the same shape")
-        lengths = {name: int(array.shape[0]) for name, array in converted.items()}
-        if len(set(lengths.values())) != 1:
-            listed = ", ".join(f"{name} {rows}" for name, rows in lengths.items())
-            raise InvalidArgumentError(f"the arrays have inconsistent lengths (rows): {listed}")
+        _check_lengths(converted)
         starts, ends = converted["episode_starts"], converted["terminated"] | converted["truncated"]
         if starts.size and not starts[0]:
             raise InvalidArgumentError("episode_starts[0] is False; the first row must start an episode")
@@ -414,11 +419,12 @@ class Transitions:
         Raises
         ------
         InvalidArgumentError
-            For an empty dataset, a space that is not a Box (or a multi-dimensional action
-            space), a shape that does not match, NaN or Inf in any array (naming the array and the
-            first bad row), or an action outside the bounds (naming the row, the component and the
-            bound).
+            For arrays of different lengths, an empty dataset, a space that is not a Box (or a
+            multi-dimensional action space), a shape that does not match, NaN or Inf in any array
+            (naming the array and the first bad row), or an action outside the bounds (naming the
+            row, the component and the bound).
         """
+        _check_lengths({name: getattr(self, name) for name in _ARRAYS})
         if len(self) == 0:
             raise InvalidArgumentError("the dataset is empty (0 transitions)")
         if observation_space is not None:
