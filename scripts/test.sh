@@ -10,6 +10,10 @@ swift build -c release          # the release build must compile, as users and b
 OPENBLAS_NUM_THREADS=1 swift test   # flowrl's own setting (Runtime.prepare); spare threads only spin
 # atheris drives the fuzz run; where it cannot be installed (no wheel for this Python), the fuzz
 # harness falls back to its plain random loop with the same mutators.
-./scripts/python-env.sh .venv-test pytest tqdm matplotlib atheris || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib
+# minari[hdf5] and pillow are the datasets extra of python/pyproject.toml: test_datasets.py reads and
+# writes Minari datasets with them.
+datasets=("minari[hdf5]>=0.5,<0.6" pillow)
+./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${datasets[@]}" atheris \
+    || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${datasets[@]}"
 .venv-test/bin/python -X faulthandler -m pytest
 .venv-test/bin/python fuzz/run.py all --seconds 100   # the short fuzz run (RELIABILITY.md); fails on any finding

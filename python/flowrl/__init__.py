@@ -8,7 +8,7 @@
 >>> action, _ = agent.predict(env.reset(seed=1)[0], deterministic=True)
 """
 
-from . import callbacks, logger
+from . import callbacks, datasets, logger
 from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
 from .callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
@@ -47,6 +47,7 @@ __all__ = [
     "SACFlow",
     "SWFP",
     "callbacks",
+    "datasets",
     "library_path",
     "logger",
     "info",

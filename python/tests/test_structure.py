@@ -136,6 +136,9 @@ def test_package_imports_are_at_module_level() -> None:
     ("flowrl.evaluation", {"flowrl.envs", "flowrl.protocols", "flowrl.logger"}),
     ("flowrl.core", {"flowrl.errors", "flowrl._checks", "flowrl._lib"}),
     ("flowrl.callbacks", {"flowrl.errors", "flowrl.evaluation", "flowrl.envs", "flowrl.logger", "flowrl.protocols"}),
+    # datasets takes policies by duck typing: no agent, core or loop
+    ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl.datasets._transitions", "flowrl.datasets._minari",
+                         "flowrl.datasets._collect"}),
 ])
 def test_layers(module: str, allowed: set[str]) -> None:
     """Each leaf imports (directly or not) only the modules below it: the step-level core nothing

@@ -1,0 +1,188 @@
+"""Makes flowrl's offline datasets: a flowrl SAC trained for a fixed budget, then its stochastic
+policy rolled out with flowrl.datasets.collect into a Minari dataset in the local Minari root.
+
+    python scripts/make_datasets.py --env pendulum                      # pendulum/flowrl-medium-v0, well under a minute
+    python scripts/make_datasets.py --env hopper --level medium         # hopper/flowrl-medium-v0
+    python scripts/make_datasets.py --env all --level all --root ~/minari-flowrl
+    python scripts/make_datasets.py --env hopper --quick                # a small check of the whole path
+
+Each (env, level) has a fixed training budget and fixed seeds (PLANS below; docs/datasets.md lists
+them): SAC with Stable-Baselines3's defaults (flowrl.SAC(env, seed=train_seed)) learns for
+``train_steps`` environment steps; the agent is then reseeded with ``collect_seed`` and
+``collect_steps`` transitions of its stochastic policy are collected (resets seeded collect_seed,
+collect_seed + 1, ...). "medium" is a partly trained policy, "expert" one trained for a million
+steps. --quick shrinks both budgets (QUICK) and writes ids ending in -quick-v0 instead, so it
+never replaces a real dataset.
+
+Each dataset's id, episode count and mean return are printed and appended as a row to --results
+(a TSV file, with a header when it is new); the trained policy is saved beside it (policies/) so a
+dataset can be extended or its policy evaluated later. Existing ids are refused unless --overwrite.
+
+Needs the datasets extra (pip install "./python[datasets]") and, for Hopper, Walker2d and
+HalfCheetah, MuJoCo (pip install "gymnasium[mujoco]").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one dataset is made."""
+
+    env_id: str
+    train_steps: int
+    collect_steps: int
+    train_seed: int
+    collect_seed: int
+
+
+#: (env, level) -> plan. Medium budgets stop SAC part of the way to its final return (Walker2d,
+#: slower to start walking, gets more); expert budgets are one million steps. Seeds differ per level.
+PLANS: dict[tuple[str, str], Plan] = {
+    ("pendulum", "medium"): Plan("Pendulum-v1", 3_000, 10_000, train_seed=0, collect_seed=1000),
+    ("hopper", "medium"): Plan("Hopper-v5", 100_000, 100_000, train_seed=0, collect_seed=1000),
+    ("hopper", "expert"): Plan("Hopper-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
+    ("walker2d", "medium"): Plan("Walker2d-v5", 150_000, 100_000, train_seed=0, collect_seed=1000),
+    ("walker2d", "expert"): Plan("Walker2d-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
+    ("halfcheetah", "medium"): Plan("HalfCheetah-v5", 100_000, 100_000, train_seed=0, collect_seed=1000),
+    ("halfcheetah", "expert"): Plan("HalfCheetah-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
+}
+
+#: --quick: (train_steps, collect_steps) for every plan.
+QUICK = (1_000, 2_000)
+
+ENVS = ["pendulum", "hopper", "walker2d", "halfcheetah"]
+LEVELS = ["medium", "expert"]
+MUJOCO_ENVS = {"hopper", "walker2d", "halfcheetah"}
+
+COLUMNS = ["date", "dataset_id", "env_id", "level", "quick", "train_steps", "train_seed", "collect_steps", "collect_seed",
+           "episodes", "complete_episodes", "mean_return", "std_return", "train_seconds", "collect_seconds", "flowrl",
+           "minari", "cpu"]
+
+
+def dataset_id(env: str, level: str, quick: bool) -> str:
+    return f"{env}/flowrl-{level}{'-quick' if quick else ''}-v0"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def check_dependencies(envs: list[str]) -> None:
+    """Exits with a message naming what to install when Minari or MuJoCo is missing."""
+    try:
+        import h5py  # noqa: F401
+        import minari  # noqa: F401
+        import PIL  # noqa: F401
+    except ImportError as error:
+        sys.exit(f"make_datasets: Minari is missing ({error}); install the datasets extra: pip install \"./python[datasets]\"")
+    if MUJOCO_ENVS.intersection(envs):
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            names = ", ".join(PLANS[(env, "medium")].env_id for env in envs if env in MUJOCO_ENVS)
+            sys.exit(f"make_datasets: {names} need MuJoCo, which is missing; install it with: pip install \"gymnasium[mujoco]\"")
+
+
+def make(env: str, level: str, *, quick: bool, overwrite: bool, results: Path) -> dict:
+    import flowrl
+    import gymnasium as gym
+    import minari
+    from flowrl import datasets
+
+    plan = PLANS[(env, level)]
+    train_steps, collect_steps = QUICK if quick else (plan.train_steps, plan.collect_steps)
+    identifier = dataset_id(env, level, quick)
+    if not overwrite and (datasets.minari_root() / identifier).exists():
+        print(f"{identifier}: already in {datasets.minari_root()}; skipped (--overwrite replaces it)", flush=True)
+        return {}
+    print(f"{identifier}: training flowrl.SAC on {plan.env_id} for {train_steps} steps (seed {plan.train_seed})", flush=True)
+    environment = gym.make(plan.env_id)
+    agent = flowrl.SAC(environment, seed=plan.train_seed)
+    started = time.perf_counter()
+    agent.learn(train_steps)
+    train_seconds = time.perf_counter() - started
+    policies = results.parent / "policies"
+    policies.mkdir(parents=True, exist_ok=True)
+    agent.save(policies / f"{identifier.replace('/', '-')}.flowrl")
+    print(f"{identifier}: collecting {collect_steps} transitions of the stochastic policy (seed {plan.collect_seed})", flush=True)
+    agent.seed(plan.collect_seed)
+    started = time.perf_counter()
+    data = datasets.collect(
+        environment, agent, collect_steps, identifier, seed=plan.collect_seed, deterministic=False,
+        author="flowrl scripts/make_datasets.py", algorithm_name=f"flowrl.SAC ({train_steps} steps)",
+        description=(f"flowrl.SAC (Stable-Baselines3's defaults) trained for {train_steps} steps on {plan.env_id} "
+                     f"(seed {plan.train_seed}), then {collect_steps} transitions of its stochastic policy (agent and "
+                     f"resets seeded from {plan.collect_seed}); level '{level}'{', --quick' if quick else ''}. "
+                     f"Made by scripts/make_datasets.py."),
+        overwrite=overwrite)
+    collect_seconds = time.perf_counter() - started
+    environment.close()
+    agent.close()
+    summary = data.summary()
+    row = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "dataset_id": identifier, "env_id": plan.env_id, "level": level, "quick": quick, "train_steps": train_steps,
+        "train_seed": plan.train_seed, "collect_steps": collect_steps, "collect_seed": plan.collect_seed,
+        "episodes": summary["num_episodes"], "complete_episodes": summary["num_complete_episodes"],
+        "mean_return": round(summary["mean_episode_return"], 2), "std_return": round(summary["std_episode_return"], 2),
+        "train_seconds": round(train_seconds, 1), "collect_seconds": round(collect_seconds, 1),
+        "flowrl": flowrl.__version__, "minari": minari.__version__, "cpu": cpu_model(),
+    }
+    new = not results.exists()
+    with results.open("a") as file:
+        if new:
+            file.write("\t".join(COLUMNS) + "\n")
+        file.write("\t".join(str(row[column]) for column in COLUMNS) + "\n")
+    print(f"{identifier}: {summary['num_episodes']} episodes, mean return {summary['mean_episode_return']:.2f} "
+          f"(± {summary['std_episode_return']:.2f}); trained in {train_seconds:.0f} s, collected in {collect_seconds:.0f} s",
+          flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True, choices=[*ENVS, "all"], help="which task ('all': every one)")
+    parser.add_argument("--level", default="all", choices=[*LEVELS, "all"],
+                        help="which level (default all; Pendulum has medium only)")
+    parser.add_argument("--root", type=Path, help="the Minari root to write to (sets MINARI_DATASETS_PATH; default: "
+                                                  "MINARI_DATASETS_PATH, else ~/.minari/datasets)")
+    parser.add_argument("--quick", action="store_true", help=f"tiny budgets {QUICK} and -quick-v0 ids: a check of the path")
+    parser.add_argument("--overwrite", action="store_true", help="replace datasets that exist (default: skip them)")
+    parser.add_argument("--results", type=Path, default=REPOSITORY / "runs" / "datasets" / "results.tsv",
+                        help="the TSV file rows are appended to (default runs/datasets/results.tsv)")
+    arguments = parser.parse_args()
+    if arguments.root is not None:
+        arguments.root.expanduser().mkdir(parents=True, exist_ok=True)
+        os.environ["MINARI_DATASETS_PATH"] = str(arguments.root.expanduser().resolve())
+    envs = ENVS if arguments.env == "all" else [arguments.env]
+    levels = LEVELS if arguments.level == "all" else [arguments.level]
+    work = [(env, level) for env in envs for level in levels if (env, level) in PLANS]
+    if not work:
+        sys.exit(f"make_datasets: no dataset for --env {arguments.env} --level {arguments.level} (Pendulum has medium only)")
+    check_dependencies(envs)
+    arguments.results.parent.mkdir(parents=True, exist_ok=True)
+    for env, level in work:
+        make(env, level, quick=arguments.quick, overwrite=arguments.overwrite, results=arguments.results)
+    print(f"results: {arguments.results}")
+
+
+if __name__ == "__main__":
+    main()
