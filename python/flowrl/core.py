@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Optional, TypeVar, Union
 import numpy as np
 from gymnasium import spaces
 
-from . import _checks, _lib
+from . import _checks, _lib, datasets
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -411,48 +411,69 @@ class CoreAgent:
         steps = _checks.integer(gradient_steps, "gradient_steps", -2**31, 2**31 - 1)  # a C int32; the core checks >= 1
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_update, self.handle, steps))
 
-    def pretrain(self, observations: Any, actions: Any, steps: int = 10_000, *, rewards: Any = None,
-                 next_observations: Any = None, terminated: Any = None) -> dict[str, float]:
+    def pretrain(self, observations: Any, actions: Any = None, steps: int = 10_000, *, rewards: Any = None,
+                 next_observations: Any = None, terminated: Any = None, seed_replay: bool = True) -> dict[str, float]:
         """Trains the policy on demonstrations (flow matching for flow policies, maximum
-        likelihood for :class:`~flowrl.SAC`), for offline-to-online training.
+        likelihood for :class:`~flowrl.SAC`), then prepares online fine-tuning from it.
 
         Parameters
         ----------
-        observations : array_like
-            ``(n, *observation_space.shape)``.
-        actions : array_like
-            ``(n, action_size)`` in the environment's units, within the bounds.
+        observations : array_like or dataset
+            ``(n, *observation_space.shape)``; or a whole dataset: a
+            :class:`flowrl.datasets.Transitions`, a ``minari.MinariDataset``, a Minari dataset id
+            in the local Minari root, a dataset directory or an ``.npz`` file (see
+            :func:`flowrl.datasets.load`), checked against the agent's spaces. Then ``actions``
+            and the transition arrays are not given.
+        actions : array_like, optional
+            ``(n, action_size)`` in the environment's units, within the bounds (with arrays).
         steps : int
             Minibatch updates (minibatches of ``batch_size`` drawn with replacement).
         rewards, next_observations, terminated : array_like, optional
-            Given together, the demonstrations are whole transitions: after pretraining they are
-            also stored in the replay buffer (as :meth:`observe` would), so online learning starts
-            from them — SAC Flow's offline-to-online recipe, with its ``bc_coef`` proximity term.
+            Given together, the demonstrations are whole transitions, as a dataset is.
+        seed_replay : bool
+            With whole transitions: store them in the replay buffer after pretraining and prepare
+            fine-tuning (α for fine-tuning, ``critic_warmup_steps`` critic-only updates; see
+            docs/algorithms.md, "The start of fine-tuning"). False trains the policy only.
 
         Returns
         -------
         dict of str to float
-            The pretraining loss (``pretrain/...``): the mean over the last 100 steps.
+            The pretraining loss (``pretrain/...``, the mean over the last 100 steps), α after
+            pretraining (``pretrain/alpha``) and the critic warm-up's means (``critic_warmup/...``).
 
         Raises
         ------
         InvalidArgumentError
-            On any bad argument (the transitions included), before anything is trained or stored.
+            On any bad argument (the transitions or the dataset included), before anything is
+            trained or stored.
         NumericalError
-            If a step produced NaN or Inf; the agent is then restored to its state before the call.
+            If a step produced NaN or Inf; the agent is then restored to its state before the call
+            (transitions already stored by it are taken back out).
         """
+        seed_replay = _checks.boolean(seed_replay, "seed_replay")
+        if datasets.is_dataset(observations):
+            if any(value is not None for value in (actions, rewards, next_observations, terminated)):
+                raise InvalidArgumentError("pretrain(dataset, steps=...): a dataset brings its own actions and transitions; "
+                                           "pass steps by keyword and no arrays")
+            data = datasets.as_transitions(observations, self.observation_space, self.action_space)
+            observations, actions = data.observations, data.actions
+            rewards, next_observations, terminated = data.rewards, data.next_observations, data.terminated
+        elif actions is None:
+            raise InvalidArgumentError("pretrain needs actions with the observations array (or a dataset in place of both)")
         given = [value is not None for value in (rewards, next_observations, terminated)]
         if any(given) and not all(given):
             raise InvalidArgumentError("pass rewards, next_observations and terminated together, or none of them")
         # Every argument is converted and checked before the first call that changes the agent.
         steps = _checks.integer(steps, "steps", -2**63, 2**63 - 1)  # a C int64; the core checks >= 1
-        if all(given):  # the core checks the transitions again, trains, then stores them
+        if all(given) and seed_replay:  # the core checks the transitions again, trains, then stores them
             batch, unit, reward_array, following, flags = self._transitions(
                 observations, actions, rewards, next_observations, terminated)
             return json.loads(_lib.string_result(
                 _lib.lib.flowrl_agent_pretrain_transitions, self.handle, batch.ctypes.data, unit.ctypes.data,
                 reward_array.ctypes.data, following.ctypes.data, flags.ctypes.data, batch.shape[0], self.observation_size,
                 self.action_size, steps))
+        if all(given):  # checked as whole transitions all the same, so a bad one is refused either way
+            self._transitions(observations, actions, rewards, next_observations, terminated)
         batch, _ = self._observations(observations)
         unit = self._normalise_actions(actions, batch.shape[0])
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_pretrain, self.handle, batch.ctypes.data, unit.ctypes.data,

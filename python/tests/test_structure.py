@@ -134,7 +134,8 @@ def test_package_imports_are_at_module_level() -> None:
     ("flowrl.envs", set()),
     ("flowrl.protocols", {"flowrl.logger"}),
     ("flowrl.evaluation", {"flowrl.envs", "flowrl.protocols", "flowrl.logger"}),
-    ("flowrl.core", {"flowrl.errors", "flowrl._checks", "flowrl._lib"}),
+    ("flowrl.core", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl.datasets", "flowrl.datasets._transitions",
+                     "flowrl.datasets._minari", "flowrl.datasets._collect"}),
     ("flowrl.callbacks", {"flowrl.errors", "flowrl.evaluation", "flowrl.envs", "flowrl.logger", "flowrl.protocols"}),
     # datasets takes policies by duck typing: no agent, core or loop
     ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl.datasets._transitions", "flowrl.datasets._minari",
