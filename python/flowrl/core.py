@@ -453,8 +453,9 @@ class CoreAgent:
         seed_replay = _checks.boolean(seed_replay, "seed_replay")
         if datasets.is_dataset(observations):
             if any(value is not None for value in (actions, rewards, next_observations, terminated)):
-                raise InvalidArgumentError("pretrain(dataset, steps=...): a dataset brings its own actions and transitions; "
-                                           "pass steps by keyword and no arrays")
+                raise InvalidArgumentError(f"pretrain: observations was taken as a dataset (a {type(observations).__name__}), "
+                                           "which brings its own actions and transitions; call pretrain(dataset, steps=...) "
+                                           "with steps by keyword and no arrays")
             data = datasets.as_transitions(observations, self.observation_space, self.action_space)
             observations, actions = data.observations, data.actions
             rewards, next_observations, terminated = data.rewards, data.next_observations, data.terminated
