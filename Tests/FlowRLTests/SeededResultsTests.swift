@@ -26,6 +26,7 @@ final class SeededResultsTests: XCTestCase {
         ("swfp", "swfp", #"{"hidden_sizes": [16, 16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "seed": 8}"#),
         ("swfp_options", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "blocks": "separate", "block_training": "parallel", "energy_at": "terminal", "divergence": "hutchinson", "hutchinson_probes": 2, "prior_update": 3, "policy_delay": 2, "critic_learning_rate": 0.001, "alpha": 0.5, "seed": 9}"#),
         ("flow_bc", "flow_bc", #"{"hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 4, "seed": 10}"#),
+        ("rldt", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "particles": 4, "actor_batch_size": 8, "seed": 11}"#),
     ]
 
     static let observationSize = 3, actionSize = 2
