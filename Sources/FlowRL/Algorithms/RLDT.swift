@@ -137,9 +137,9 @@ public final class RLDT: OffPolicyAgent {
         rewardStatistic?.add(transitions.rewards)
     }
 
-    /// θ and its reference (one optimiser); the passes of an update: the particle chains, the
-    /// critic's gradient at their ends, the prediction and trust-region passes, and the critic
-    /// targets' M chains.
+    /// θ and its reference (one optimiser), the reward statistic when there is one; the passes of
+    /// an update: the particle chains, the critic's gradient at their ends, the prediction and
+    /// trust-region passes, and the critic targets' M chains.
     public static func actorMemory(_ configuration: Configuration, observationSize: Int, actionSize: Int) -> MemoryEstimate {
         let options = configuration.options
         let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
@@ -151,9 +151,11 @@ public final class RLDT: OffPolicyAgent {
         let workspace = MemoryEstimate.floatsPerUnit
             * (particleRows * (policy.units * Double(options.flowSteps + 3) + critic.units)
                + Double(options.targetSamples) * batch * policy.units * Double(options.flowSteps))
-        return MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
-                              networkKeys: ["hidden_sizes", "time_embedding_size"],
-                              workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "particles", "actor_batch_size", "target_samples"])
+        var estimate = MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
+                                      networkKeys: ["hidden_sizes", "time_embedding_size"],
+                                      workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "particles", "actor_batch_size", "target_samples"])
+        estimate.statistics = options.rewardScaling == .runningAbsMean ? 1 : 0   // the mean of |r| (its count is an integer)
+        return estimate
     }
 
     // MARK: Learning
