@@ -27,6 +27,9 @@ enum AlgorithmList {
               json: #"{"velocity": "decoder", "decoder_width": 8, "decoder_heads": 2, "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "rldt", algorithm: "rldt",
               json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2}"#),
+        // Reward scaling adds a state part, and the extrapolation noise its own draws in `act`.
+        Model(label: "rldt options", algorithm: "rldt",
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2, "reward_scaling": "running_abs_mean", "exploration": "min_extrp"}"#),
     ]
 
     static let observationSize = 3, actionSize = 2

@@ -3,7 +3,8 @@ import XCTest
 
 /// Checkpoints written before the shared off-policy core and the configuration groups (one per
 /// variant of `SeededResultsTests`, made by its `FLOWRL_WRITE_COMPAT_CHECKPOINTS` writer on the
-/// code of that time and kept in `Tests/CheckpointData/`) still load, with every stored tensor and
+/// code of that time and kept in `Tests/CheckpointData/`; `rldt.flowrl` was written later, before
+/// RLDT's `reward_scaling` and `exploration` options, and `rldt_options.flowrl` with them) still load, with every stored tensor and
 /// integer taken over unchanged, the configuration keys added since at the values that reproduce
 /// the old behaviour, and training continuing from them.
 final class CheckpointCompatibilityTests: XCTestCase {

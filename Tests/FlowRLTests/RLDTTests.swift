@@ -200,4 +200,146 @@ final class RLDTTests: XCTestCase {
             }
         }
     }
+
+    // MARK: Reward scaling
+
+    func testTheRewardScaleIsTheMeanOfAbsoluteRewardsOverEveryObservedTransition() throws {
+        let plain = try smallAgent()
+        XCTAssertNil(plain.rewardStatistic)
+        XCTAssertFalse(plain.captureState(includeReplayBuffer: false).tensors.keys.contains { $0.hasPrefix("reward_scaling") })
+        let agent = try smallAgent(#", "reward_scaling": "running_abs_mean", "target_samples": 2, "gamma": 0.9"#)
+        let statistic = try XCTUnwrap(agent.rewardStatistic)
+        XCTAssertEqual(statistic.scale, 1)   // nothing seen yet
+        var all: [Float] = []
+        for (count, seed) in [(6, 1), (9, 2), (1, 3)] as [(Int, UInt64)] {
+            let batch = AlgorithmList.transitions(count, seed: seed, terminalEvery: 3)
+            var rewards = batch.rewards
+            rewards.scale(by: 7)
+            let data = Transitions(observations: batch.observations.columns(0..<2), actions: batch.actions, rewards: rewards,
+                                   nextObservations: batch.nextObservations.columns(0..<2), terminated: batch.terminated)
+            agent.observe(data)
+            all += data.rewards.scalars
+            // Directly: the mean of |r| over everything observed so far.
+            let mean = all.reduce(0.0) { $0 + Double(abs($1)) } / Double(all.count)
+            XCTAssertEqual(Double(statistic.mean), mean, accuracy: 1e-6 * mean)
+            XCTAssertEqual(statistic.count, all.count)
+        }
+        XCTAssertEqual(statistic.scale, 1 / statistic.mean)
+        // Updates sample the buffer but do not move the statistic.
+        let before = (statistic.mean, statistic.count)
+        let metrics = agent.update(gradientSteps: 2)
+        XCTAssertTrue(before == (statistic.mean, statistic.count))
+        XCTAssertEqual(metrics["train/reward_scale"], Double(statistic.scale))
+        // The critic's targets use the scaled rewards: y = r / m + γ (1 − term) mean_m min_j Q̄_j.
+        let batch = AlgorithmList.transitions(6, seed: 4, terminalEvery: 3)
+        let data = Transitions(observations: batch.observations.columns(0..<2), actions: batch.actions, rewards: batch.rewards,
+                               nextObservations: batch.nextObservations.columns(0..<2), terminated: batch.terminated)
+        var replay = agent.core.generator
+        let targets = agent.criticTargets(for: data)
+        let next = data.nextObservations.tiledRows(2)
+        let minimum = agent.core.softCritic!.target.minimumValue(
+            observations: next, actions: agent.policy.sample(observations: next, deterministic: false, generator: &replay))
+        for row in 0..<6 {
+            let bootstrap = 0.9 * (1 - data.terminated[row, 0]) * (minimum[row, 0] + minimum[row + 6, 0]) / 2
+            XCTAssertEqual(targets[row, 0], data.rewards[row, 0] / statistic.mean + bootstrap, accuracy: 1e-5, "row \(row)")
+        }
+        // All-zero rewards: the floor keeps the scale finite.
+        let zeros = RunningAbsoluteMean()
+        zeros.add(Tensor(rows: 3, cols: 1))
+        XCTAssertEqual(zeros.scale, 1 / RunningAbsoluteMean.floor)
+    }
+
+    func testTheRewardStatisticRoundTripsInCheckpointsAndBadValuesAreRefused() throws {
+        let json = #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2, "reward_scaling": "running_abs_mean", "seed": 5}"#
+        let agent = try ManagedAgent(algorithm: "rldt", configurationJSON: json, observationSize: 3, actionSize: 2)
+        try agent.observe(AlgorithmList.transitions(10))
+        _ = try agent.update(gradientSteps: 2)
+        let checkpoint = agent.checkpoint(includeReplayBuffer: true)
+        XCTAssertEqual(checkpoint.state.integers["reward_scaling.count"], 10)
+        let restored = try ManagedAgent(checkpoint: try Checkpoint(decoding: checkpoint.encoded()))
+        XCTAssertEqual(restored.checkpoint(includeReplayBuffer: true).state, checkpoint.state)
+        try agent.observe(AlgorithmList.transitions(5, seed: 8))
+        try restored.observe(AlgorithmList.transitions(5, seed: 8))
+        XCTAssertEqual(try agent.update(gradientSteps: 3), try restored.update(gradientSteps: 3))
+        XCTAssertEqual(agent.checkpoint(includeReplayBuffer: true).encoded(), restored.checkpoint(includeReplayBuffer: true).encoded())
+
+        // A rejected observe changes nothing, the statistic included.
+        let unchanged = agent.checkpoint(includeReplayBuffer: true).encoded()
+        var bad = AlgorithmList.transitions(3, seed: 9)
+        bad.rewards[1, 0] = .nan
+        XCTAssertThrowsError(try agent.observe(bad))
+        XCTAssertEqual(agent.checkpoint(includeReplayBuffer: true).encoded(), unchanged)
+
+        // Damaged statistics are refused before anything changes.
+        let good = agent.checkpoint(includeReplayBuffer: true).state
+        let damages: [(String, (inout AgentState) -> Void)] = [
+            ("negative", { $0.tensors["reward_scaling.mean"] = Tensor([[-1]]) }),
+            ("NaN", { $0.tensors["reward_scaling.mean"] = Tensor([[.nan]]) }),
+            ("infinite", { $0.tensors["reward_scaling.mean"] = Tensor([[.infinity]]) }),
+            ("shape", { $0.tensors["reward_scaling.mean"] = Tensor([[1, 2]]) }),
+            ("missing mean", { $0.tensors["reward_scaling.mean"] = nil }),
+            ("missing count", { $0.integers["reward_scaling.count"] = nil }),
+            ("count above the transitions seen", { $0.integers["reward_scaling.count"] = 16 }),
+            ("count above the counter limit", { $0.integers["reward_scaling.count"] = UInt64(TrainingCounters.limit) + 1 }),
+            ("a mean with nothing counted", { $0.integers["reward_scaling.count"] = 0 }),
+        ]
+        for (name, damage) in damages {
+            var state = good
+            damage(&state)
+            XCTAssertThrowsError(try restored.agent.restoreState(state), name) { error in
+                XCTAssertTrue("\(error)".contains("reward_scaling"), "\(name): \(error)")
+            }
+            XCTAssertEqual(restored.checkpoint(includeReplayBuffer: true).encoded(), unchanged, name)
+        }
+    }
+
+    // MARK: Exploration
+
+    func testMinExtrapolationNoiseMatchesADirectComputation() throws {
+        var draws = RandomGenerator(seed: 12)
+        let observations = draws.normalTensor(rows: 5, cols: 2)
+        let plain = try smallAgent(#", "flow_steps": 4, "seed": 3"#)
+        let agent = try smallAgent(#", "flow_steps": 4, "seed": 3, "exploration": "min_extrp", "exploration_min_step": 1"#)
+        // The deterministic action is the policy's, and draws nothing.
+        let generator = agent.core.generator
+        XCTAssertEqual(agent.act(observations: observations, deterministic: true), plain.act(observations: observations, deterministic: true))
+        XCTAssertEqual(agent.core.generator, generator)
+
+        // Directly: the chain from the first normal draw, j = 1 + next() % 3 per row, x̂₁(x_j), then
+        // ε from the next normal draw and a = tanh(x_K + ‖x_K − x̂₁‖ ε).
+        var replay = agent.core.generator
+        let actions = agent.act(observations: observations, deterministic: false)
+        let chain = agent.policy.chain(observations: observations, noise: replay.normalTensor(rows: 5, cols: 2))
+        let steps = (0..<5).map { _ in 1 + Int(replay.next() % 3) }
+        XCTAssertTrue(steps.allSatisfy { (1...3).contains($0) })
+        var intermediate = Tensor(rows: 5, cols: 2), times = Tensor(rows: 5, cols: 1)
+        for row in 0..<5 {
+            times[row, 0] = Float(steps[row]) / 4
+            for c in 0..<2 { intermediate[row, c] = chain[steps[row]][row, c] }
+        }
+        let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0, trustRegionWeight: 0)
+        let predicted = loss.prediction(RLDTActorLoss.Inputs(observations: observations, intermediate: intermediate, times: times,
+                                                             ends: chain[4], trustPoints: chain[4], trustTimes: times),
+                                        tape: Tape(recording: false)).predicted.value
+        let epsilon = replay.normalTensor(rows: 5, cols: 2)
+        var radii: [Float] = []
+        for row in 0..<5 {
+            let radius = (0..<2).map { pow(chain[4][row, $0] - predicted[row, $0], 2) }.reduce(0, +).squareRoot()
+            radii.append(radius)
+            for c in 0..<2 {
+                XCTAssertEqual(actions[row, c], tanh(chain[4][row, c] + radius * epsilon[row, c]), accuracy: 1e-5, "row \(row)")
+            }
+        }
+        XCTAssertEqual(agent.core.generator, replay)
+        // From the last step the jump is the last Euler step: no noise there, some elsewhere.
+        for row in 0..<5 where steps[row] == 3 { XCTAssertEqual(radii[row], 0, accuracy: 1e-5) }
+        XCTAssertTrue(zip(steps, radii).contains { $0 < 3 && $1 > 1e-4 }, "\(steps) \(radii)")
+        // exploration_min_step must lie below flow_steps.
+        XCTAssertThrowsError(try smallAgent(#", "flow_steps": 2, "exploration_min_step": 2"#)) { error in
+            XCTAssertTrue("\(error)".contains("'exploration_min_step'"), "\(error)")
+        }
+        XCTAssertThrowsError(try smallAgent(#", "exploration": "gaussian""#)) { error in
+            XCTAssertTrue("\(error)".contains("'exploration'"), "\(error)")
+        }
+    }
 }

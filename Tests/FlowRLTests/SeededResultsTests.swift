@@ -16,7 +16,7 @@ import XCTest
 /// variant, as `CheckpointCompatibilityTests` reads them (how the committed ones were made).
 final class SeededResultsTests: XCTestCase {
     /// (label, algorithm, configuration): every algorithm and every SAC Flow velocity field, plus
-    /// variants that take the less common branches (policy delay, target interval, SWFP options).
+    /// variants that take the less common branches (policy delay, target interval, SWFP and RLDT options).
     static let variants: [(String, String, String)] = [
         ("sac", "sac", #"{"hidden_sizes": [16, 16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "seed": 3}"#),
         ("sac_delay", "sac", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "policy_delay": 2, "target_update_interval": 3, "learning_rate": 0.001, "seed": 4}"#),
@@ -26,6 +26,8 @@ final class SeededResultsTests: XCTestCase {
         ("swfp", "swfp", #"{"hidden_sizes": [16, 16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "seed": 8}"#),
         ("swfp_options", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "blocks": "separate", "block_training": "parallel", "energy_at": "terminal", "divergence": "hutchinson", "hutchinson_probes": 2, "prior_update": 3, "policy_delay": 2, "critic_learning_rate": 0.001, "alpha": 0.5, "seed": 9}"#),
         ("flow_bc", "flow_bc", #"{"hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 4, "seed": 10}"#),
+        ("rldt", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "particles": 4, "actor_batch_size": 8, "seed": 11}"#),
+        ("rldt_options", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "particles": 3, "actor_batch_size": 8, "kernel": "delta", "reference": "pretrained", "reward_scaling": "running_abs_mean", "exploration": "min_extrp", "exploration_min_step": 1, "seed": 12}"#),
     ]
 
     static let observationSize = 3, actionSize = 2

@@ -53,7 +53,10 @@ class Model(NamedTuple):
 _SAC_FLOW_SMALL: dict[str, Any] = {"hidden_sizes": [32], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [32], "flow_steps": 2,
                                    "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
 
-#: Every algorithm (and every variant with its own network), with tiny networks: the contract
+_RLDT_SMALL: dict[str, Any] = {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "particles": 4, "actor_batch_size": 8,
+                               "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
+
+#: Every algorithm (and every variant with its own network or its own state), with tiny networks: the contract
 #: suite (test_contract.py) and the persistence, error and reliability suites run over this list,
 #: so a new algorithm gets all of them by one entry here (SB3's MODEL_LIST).
 MODEL_LIST: list[Model] = [
@@ -66,8 +69,8 @@ MODEL_LIST: list[Model] = [
     Model(flowrl.SACFlow, {**_SAC_FLOW_SMALL, "decoder_width": 8, "decoder_layers": 1, "decoder_heads": 2},
           {"velocity": "decoder"}),
     Model(flowrl.SACFlow, _SAC_FLOW_SMALL, {"velocity": "mlp"}),
-    Model(flowrl.RLDT, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "particles": 4, "actor_batch_size": 8,
-                        "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}),
+    Model(flowrl.RLDT, _RLDT_SMALL),
+    Model(flowrl.RLDT, _RLDT_SMALL, {"reward_scaling": "running_abs_mean", "exploration": "min_extrp"}),
 ]
 
 #: ``@pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)``: one test per entry of MODEL_LIST.

@@ -1,7 +1,8 @@
 """What is particular to RLDT: a one-step bandit with two equally good actions, on which
 fine-tuning by density transport should move the policy's mass onto the two and keep both. It does
-not yet (docs/algorithms.md, "RLDT: known problems"): the test is a strict expected failure, so it
-reports the day it passes. What
+not yet, and no documented setting makes it (docs/rldt-modes.md, with the experiments of
+scripts/investigate_rldt_modes.py): the test is a strict expected failure, so it reports the day it
+passes. What
 every algorithm must do (checkpoints that continue identically, vector envs, learn, pretrain then
 fine-tune) is in test_contract.py, over conftest.MODEL_LIST; the transport field, the losses'
 gradients and the expected target are checked in Swift (Tests/FlowRLTests/RLDTTests.swift)."""
@@ -26,7 +27,7 @@ def shares(actions: np.ndarray, radius: float = 0.2) -> np.ndarray:
     return (np.abs(actions[:, :1] - MODES[None, :]) < radius).mean(axis=0)
 
 
-@pytest.mark.xfail(strict=True, reason="known problem: RLDT ends on one mode of the bimodal bandit (docs/algorithms.md)")
+@pytest.mark.xfail(strict=True, reason="known problem: RLDT ends on one mode of the bimodal bandit (docs/rldt-modes.md)")
 @pytest.mark.parametrize("seed", [0, 1])
 def test_bimodal_bandit_keeps_both_modes(seed: int) -> None:
     rng = np.random.default_rng(seed)

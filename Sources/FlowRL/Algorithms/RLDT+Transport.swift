@@ -156,11 +156,8 @@ public struct RLDTActorLoss {
 
     /// `v_θ(t_k, s, x_k)` and the predicted end `x̂₁` on `tape`.
     public func prediction(_ inputs: Inputs, tape: Tape) -> (velocity: Variable, predicted: Variable) {
-        let field = policy.fields[0]
-        let times = tape.constant(inputs.times)
-        let x = tape.constant(inputs.intermediate)
-        let velocity = field.network(field.input(observations: tape.constant(inputs.observations), x: x, times: times))
-        return (velocity, x + (1 - times) * velocity)
+        policy.predictedEnd(observations: tape.constant(inputs.observations), x: tape.constant(inputs.intermediate),
+                            times: tape.constant(inputs.times))
     }
 
     /// The three terms (each `[1, 1]`) from a prediction on the same tape and the field φ.

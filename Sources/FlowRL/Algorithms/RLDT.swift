@@ -15,6 +15,18 @@ public final class RLDT: OffPolicyAgent {
 
     /// What the trust region holds the policy near (`reference`).
     public enum Reference: String, Codable, Sendable, CaseIterable { case lagged, pretrained }
+    /// How rewards are scaled before the critic sees them (`reward_scaling`): not at all, or by
+    /// the running mean of |r| (`RunningAbsoluteMean`).
+    public enum RewardScaling: String, Codable, Sendable, CaseIterable {
+        case none
+        case runningAbsMean = "running_abs_mean"
+    }
+    /// How `act` explores (`exploration`): the policy's own noise, or the authors' extrapolation
+    /// noise on top of it (`RLDTExploration`).
+    public enum Exploration: String, Codable, Sendable, CaseIterable {
+        case policy
+        case minExtrapolation = "min_extrp"
+    }
 
     /// RLDT's own keys (Python keyword = JSON key in snake_case); the critic, replay and schedule
     /// keys are the shared groups'. RLDT has no entropy temperature α.
@@ -31,6 +43,9 @@ public final class RLDT: OffPolicyAgent {
         public var reference = Reference.lagged
         public var referenceUpdate: Float = 0.01
         public var targetSamples = 2
+        public var rewardScaling = RewardScaling.none
+        public var exploration = Exploration.policy
+        public var explorationMinStep = 0
         public var hiddenSizes = [256, 256]
         public var activation = Activation.silu
         public var timeEmbeddingSize = 16
@@ -52,7 +67,22 @@ public final class RLDT: OffPolicyAgent {
              .choice("reference", \.reference, "The trust region's reference: a lagged copy of the policy, or the pretrained policy."),
              .laggedCopy("reference_update", \.referenceUpdate,
                          "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\")."),
-             .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target.")] + ConfigKey<Self>.velocityNetwork
+             .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target."),
+             .choice("reward_scaling", \.rewardScaling,
+                     "\"none\", or \"running_abs_mean\": the critic learns from r / mean|r| over every observed transition (the authors' reward normalisation)."),
+             .choice("exploration", \.exploration,
+                     "How act(deterministic=False) explores: \"policy\" (its own noise) or \"min_extrp\" (the authors' extrapolation noise a + ||a - x1(x_j)|| eps)."),
+             .integer("exploration_min_step", \.explorationMinStep, in: 0...99,
+                      "min_extrp: the step j is drawn uniformly from exploration_min_step..flow_steps-1 (less than flow_steps).")]
+                + ConfigKey<Self>.velocityNetwork
+        }
+
+        /// The keys' ranges, then `exploration_min_step` below `flow_steps`.
+        public func validate() throws {
+            try validateKeys()
+            guard explorationMinStep < flowSteps else {
+                throw FlowRLError.invalidArgument("config key 'exploration_min_step' (\(explorationMinStep)) must be less than 'flow_steps' (\(flowSteps))")
+            }
         }
     }
 
@@ -68,9 +98,11 @@ public final class RLDT: OffPolicyAgent {
                                         separateBlocks: false, learningRate: configuration.common.learningRate, generator: &generator)
         (policy, reference, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
         self.configuration = configuration
+        rewardStatistic = options.rewardScaling == .runningAbsMean ? RunningAbsoluteMean() : nil
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,
                                  policy: policy, networks: [("policy", policy), ("reference", reference)],
-                                 optimizers: [("policy_optimizer", policyOptimizer)], generator: generator)
+                                 optimizers: [("policy_optimizer", policyOptimizer)],
+                                 extraState: rewardStatistic.map { [$0.statePart] } ?? [], generator: generator)
     }
 
     /// The configuration it was built from.
@@ -80,12 +112,34 @@ public final class RLDT: OffPolicyAgent {
     /// The trust region's reference: a lagged copy of θ, or the pretrained policy.
     public let reference: FlowPolicy
     let policyOptimizer: Adam
+    /// The running mean of |r| the critic's rewards are divided by (`reward_scaling =
+    /// "running_abs_mean"`), or nil without reward scaling; a checkpoint part when present.
+    public let rewardStatistic: RunningAbsoluteMean?
     /// Replay, critic, generator, counters.
     public let core: OffPolicyCore
 
-    /// θ and its reference (one optimiser); the passes of an update: the particle chains, the
-    /// critic's gradient at their ends, the prediction and trust-region passes, and the critic
-    /// targets' M chains.
+    // MARK: Acting and storing
+
+    /// The policy's actions; with `exploration = "min_extrp"` and not `deterministic`, the
+    /// extrapolation noise on top (`RLDTExploration`). The deterministic action is the policy's.
+    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
+        guard configuration.options.exploration == .minExtrapolation, !deterministic else {
+            return core.act(observations: observations, deterministic: deterministic)
+        }
+        return RLDTExploration.extrapolatedActions(policy: policy, observations: observations,
+                                                   firstStep: configuration.options.explorationMinStep, generator: &core.generator)
+    }
+
+    /// Stores the transitions and, with reward scaling, counts their rewards into the running
+    /// mean of |r| (here and only here, so that each reward counts once; see `RunningAbsoluteMean`).
+    public func observe(_ transitions: Transitions) {
+        core.observe(transitions)
+        rewardStatistic?.add(transitions.rewards)
+    }
+
+    /// θ and its reference (one optimiser), the reward statistic when there is one; the passes of
+    /// an update: the particle chains, the critic's gradient at their ends, the prediction and
+    /// trust-region passes, and the critic targets' M chains.
     public static func actorMemory(_ configuration: Configuration, observationSize: Int, actionSize: Int) -> MemoryEstimate {
         let options = configuration.options
         let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
@@ -97,9 +151,11 @@ public final class RLDT: OffPolicyAgent {
         let workspace = MemoryEstimate.floatsPerUnit
             * (particleRows * (policy.units * Double(options.flowSteps + 3) + critic.units)
                + Double(options.targetSamples) * batch * policy.units * Double(options.flowSteps))
-        return MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
-                              networkKeys: ["hidden_sizes", "time_embedding_size"],
-                              workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "particles", "actor_batch_size", "target_samples"])
+        var estimate = MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
+                                      networkKeys: ["hidden_sizes", "time_embedding_size"],
+                                      workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "particles", "actor_batch_size", "target_samples"])
+        estimate.statistics = options.rewardScaling == .runningAbsMean ? 1 : 0   // the mean of |r| (its count is an integer)
+        return estimate
     }
 
     // MARK: Learning
@@ -109,6 +165,7 @@ public final class RLDT: OffPolicyAgent {
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let batch = step.batch
         core.criticStep(on: batch, targets: criticTargets(for: batch), metrics: &metrics)
+        if let rewardStatistic { metrics.add("train/reward_scale", Double(rewardStatistic.scale)) }
         guard step.actorTurn else { return }
         let states = batch.observations.rows(0..<min(configuration.options.actorBatchSize, batch.count))
         let terms = actorStep(observations: states)
@@ -126,8 +183,9 @@ public final class RLDT: OffPolicyAgent {
         metrics.countActorStep()
     }
 
-    /// `y = r + γ (1 − term) mean_m min_j Q̄_j(s', a'_m)`, `a'_m ~ π(·|s')` (M draws in one batch);
-    /// no entropy term. Truncation is not termination, so time limits bootstrap.
+    /// `y = c_r r + γ (1 − term) mean_m min_j Q̄_j(s', a'_m)`, `a'_m ~ π(·|s')` (M draws in one
+    /// batch), `c_r` the reward scale (`RunningAbsoluteMean.scale`, 1 without reward scaling); no
+    /// entropy term. Truncation is not termination, so time limits bootstrap.
     public func criticTargets(for batch: Transitions) -> Tensor {
         let critic = core.softCritic!
         let samples = configuration.options.targetSamples
@@ -136,8 +194,10 @@ public final class RLDT: OffPolicyAgent {
         var values = critic.target.minimumValue(observations: next, actions: actions).sumOfRowBlocks(blockRows: batch.count)
         values.scale(by: 1 / Float(samples))
         var targets = batch.rewards
+        let rewardScale = rewardStatistic?.scale ?? 1
         for row in 0..<batch.count {
-            targets.scalars[row] += critic.discount * (1 - batch.terminated.scalars[row]) * values.scalars[row]
+            targets.scalars[row] = rewardScale * targets.scalars[row]
+                + critic.discount * (1 - batch.terminated.scalars[row]) * values.scalars[row]
         }
         return targets
     }
@@ -157,12 +217,7 @@ public final class RLDT: OffPolicyAgent {
         let chain = policy.chain(observations: s, noise: core.generator.normalTensor(rows: rows, cols: width))
         let ends = chain[steps]
         // 2. A uniformly drawn intermediate step per particle.
-        var intermediate = Tensor(rows: rows, cols: width), times = Tensor(rows: rows, cols: 1)
-        for row in 0..<rows {
-            let k = Int(core.generator.next() % UInt64(steps))
-            times.scalars[row] = policy.time(atStep: k)
-            for c in 0..<width { intermediate[row, c] = chain[k][row, c] }
-        }
+        let (intermediate, times) = policy.intermediatePoints(of: chain, steps: 0..<steps, generator: &core.generator)
         // The trust region's re-noised copies of the ends.
         let trustTimes = core.generator.uniformTensor(rows: rows, cols: 1)
         var trustPoints = core.generator.normalTensor(rows: rows, cols: width)

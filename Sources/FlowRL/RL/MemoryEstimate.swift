@@ -18,6 +18,8 @@ public struct MemoryEstimate: Equatable {
     public var parameters: Double = 0
     /// Adam's two moments per optimised parameter.
     public var optimizerMoments: Double = 0
+    /// Other floats a checkpoint stores: an algorithm's running statistics (RLDT's reward scale).
+    public var statistics: Double = 0
     /// The replay buffer when full.
     public var replay: Double = 0
     /// Activations, their gradients and tangents of one update or pretraining step (upper bound).
@@ -38,12 +40,12 @@ public struct MemoryEstimate: Equatable {
         self.workspaceKeys = workspaceKeys
     }
 
-    /// Floats any checkpoint of this agent stores (every parameter and every moment).
-    public var checkpointFloats: Double { parameters + optimizerMoments }
+    /// Floats any checkpoint of this agent stores (every parameter, every moment, every statistic).
+    public var checkpointFloats: Double { parameters + optimizerMoments + statistics }
 
     /// The parts, gradients counted with the parameters (one per parameter).
     public var parts: [Part] {
-        [Part(name: "parameters, gradients and Adam state", floats: 2 * parameters + optimizerMoments, keys: networkKeys),
+        [Part(name: "parameters, gradients and Adam state", floats: 2 * parameters + optimizerMoments + statistics, keys: networkKeys),
          Part(name: "replay buffer", floats: replay, keys: replayKeys),
          Part(name: "update workspace", floats: workspace, keys: workspaceKeys)]
     }

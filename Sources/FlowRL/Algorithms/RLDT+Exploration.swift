@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// RLDT's optional extrapolation noise for acting (`exploration = "min_extrp"`; docs/algorithms.md,
+/// "RLDT: exploration"), after the authors' code: each action is its chain's end `a = x_K` moved
+/// by Gaussian noise whose scale is how far the one-jump prediction from a step `j` lands from it,
+///
+///     j ~ U{j₀, …, K − 1},  x̂₁(x_j) = x_j + (1 − t_j) v_θ(t_j, s, x_j),  x̃ = a + ‖a − x̂₁(x_j)‖ · ε,  ε ~ N(0, I),
+///
+/// in the pre-squash space, then squashed: `tanh(x̃)`. `j₀` is `exploration_min_step`. The norm is
+/// over the whole action (one scale per action, not per dimension). Where the flow is straight the
+/// prediction is the end and the noise vanishes (always at `j = K − 1`, whose one Euler step is the
+/// jump); the more the flow bends after step j, the wider the noise.
+public enum RLDTExploration {
+    /// Actions in [-1, 1] for `observations`, drawing from `generator` in this order: the chains'
+    /// starting noise `[n, d]`, one step j per row, then ε `[n, d]`.
+    public static func extrapolatedActions(policy: FlowPolicy, observations: Tensor, firstStep: Int,
+                                           generator: inout RandomGenerator) -> Tensor {
+        precondition((0..<policy.steps).contains(firstStep), "RLDTExploration: the first step must lie in 0..<K")
+        let rows = observations.rows, width = policy.actionSize
+        let chain = policy.chain(observations: observations, noise: generator.normalTensor(rows: rows, cols: width))
+        let (points, times) = policy.intermediatePoints(of: chain, steps: firstStep..<policy.steps, generator: &generator)
+        let noGrad = Tape(recording: false)
+        let predicted = policy.predictedEnd(observations: noGrad.constant(observations), x: noGrad.constant(points),
+                                            times: noGrad.constant(times)).predicted.value
+        let ends = chain[policy.steps]
+        var actions = generator.normalTensor(rows: rows, cols: width)
+        for row in 0..<rows {
+            var squared: Float = 0
+            for c in 0..<width {
+                let difference = ends[row, c] - predicted[row, c]
+                squared += difference * difference
+            }
+            let radius = squared.squareRoot()
+            for c in 0..<width { actions[row, c] = tanh(ends[row, c] + radius * actions[row, c]) }
+        }
+        return actions
+    }
+}
+
+extension FlowPolicy {
+    /// `v_θ(t, s, x)` of the shared field and the chain's end predicted from `(t, x)` in one jump,
+    /// `x̂₁ = x + (1 − t) v_θ(t, s, x)`, row by row (`times` is `[rows, 1]`), on `x`'s tape.
+    public func predictedEnd(observations: Variable, x: Variable, times: Variable) -> (velocity: Variable, predicted: Variable) {
+        let field = fields[0]
+        let velocity = field.network(field.input(observations: observations, x: x, times: times))
+        return (velocity, x + (1 - times) * velocity)
+    }
+
+    /// For each row of a chain `x₀ … x_K` (`chain`), a step k drawn uniformly from `steps` (one
+    /// `generator.next()` per row): the points `x_k` and their times `t_k = k/K` (`[rows, 1]`).
+    public func intermediatePoints(of chain: [Tensor], steps range: Range<Int>,
+                                   generator: inout RandomGenerator) -> (points: Tensor, times: Tensor) {
+        let rows = chain[0].rows, width = chain[0].cols
+        var points = Tensor(rows: rows, cols: width), times = Tensor(rows: rows, cols: 1)
+        for row in 0..<rows {
+            let k = range.lowerBound + Int(generator.next() % UInt64(range.count))
+            times.scalars[row] = time(atStep: k)
+            for c in 0..<width { points[row, c] = chain[k][row, c] }
+        }
+        return (points, times)
+    }
+}
