@@ -59,7 +59,7 @@ def evaluate(agent: flowrl.Agent, env_id: str, episodes: int) -> float:
 def env_id_of(data: Any, given: str | None) -> str:
     if given:
         return given
-    env_id = data.metadata.get("env_id") or (data.metadata.get("env_spec") or {}).get("id")
+    env_id = data.metadata.get("env_spec_id")
     if not env_id:
         raise SystemExit("the dataset names no environment: pass --env")
     return str(env_id)

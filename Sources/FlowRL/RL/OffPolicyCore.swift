@@ -335,7 +335,7 @@ extension OffPolicyAgent {
     /// online step follows a critic that has seen the demonstrations (docs/finetuning-investigation.md).
     public func storeDemonstrations(_ transitions: Transitions) -> (metrics: [String: Double], rewind: () -> Void) {
         let mark = core.buffer.mark(beforeAdding: transitions.count)
-        core.observe(transitions)
+        observe(transitions)   // the algorithm's own observe (RLDT's keeps a reward statistic)
         let rewind = { [core] in core.buffer.rewind(to: mark) }
         if let temperature = core.temperature {
             let meanAbsoluteReward = transitions.rewards.scalars.reduce(Float(0)) { $0 + abs($1) } / Float(transitions.count)
