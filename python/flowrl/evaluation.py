@@ -15,7 +15,7 @@ from .protocols import Predictor
 
 
 def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, deterministic: bool = True,
-                      seed: Optional[int] = None) -> tuple[list[float], list[int]]:
+                      seed: Optional[int] = None, render: bool = False) -> tuple[list[float], list[int]]:
     """Runs ``n_episodes`` full episodes with the agent's policy.
 
     With a vector env of ``n`` sub-envs, sub-env ``i`` contributes ``(n_episodes + i) // n``
@@ -26,12 +26,16 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
     ----------
     agent : Predictor
         Anything with Stable-Baselines3's ``predict`` (a flowrl agent, or a Stable-Baselines3 model).
-    env : gymnasium.Env or gymnasium.vector.VectorEnv
+    env : gymnasium.Env, gymnasium.vector.VectorEnv or Stable-Baselines3 VecEnv
+        With a Stable-Baselines3 ``Monitor`` inside, its episode returns are used (the raw
+        rewards', even under ``VecNormalize``).
     n_episodes : int
     deterministic : bool
         Act from zero flow noise.
     seed : int, optional
         Passed to the first ``env.reset``.
+    render : bool
+        Call ``env.render()`` after every step.
 
     Returns
     -------
@@ -49,6 +53,8 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
     while np.any(counts < targets):
         actions, _ = agent.predict(observations, deterministic=deterministic)
         step = batch.step(actions)
+        if render:
+            env.render()
         for index, (episode_return, length) in zip(np.flatnonzero(step.dones), step.finished):
             if counts[index] < targets[index]:
                 returns.append(episode_return)
