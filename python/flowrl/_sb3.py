@@ -1,7 +1,7 @@
 """Stable-Baselines3's constructor arguments, mapped onto flowrl's.
 
 A Stable-Baselines3 user writes ``SAC("MlpPolicy", "Pendulum-v1", tau=0.01, ent_coef="auto_0.1",
-train_freq=(1, "episode"), gradient_steps=-1, policy_kwargs=dict(net_arch=[64, 64]),
+train_freq=(4, "episode"), gradient_steps=-1, policy_kwargs=dict(net_arch=[64, 64]),
 device="cpu")``. This module turns such a call into what :class:`flowrl.Agent` takes: the
 configuration keys of the core's schema (``critic_tau``, ``alpha``, ``initial_alpha``,
 ``hidden_sizes``, ...) and the settings that live in Python (the training loop's
