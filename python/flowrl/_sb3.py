@@ -258,6 +258,8 @@ def map_hyperparameters(hyperparameters: dict[str, Any], schema: Schema) -> Mapp
                 f"{name}: learning-rate schedules (callables of the progress remaining) are not supported yet; the "
                 "C ABI has no call to change an agent's learning rate after creation. Pass a number")
         elif name in names:
+            if name in mapped.sources:
+                raise InvalidArgumentError(f"{mapped.sources[name]} and {name} both set {name}; pass one of them")
             mapped.config[name] = value
         elif name == "tau" and "critic_tau" in names:
             _put(mapped, "critic_tau", value, "tau")

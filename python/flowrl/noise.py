@@ -65,10 +65,10 @@ class NormalActionNoise(ActionNoise):
         if np.any(self._sigma < 0):
             raise InvalidArgumentError("sigma must be >= 0")
         self._dtype = np.dtype(dtype)
-        self._rng: Any = np.random if seed is None else np.random.default_rng(seed)
+        self._rng = None if seed is None else np.random.default_rng(seed)
 
     def __call__(self) -> np.ndarray:
-        return self._rng.normal(self._mu, self._sigma).astype(self._dtype)
+        return (self._rng or np.random).normal(self._mu, self._sigma).astype(self._dtype)
 
     def __repr__(self) -> str:
         return f"NormalActionNoise(mu={self._mu}, sigma={self._sigma})"
@@ -105,12 +105,12 @@ class OrnsteinUhlenbeckActionNoise(ActionNoise):
             raise InvalidArgumentError(f"dt must be > 0, got {self._dt}")
         self.initial_noise = None if initial_noise is None else _array(initial_noise, "initial_noise")
         self._dtype = np.dtype(dtype)
-        self._rng: Any = np.random if seed is None else np.random.default_rng(seed)
+        self._rng = None if seed is None else np.random.default_rng(seed)
         self.noise_prev = np.zeros_like(self._mu)
         self.reset()
 
     def __call__(self) -> np.ndarray:
-        step = self._rng.normal(size=self._mu.shape)
+        step = (self._rng or np.random).normal(size=self._mu.shape)
         noise = (self.noise_prev + self._theta * (self._mu - self.noise_prev) * self._dt
                  + self._sigma * np.sqrt(self._dt) * step)
         self.noise_prev = noise
