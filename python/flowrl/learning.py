@@ -32,7 +32,7 @@ import numpy as np
 from . import _checkpoint, _checks, _lib, _sb3, _schema
 from .callbacks import BaseCallback, CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
 from .core import CoreAgent, PathLike
-from .envs import EnvBatch, Step, VecEnvAdapter, is_sb3_vec_env
+from .envs import EnvBatch, Step, VecEnvAdapter, is_sb3_vec_env, vec_normalize_chain
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 from .evaluation import evaluate_episodes
 from .logger import Logger, configure_logger
@@ -374,13 +374,8 @@ class OffPolicyLearning(CoreAgent):
 
     def get_vec_normalize_env(self) -> Any:
         """The outermost ``VecNormalize`` layer of the env (a Stable-Baselines3 ``VecEnv``), or None."""
-        from_env = getattr(self.env, "venv", None) is not None or hasattr(self.env, "obs_rms")
-        env = self.env if from_env else None
-        while env is not None:
-            if hasattr(env, "obs_rms") and hasattr(env, "ret_rms"):
-                return env
-            env = getattr(env, "venv", None)
-        return None
+        layers = vec_normalize_chain(self.env) if is_sb3_vec_env(self.env) else []
+        return layers[0] if layers else None
 
     @property
     def logger(self) -> Logger:
