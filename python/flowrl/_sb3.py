@@ -327,6 +327,6 @@ def checked_python_settings(saved: dict[str, Any], prefix: str = "") -> dict[str
 def explain_error(message: str, sources: dict[str, str]) -> str:
     """The core's error message, with the Stable-Baselines3 argument a mentioned key came from."""
     for key, source in sources.items():
-        if f"'{key}'" in message or key in message:
+        if f"'{key}'" in message:
             return f"{message} (set from Stable-Baselines3's {source})"
     return message
