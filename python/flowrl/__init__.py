@@ -8,10 +8,19 @@
 >>> action, _ = agent.predict(env.reset(seed=1)[0], deterministic=True)
 """
 
-from . import callbacks, datasets, logger
+from . import callbacks, datasets, evaluation, logger, noise
 from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
-from .callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
+from .callbacks import (
+    BaseCallback,
+    CallbackList,
+    CheckpointCallback,
+    EvalCallback,
+    EveryNTimesteps,
+    StopTrainingOnMaxEpisodes,
+    StopTrainingOnNoModelImprovement,
+    StopTrainingOnRewardThreshold,
+)
 from .errors import (
     CheckpointError,
     FlowRLError,
@@ -20,6 +29,8 @@ from .errors import (
     InvalidStateError,
     NumericalError,
 )
+from .evaluation import evaluate_policy
+from .noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from .plotting import plot_learning_curve
 from .rldt import RLDT
 from .sac import SAC
@@ -36,20 +47,29 @@ __all__ = [
     "CheckpointCallback",
     "CheckpointError",
     "EvalCallback",
+    "EveryNTimesteps",
     "FlowBC",
     "FlowRLError",
     "InternalError",
     "InvalidArgumentError",
     "InvalidStateError",
+    "NormalActionNoise",
     "NumericalError",
+    "OrnsteinUhlenbeckActionNoise",
     "RLDT",
     "SAC",
     "SACFlow",
     "SWFP",
+    "StopTrainingOnMaxEpisodes",
+    "StopTrainingOnNoModelImprovement",
+    "StopTrainingOnRewardThreshold",
     "callbacks",
     "datasets",
+    "evaluate_policy",
+    "evaluation",
     "library_path",
     "logger",
+    "noise",
     "info",
     "plot_learning_curve",
     "set_blas_threads",

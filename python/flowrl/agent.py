@@ -12,19 +12,24 @@ hyperparameters, their defaults and its docstring's ``Parameters`` come from the
 from __future__ import annotations
 
 import inspect
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
+import numpy as np
 from gymnasium import spaces
 
-from . import _checks, _schema
+from . import _checks, _sb3, _schema
 from .core import PathLike
+from .errors import InvalidArgumentError
 from .learning import OffPolicyLearning
 
 #: The constructor's parameters before the algorithm's keys (numpydoc entries).
 _SPACE_PARAMETERS = """\
-env : gymnasium.Env, optional
+policy : str, optional
+    Stable-Baselines3's first argument: ``"MlpPolicy"`` (the algorithm's own policy) or one of
+    the class's :attr:`policy_aliases`. May be left out: ``SAC(env)`` is ``SAC("MlpPolicy", env)``.
+env : gymnasium.Env, gymnasium vector env, Stable-Baselines3 VecEnv or str, optional
     Supplies ``observation_space`` and ``action_space`` (both ``Box``); a vector env's single
-    spaces are used.
+    spaces are used. A string is an environment id for ``gymnasium.make``.
 observation_space, action_space : gymnasium.spaces.Box, optional
     Instead of ``env``."""
 
@@ -35,15 +40,45 @@ verbose : int, default 0
     (not sent to the core); kept in checkpoints.
 log_dir : str or os.PathLike, optional
     If given, :meth:`learn` writes ``log_dir/progress.csv`` with the same rows. Python only;
-    kept in checkpoints."""
+    kept in checkpoints.
+tensorboard_log : str or os.PathLike, optional
+    Stable-Baselines3's TensorBoard folder: each :meth:`learn` writes its rows as TensorBoard
+    scalars to ``tensorboard_log/{tb_log_name}_{run}`` (needs ``pip install tensorboard``, the
+    ``tensorboard`` extra). Python only; kept in checkpoints.
+policy_kwargs : dict, optional
+    Stable-Baselines3's network settings: ``net_arch=[64, 64]`` sets ``hidden_sizes`` (and
+    ``critic_hidden_sizes``), ``net_arch=dict(pi=[...], qf=[...])`` each apart,
+    ``activation_fn`` (by its name, such as ``torch.nn.ReLU``) the ``activation`` where the
+    algorithm has one.
+action_noise : flowrl.noise.ActionNoise, optional
+    Noise added to the policy's actions in :meth:`learn` (in ``[-1, 1]`` units, clipped), reset
+    at the end of each episode. Not kept in checkpoints.
+device : str, default 'auto'
+    ``"cpu"`` or ``"auto"``: flowrl computes on the CPU; any other device is refused.
+**sb3_names
+    Stable-Baselines3's names are accepted where flowrl's differ: ``tau`` (``critic_tau``),
+    ``ent_coef`` (``alpha``; ``"auto_0.1"`` tunes α from 0.1), ``train_freq=(n, "episode")``,
+    ``gradient_steps=-1`` (as many gradient steps as transitions collected),
+    ``stats_window_size`` (episodes in ``rollout/ep_rew_mean``); ``replay_buffer_class``,
+    ``replay_buffer_kwargs``, ``optimize_memory_usage``, ``use_sde``, ``sde_sample_freq`` and
+    ``use_sde_at_warmup`` only at their unused values. Learning-rate schedules (callables) are
+    refused: the core cannot change a learning rate yet."""
 
 #: The default of a keyword Python reads itself (the seed): the core's, looked up in the schema.
 _CORE_DEFAULT: Any = object()
 
 _P = inspect.Parameter
-_SPACE_SIGNATURE = [_P("env", _P.POSITIONAL_OR_KEYWORD, default=None),
+_SPACE_SIGNATURE = [_P("policy", _P.POSITIONAL_OR_KEYWORD, default=None), _P("env", _P.POSITIONAL_OR_KEYWORD, default=None),
                     _P("observation_space", _P.KEYWORD_ONLY, default=None), _P("action_space", _P.KEYWORD_ONLY, default=None)]
-_PYTHON_SIGNATURE = [_P("verbose", _P.KEYWORD_ONLY, default=0), _P("log_dir", _P.KEYWORD_ONLY, default=None)]
+_PYTHON_SIGNATURE = [_P("verbose", _P.KEYWORD_ONLY, default=0), _P("log_dir", _P.KEYWORD_ONLY, default=None),
+                     _P("tensorboard_log", _P.KEYWORD_ONLY, default=None), _P("policy_kwargs", _P.KEYWORD_ONLY, default=None),
+                     _P("action_noise", _P.KEYWORD_ONLY, default=None), _P("device", _P.KEYWORD_ONLY, default="auto"),
+                     _P("sb3_names", _P.VAR_KEYWORD)]
+
+
+def _random_seed() -> int:
+    """A seed from the operating system's entropy (``seed=None``, as Stable-Baselines3 leaves it unseeded)."""
+    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
 
 
 class Agent(OffPolicyLearning):
@@ -80,20 +115,56 @@ class Agent(OffPolicyLearning):
             cls.__doc__ = _schema.class_docstring(schema, cls.__doc__, _SPACE_PARAMETERS, _PYTHON_PARAMETERS, sections)
             cls.__signature__ = _schema.signature(schema, _SPACE_SIGNATURE, _PYTHON_SIGNATURE)  # type: ignore[attr-defined]
 
-    def __init__(self, env: Any = None, *, observation_space: Optional[spaces.Space] = None,
-                 action_space: Optional[spaces.Space] = None, seed: int = _CORE_DEFAULT, verbose: int = 0,
-                 log_dir: Optional[PathLike] = None, **hyperparameters: Any) -> None:
+    #: Policy names the class takes besides ``"MlpPolicy"``, and the configuration each selects.
+    policy_aliases: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def __init__(self, policy: Any = None, env: Any = None, *, observation_space: Optional[spaces.Space] = None,
+                 action_space: Optional[spaces.Space] = None, seed: Any = _CORE_DEFAULT, verbose: int = 0,
+                 log_dir: Optional[PathLike] = None, tensorboard_log: Optional[PathLike] = None,
+                 policy_kwargs: Optional[dict[str, Any]] = None, action_noise: Any = None, device: Any = "auto",
+                 **hyperparameters: Any) -> None:
         if not self.algorithm:
             raise TypeError("Agent is abstract; use an algorithm class such as flowrl.FlowBC")
+        schema = _schema.schema(self.algorithm)
+        policy, env = self._policy_and_env(policy, env)
+        _sb3.check_device(device)
+        env = _sb3.make_env(env)
         observation_space, action_space = self._spaces(env, observation_space, action_space)
-        seed_key = _schema.schema(self.algorithm).key("seed")
+        seed_key = schema.key("seed")
+        if seed is None:
+            seed = _random_seed()
         seed = _checks.integer(seed_key.default if seed is _CORE_DEFAULT else seed, "seed", seed_key.minimum, seed_key.maximum)
-        training = self._checked_settings(verbose, log_dir)
-        config = self._checked_config(hyperparameters, seed)
+        mapped = _sb3.map_hyperparameters({**hyperparameters, "action_noise": action_noise}, schema)
+        for key, value in [*_sb3.policy_settings(policy, self.policy_aliases).items(),
+                           *_sb3.map_policy_kwargs(policy_kwargs, schema).items()]:
+            if key in mapped.config and mapped.config[key] != value:
+                raise InvalidArgumentError(f"{key} is set twice (by the policy or policy_kwargs and by the keyword); pass it once")
+            mapped.config[key] = value
+        training = {**self._checked_settings(verbose, log_dir, tensorboard_log), **mapped.python}
+        config = self._checked_config(mapped.config, seed)
         self._set_spaces(observation_space, action_space)
         self._init_training_state(seed, training)
         self.env: Any = env
-        self._create(config)
+        self.action_noise = mapped.action_noise
+        try:
+            self._create(config)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(_sb3.explain_error(str(error), mapped.sources)) from None
+
+    @classmethod
+    def _policy_and_env(cls, policy: Any, env: Any) -> tuple[Any, Any]:
+        """Stable-Baselines3's ``(policy, env)`` or flowrl's ``(env)``: a first argument that is not
+        a policy name is the env (an env object, or an environment id when no env follows)."""
+        if policy is None:
+            return _sb3.MLP_POLICY, env
+        if isinstance(policy, str):
+            known = policy == _sb3.MLP_POLICY or policy in cls.policy_aliases or policy in _sb3.UNSUPPORTED_POLICIES
+            if not known and env is None and _sb3.is_env_id(policy):
+                return _sb3.MLP_POLICY, policy
+            return policy, env
+        if env is None and not isinstance(policy, type):
+            return _sb3.MLP_POLICY, policy  # SAC(env): the env given first
+        return policy, env  # a policy class: refused by name in _sb3.policy_settings
 
 
 class FlowBC(Agent):
@@ -104,3 +175,6 @@ class FlowBC(Agent):
     """
 
     algorithm = "flow_bc"
+
+    #: Policy names for Stable-Baselines3's first argument besides "MlpPolicy" (the same policy).
+    policy_aliases = {"FlowPolicy": {}}

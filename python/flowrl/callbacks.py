@@ -9,6 +9,12 @@ are stored and before any gradient update; returning ``False`` stops training.
 ...     def _on_step(self) -> bool:
 ...         return self.num_timesteps < 500
 >>> # agent.learn(10_000, callback=StopAt())
+
+Stable-Baselines3's callbacks are here under their names: :class:`EvalCallback` (with
+``callback_on_new_best`` and ``callback_after_eval``), :class:`CheckpointCallback`,
+:class:`StopTrainingOnRewardThreshold`, :class:`StopTrainingOnNoModelImprovement`,
+:class:`StopTrainingOnMaxEpisodes`, :class:`EveryNTimesteps`, :class:`CallbackList`,
+:class:`EventCallback` and :class:`ConvertCallback`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from .envs import sync_normalization, vec_normalize_chain
 from .errors import InvalidArgumentError
 from .evaluation import evaluate_episodes
 from .logger import Logger
@@ -35,6 +42,11 @@ MaybeCallback = Union[None, "BaseCallback", LegacyCallback, list[Any]]
 class BaseCallback:
     """The base class of every callback.
 
+    Subclasses override the hooks they need: ``_init_callback``, ``_on_training_start``,
+    ``_on_rollout_start`` (before each round of environment steps), ``_on_step`` (after every
+    environment step; ``False`` stops training at that step), ``_on_rollout_end`` (after the
+    round, before its gradient steps) and ``_on_training_end``.
+
     Parameters
     ----------
     verbose : int
@@ -44,17 +56,23 @@ class BaseCallback:
     ----------
     model : TrainingModel
         The agent being trained (set by :meth:`init_callback`): a :class:`flowrl.Agent`.
+    training_env : Any
+        ``model.get_env()``: the training env with Stable-Baselines3's ``VecEnv`` interface.
     n_calls : int
         How many times :meth:`on_step` was called (environment steps of the vector env).
     num_timesteps : int
         The agent's ``num_timesteps`` at the last call.
     locals, globals : dict
-        The training loop's variables at the last call.
+        The training loop's variables at the last call (``locals["infos"]`` is a list of dicts,
+        one per sub-env, with ``"episode": {"r", "l", "t"}`` where an episode ended).
+    parent : BaseCallback or None
+        The callback that runs this one (an :class:`EvalCallback` for its ``callback_on_new_best``).
     """
 
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
         self.model: Optional[TrainingModel] = None
+        self.training_env: Any = None
         self.n_calls = 0
         self.num_timesteps = 0
         self.locals: dict[str, Any] = {}
@@ -70,6 +88,8 @@ class BaseCallback:
     def init_callback(self, model: TrainingModel) -> None:
         """Attaches the callback to ``model``; called once per :meth:`~flowrl.Agent.learn`."""
         self.model = model
+        get_env = getattr(model, "get_env", None)
+        self.training_env = get_env() if callable(get_env) else None
         self._init_callback()
 
     def _init_callback(self) -> None:
@@ -86,6 +106,13 @@ class BaseCallback:
     def _on_training_start(self) -> None:
         pass
 
+    def on_rollout_start(self) -> None:
+        """Called before each round of environment steps (up to the next ``train_freq`` boundary)."""
+        self._on_rollout_start()
+
+    def _on_rollout_start(self) -> None:
+        pass
+
     def on_step(self) -> bool:
         """Called after every environment step; ``False`` stops training."""
         self.n_calls += 1
@@ -95,6 +122,13 @@ class BaseCallback:
 
     def _on_step(self) -> bool:
         return True
+
+    def on_rollout_end(self) -> None:
+        """Called after each round of environment steps, before its gradient steps."""
+        self._on_rollout_end()
+
+    def _on_rollout_end(self) -> None:
+        pass
 
     def on_training_end(self) -> None:
         """Called when :meth:`~flowrl.Agent.learn` finishes (not after an exception)."""
@@ -110,6 +144,43 @@ class BaseCallback:
 
     def update_child_locals(self, locals_: dict[str, Any]) -> None:
         """Passes the loop's variables on to child callbacks."""
+
+
+class EventCallback(BaseCallback):
+    """A callback that runs a child ``callback`` when an event happens (:meth:`_on_event`).
+
+    Parameters
+    ----------
+    callback : BaseCallback, optional
+        Its ``parent`` becomes this callback.
+    verbose : int
+    """
+
+    def __init__(self, callback: Optional[BaseCallback] = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.callback = callback
+        if callback is not None:
+            callback.parent = self
+
+    def init_callback(self, model: TrainingModel) -> None:
+        super().init_callback(model)
+        if self.callback is not None:
+            self.callback.init_callback(model)
+
+    def _on_training_start(self) -> None:
+        if self.callback is not None:
+            self.callback.on_training_start(self.locals, self.globals)
+
+    def _on_event(self) -> bool:
+        """Runs the child callback's :meth:`on_step`; its result says whether to go on."""
+        return self.callback.on_step() if self.callback is not None else True
+
+    def _on_step(self) -> bool:
+        return True
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        if self.callback is not None:
+            self.callback.update_locals(locals_)
 
 
 class CallbackList(BaseCallback):
@@ -135,11 +206,19 @@ class CallbackList(BaseCallback):
         for callback in self.callbacks:
             callback.on_training_start(self.locals, self.globals)
 
+    def _on_rollout_start(self) -> None:
+        for callback in self.callbacks:
+            callback.on_rollout_start()
+
     def _on_step(self) -> bool:
         keep_going = True
         for callback in self.callbacks:
             keep_going = callback.on_step() and keep_going
         return keep_going
+
+    def _on_rollout_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_rollout_end()
 
     def _on_training_end(self) -> None:
         for callback in self.callbacks:
@@ -165,11 +244,17 @@ class ConvertCallback(BaseCallback):
         return True if result is None else bool(result)
 
 
+def _positive(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidArgumentError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
 class CheckpointCallback(BaseCallback):
     """Saves the agent every ``save_freq`` calls (environment steps of the vector env).
 
     Files are ``{save_path}/{name_prefix}_{num_timesteps}_steps.flowrl``, loadable with
-    :meth:`flowrl.Agent.load`.
+    :meth:`flowrl.Agent.load` (with or without the extension).
 
     Parameters
     ----------
@@ -179,26 +264,30 @@ class CheckpointCallback(BaseCallback):
         The folder (created if needed).
     name_prefix : str
     save_replay_buffer : bool
-        Store the replay buffer in the checkpoint too.
+        Store the replay buffer too (inside the checkpoint: it is part of the agent's state).
+    save_vecnormalize : bool
+        Also save the training env's ``VecNormalize`` statistics (Stable-Baselines3's
+        ``VecNormalize.save``) as ``{name_prefix}_vecnormalize_{num_timesteps}_steps.pkl``, when
+        the training env has a ``VecNormalize`` layer.
     verbose : int
+        ``>= 2`` prints each path, as Stable-Baselines3.
     """
 
     def __init__(self, save_freq: int, save_path: PathLike, name_prefix: str = "rl_model",
-                 save_replay_buffer: bool = False, verbose: int = 0) -> None:
+                 save_replay_buffer: bool = False, save_vecnormalize: bool = False, verbose: int = 0) -> None:
         super().__init__(verbose)
-        if save_freq < 1:
-            raise ValueError(f"save_freq must be >= 1, got {save_freq}")
-        self.save_freq = int(save_freq)
+        self.save_freq = _positive(save_freq, "save_freq")
         self.save_path = os.fspath(save_path)
         self.name_prefix = name_prefix
         self.save_replay_buffer = save_replay_buffer
+        self.save_vecnormalize = save_vecnormalize
         self.saved_paths: list[str] = []
 
     def _init_callback(self) -> None:
         os.makedirs(self.save_path, exist_ok=True)
 
-    def _checkpoint_path(self) -> str:
-        return os.path.join(self.save_path, f"{self.name_prefix}_{self.num_timesteps}_steps.flowrl")
+    def _checkpoint_path(self, checkpoint_type: str = "", extension: str = "flowrl") -> str:
+        return os.path.join(self.save_path, f"{self.name_prefix}_{checkpoint_type}{self.num_timesteps}_steps.{extension}")
 
     def _on_step(self) -> bool:
         if self.n_calls % self.save_freq == 0:
@@ -206,36 +295,54 @@ class CheckpointCallback(BaseCallback):
             path = self._checkpoint_path()
             self.model.save(path, include_replay_buffer=self.save_replay_buffer)
             self.saved_paths.append(path)
-            if self.verbose >= 1:
+            if self.verbose >= 2:
                 print(f"Saving model checkpoint to {path}")
+            layers = vec_normalize_chain(self.training_env) if self.save_vecnormalize else []
+            if layers:
+                vec_path = self._checkpoint_path("vecnormalize_", "pkl")
+                layers[0].save(vec_path)
+                self.saved_paths.append(vec_path)
+                if self.verbose >= 2:
+                    print(f"Saving model VecNormalize to {vec_path}")
         return True
 
 
-class EvalCallback(BaseCallback):
+class EvalCallback(EventCallback):
     """Evaluates the agent on a separate env every ``eval_freq`` calls.
 
     Each evaluation appends to ``evaluations_timesteps``, ``evaluations_results`` (the episode
     returns) and ``evaluations_length``, records ``eval/mean_reward`` and ``eval/mean_ep_length``
-    and dumps the logger (one row), as Stable-Baselines3 does.
+    and dumps the logger (one row), as Stable-Baselines3 does. When the training and eval envs
+    have ``VecNormalize`` layers, the eval env's statistics are synchronised first.
 
     Parameters
     ----------
-    eval_env : gymnasium.Env or gymnasium.vector.VectorEnv
+    eval_env : gymnasium.Env, gymnasium vector env or Stable-Baselines3 VecEnv
         Not the training env (evaluating resets it).
+    callback_on_new_best : BaseCallback, optional
+        Run when the mean return improves (such as :class:`StopTrainingOnRewardThreshold`);
+        returning ``False`` stops training.
+    callback_after_eval : BaseCallback, optional
+        Run after every evaluation (such as :class:`StopTrainingOnNoModelImprovement`).
+    n_eval_episodes : int
     eval_freq : int
         Evaluate every this many calls (environment steps of the training vector env).
-    n_eval_episodes : int
-    deterministic : bool
-        Act from zero flow noise.
     log_path : str or os.PathLike, optional
         Folder for ``evaluations.npz`` (``timesteps``, ``results``, ``ep_lengths``), rewritten
         after every evaluation.
     best_model_save_path : str or os.PathLike, optional
         Folder where ``best_model.flowrl`` is saved whenever the mean return improves.
-    seed : int, optional
-        Resets the eval env with this seed before the first evaluation only.
+    deterministic : bool
+        Act from zero flow noise.
+    render : bool
+        Call the eval env's ``render()`` after every step.
     verbose : int
         ``>= 1`` prints each evaluation's result.
+    warn : bool
+        Accepted for Stable-Baselines3's signature; flowrl counts returns itself, so there is
+        no ``Monitor`` wrapper to warn about.
+    seed : int, optional
+        Resets the eval env with this seed before the first evaluation only.
 
     Attributes
     ----------
@@ -243,16 +350,25 @@ class EvalCallback(BaseCallback):
     last_mean_reward : float
     """
 
-    def __init__(self, eval_env: Any, eval_freq: int = 10_000, n_eval_episodes: int = 10, deterministic: bool = True,
+    def __init__(self, eval_env: Any, callback_on_new_best: Optional[BaseCallback] = None,
+                 callback_after_eval: Optional[BaseCallback] = None, n_eval_episodes: int = 5, eval_freq: int = 10_000,
                  log_path: Optional[PathLike] = None, best_model_save_path: Optional[PathLike] = None,
-                 seed: Optional[int] = None, verbose: int = 1) -> None:
-        super().__init__(verbose)
-        if eval_freq < 1 or n_eval_episodes < 1:
-            raise ValueError("eval_freq and n_eval_episodes must be >= 1")
+                 deterministic: bool = True, render: bool = False, verbose: int = 1, warn: bool = True,
+                 seed: Optional[int] = None) -> None:
+        super().__init__(callback_on_new_best, verbose=verbose)
+        self.eval_freq = _positive(eval_freq, "eval_freq")
+        self.n_eval_episodes = _positive(n_eval_episodes, "n_eval_episodes")
+        for name, child in (("callback_on_new_best", callback_on_new_best), ("callback_after_eval", callback_after_eval)):
+            if child is not None and not isinstance(child, BaseCallback):
+                raise InvalidArgumentError(f"{name} must be a BaseCallback, got {type(child).__name__}")
+        self.callback_on_new_best = callback_on_new_best
+        self.callback_after_eval = callback_after_eval
+        if callback_after_eval is not None:
+            callback_after_eval.parent = self
         self.eval_env = eval_env
-        self.eval_freq = int(eval_freq)
-        self.n_eval_episodes = int(n_eval_episodes)
         self.deterministic = deterministic
+        self.render = render
+        self.warn = warn
         self.log_path = None if log_path is None else os.path.join(os.fspath(log_path), "evaluations.npz")
         self.best_model_save_path = None if best_model_save_path is None else os.fspath(best_model_save_path)
         self.seed = seed
@@ -262,18 +378,29 @@ class EvalCallback(BaseCallback):
         self.evaluations_results: list[list[float]] = []
         self.evaluations_length: list[list[int]] = []
 
+    def init_callback(self, model: TrainingModel) -> None:
+        super().init_callback(model)
+        if self.callback_after_eval is not None:
+            self.callback_after_eval.init_callback(model)
+
     def _init_callback(self) -> None:
         for folder in (self.log_path and os.path.dirname(self.log_path), self.best_model_save_path):
             if folder:
                 os.makedirs(folder, exist_ok=True)
 
+    def _on_training_start(self) -> None:
+        super()._on_training_start()
+        if self.callback_after_eval is not None:
+            self.callback_after_eval.on_training_start(self.locals, self.globals)
+
     def _on_step(self) -> bool:
         if self.n_calls % self.eval_freq != 0:
             return True
         assert self.model is not None
+        sync_normalization(self.training_env, self.eval_env)
         seed = self.seed if not self.evaluations_timesteps else None
         returns, lengths = evaluate_episodes(self.model, self.eval_env, self.n_eval_episodes,
-                                             deterministic=self.deterministic, seed=seed)
+                                             deterministic=self.deterministic, seed=seed, render=self.render)
         self.evaluations_timesteps.append(self.num_timesteps)
         self.evaluations_results.append(returns)
         self.evaluations_length.append(lengths)
@@ -290,12 +417,131 @@ class EvalCallback(BaseCallback):
         self.logger.record("eval/mean_ep_length", mean_length)
         self.logger.record("time/total_timesteps", self.num_timesteps)
         self.logger.dump(self.num_timesteps)
+        keep_going = True
         if mean_reward > self.best_mean_reward:
-            self.best_mean_reward = mean_reward
+            if self.verbose >= 1:
+                print("New best mean reward!")
             if self.best_model_save_path is not None:
                 self.model.save(os.path.join(self.best_model_save_path, "best_model.flowrl"))
-                if self.verbose >= 1:
-                    print("New best mean reward!")
+            self.best_mean_reward = mean_reward
+            if self.callback is not None:
+                keep_going = self._on_event()
+        if self.callback_after_eval is not None:
+            keep_going = self.callback_after_eval.on_step() and keep_going
+        return keep_going
+
+    def update_child_locals(self, locals_: dict[str, Any]) -> None:
+        super().update_child_locals(locals_)
+        if self.callback_after_eval is not None:
+            self.callback_after_eval.update_locals(locals_)
+
+
+class StopTrainingOnRewardThreshold(BaseCallback):
+    """Stops training once the best mean evaluation return reaches ``reward_threshold``.
+
+    Give it to :class:`EvalCallback` as ``callback_on_new_best``.
+
+    Parameters
+    ----------
+    reward_threshold : float
+    verbose : int
+    """
+
+    def __init__(self, reward_threshold: float, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.reward_threshold = float(reward_threshold)
+
+    def _on_step(self) -> bool:
+        if self.parent is None or not hasattr(self.parent, "best_mean_reward"):
+            raise InvalidArgumentError("StopTrainingOnRewardThreshold must be an EvalCallback's callback_on_new_best")
+        keep_going = bool(self.parent.best_mean_reward < self.reward_threshold)
+        if self.verbose >= 1 and not keep_going:
+            print(f"Stopping training because the mean reward {self.parent.best_mean_reward:.2f} "
+                  f"is above the threshold {self.reward_threshold}")
+        return keep_going
+
+
+class StopTrainingOnNoModelImprovement(BaseCallback):
+    """Stops training when ``max_no_improvement_evals`` evaluations in a row brought no better
+    mean return, not counting the first ``min_evals`` evaluations.
+
+    Give it to :class:`EvalCallback` as ``callback_after_eval``.
+
+    Parameters
+    ----------
+    max_no_improvement_evals : int
+    min_evals : int
+    verbose : int
+    """
+
+    def __init__(self, max_no_improvement_evals: int, min_evals: int = 0, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.max_no_improvement_evals = int(max_no_improvement_evals)
+        self.min_evals = int(min_evals)
+        self.last_best_mean_reward = -np.inf
+        self.no_improvement_evals = 0
+
+    def _on_step(self) -> bool:
+        if self.parent is None or not hasattr(self.parent, "best_mean_reward"):
+            raise InvalidArgumentError("StopTrainingOnNoModelImprovement must be an EvalCallback's callback_after_eval")
+        keep_going = True
+        if self.n_calls > self.min_evals:
+            if self.parent.best_mean_reward > self.last_best_mean_reward:
+                self.no_improvement_evals = 0
+            else:
+                self.no_improvement_evals += 1
+                if self.no_improvement_evals > self.max_no_improvement_evals:
+                    keep_going = False
+        self.last_best_mean_reward = self.parent.best_mean_reward
+        if self.verbose >= 1 and not keep_going:
+            print(f"Stopping training: no new best model in the last {self.no_improvement_evals} evaluations")
+        return keep_going
+
+
+class StopTrainingOnMaxEpisodes(BaseCallback):
+    """Stops training after ``max_episodes`` episodes per sub-env (``max_episodes * n_envs`` in all).
+
+    Parameters
+    ----------
+    max_episodes : int
+    verbose : int
+    """
+
+    def __init__(self, max_episodes: int, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.max_episodes = _positive(max_episodes, "max_episodes")
+        self._total_max_episodes = self.max_episodes
+        self.n_episodes = 0
+
+    def _init_callback(self) -> None:
+        self._total_max_episodes = self.max_episodes * int(getattr(self.training_env, "num_envs", 1) or 1)
+
+    def _on_step(self) -> bool:
+        self.n_episodes += int(np.sum(self.locals["dones"]))
+        keep_going = self.n_episodes < self._total_max_episodes
+        if self.verbose >= 1 and not keep_going:
+            print(f"Stopping training after {self.n_episodes} episodes (max_episodes={self.max_episodes})")
+        return keep_going
+
+
+class EveryNTimesteps(EventCallback):
+    """Runs ``callback`` every ``n_steps`` timesteps (of ``num_timesteps``).
+
+    Parameters
+    ----------
+    n_steps : int
+    callback : BaseCallback
+    """
+
+    def __init__(self, n_steps: int, callback: BaseCallback) -> None:
+        super().__init__(convert_callback(callback))
+        self.n_steps = _positive(n_steps, "n_steps")
+        self.last_time_trigger = 0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self.last_time_trigger >= self.n_steps:
+            self.last_time_trigger = self.num_timesteps
+            return self._on_event()
         return True
 
 

@@ -1,4 +1,5 @@
-"""Evaluation episodes, shared by :meth:`flowrl.Agent.evaluate` and :class:`flowrl.callbacks.EvalCallback`.
+"""Evaluation episodes, shared by :meth:`flowrl.Agent.evaluate` and :class:`flowrl.callbacks.EvalCallback`,
+and Stable-Baselines3's :func:`evaluate_policy`.
 
 Written against :class:`flowrl.protocols.Predictor` (Stable-Baselines3's ``predict``), so that it
 imports no agent class.
@@ -15,7 +16,7 @@ from .protocols import Predictor
 
 
 def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, deterministic: bool = True,
-                      seed: Optional[int] = None) -> tuple[list[float], list[int]]:
+                      seed: Optional[int] = None, render: bool = False) -> tuple[list[float], list[int]]:
     """Runs ``n_episodes`` full episodes with the agent's policy.
 
     With a vector env of ``n`` sub-envs, sub-env ``i`` contributes ``(n_episodes + i) // n``
@@ -26,12 +27,16 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
     ----------
     agent : Predictor
         Anything with Stable-Baselines3's ``predict`` (a flowrl agent, or a Stable-Baselines3 model).
-    env : gymnasium.Env or gymnasium.vector.VectorEnv
+    env : gymnasium.Env, gymnasium.vector.VectorEnv or Stable-Baselines3 VecEnv
+        With a Stable-Baselines3 ``Monitor`` inside, its episode returns are used (the raw
+        rewards', even under ``VecNormalize``).
     n_episodes : int
     deterministic : bool
         Act from zero flow noise.
     seed : int, optional
         Passed to the first ``env.reset``.
+    render : bool
+        Call ``env.render()`` after every step.
 
     Returns
     -------
@@ -49,6 +54,8 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
     while np.any(counts < targets):
         actions, _ = agent.predict(observations, deterministic=deterministic)
         step = batch.step(actions)
+        if render:
+            env.render()
         for index, (episode_return, length) in zip(np.flatnonzero(step.dones), step.finished):
             if counts[index] < targets[index]:
                 returns.append(episode_return)
@@ -56,3 +63,42 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
                 counts[index] += 1
         observations = step.observations
     return returns, lengths
+
+
+def evaluate_policy(model: Predictor, env: Any, n_eval_episodes: int = 10, deterministic: bool = True,
+                    render: bool = False, callback: Any = None, reward_threshold: Optional[float] = None,
+                    return_episode_rewards: bool = False, warn: bool = True) -> Any:
+    """Stable-Baselines3's ``evaluate_policy``: the mean and standard deviation of the return.
+
+    Parameters
+    ----------
+    model : Predictor
+        A flowrl agent (or anything with Stable-Baselines3's ``predict``).
+    env : gymnasium env, gymnasium vector env or Stable-Baselines3 VecEnv
+    n_eval_episodes : int
+    deterministic : bool
+    render : bool
+        Call ``env.render()`` after every step.
+    callback : None
+        Not supported (a per-step callback of the evaluation loop); refused when given.
+    reward_threshold : float, optional
+        Raise AssertionError if the mean return is below it, as Stable-Baselines3.
+    return_episode_rewards : bool
+        Return the lists of episode returns and lengths instead of the mean and deviation.
+    warn : bool
+        Accepted for Stable-Baselines3's signature (flowrl counts returns without ``Monitor``).
+
+    Returns
+    -------
+    (mean_reward, std_reward) : tuple of float
+        Or ``(episode_rewards, episode_lengths)`` with ``return_episode_rewards``.
+    """
+    if callback is not None:
+        raise ValueError("evaluate_policy(callback=...) is not supported by flowrl")
+    returns, lengths = evaluate_episodes(model, env, n_eval_episodes, deterministic=deterministic, render=render)
+    mean_reward, std_reward = float(np.mean(returns)), float(np.std(returns))
+    if reward_threshold is not None:
+        assert mean_reward > reward_threshold, f"Mean reward below threshold: {mean_reward:.2f} < {reward_threshold:.2f}"
+    if return_episode_rewards:
+        return returns, lengths
+    return mean_reward, std_reward

@@ -22,19 +22,28 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
-from . import _checks, _schema
+from . import _checkpoint, _checks, _lib, _sb3, _schema
 from .callbacks import BaseCallback, CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
-from .core import CoreAgent
-from .envs import EnvBatch, Step
-from .errors import InvalidArgumentError, InvalidStateError
+from .core import CoreAgent, PathLike
+from .envs import EnvBatch, Step, VecEnvAdapter, is_sb3_vec_env, vec_normalize_chain
+from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 from .evaluation import evaluate_episodes
 from .logger import Logger, configure_logger
+from .noise import ActionNoise, VectorizedActionNoise
+
+#: The extension :meth:`OffPolicyLearning.load` adds to a path that names no file (the one
+#: :class:`~flowrl.callbacks.CheckpointCallback` and ``EvalCallback`` write).
+CHECKPOINT_EXTENSION = ".flowrl"
+
+#: The core's metric names and Stable-Baselines3's for the same quantity (the logged keys).
+_SB3_METRIC_NAMES = {"train/alpha": "train/ent_coef", "train/alpha_loss": "train/ent_coef_loss"}
 
 #: How many finished episodes feed ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``.
 _EPISODE_WINDOW = 100
@@ -61,7 +70,11 @@ class _Run:
     log_interval : int or None
         Write a log row every this many episodes.
     learning_starts, train_freq, gradient_steps : int
-        The training schedule.
+        The training schedule (``gradient_steps=-1``: as many as transitions collected).
+    train_freq_unit : str
+        ``"step"`` (``train_freq`` env steps per round) or ``"episode"`` (``train_freq`` episodes).
+    action_noise : ActionNoise or None
+        Added to the policy's actions (a :class:`~flowrl.noise.VectorizedActionNoise` for several sub-envs).
     random_actions : bool
         Act uniformly at random until ``learning_starts`` (``warmup_actions``; not after
         :meth:`pretrain` unless asked).
@@ -83,6 +96,8 @@ class _Run:
     learning_starts: int
     train_freq: int
     gradient_steps: int
+    train_freq_unit: str = "step"
+    action_noise: Any = None
     random_actions: bool = True
     stored_at_start: int = 0
     locals: dict[str, Any] = field(default_factory=dict)
@@ -107,6 +122,38 @@ class RolloutReturn(NamedTuple):
     continue_training: bool
 
 
+class ReplayBufferView:
+    """What Stable-Baselines3 code reads of ``model.replay_buffer``; the buffer itself is in the core.
+
+    Parameters
+    ----------
+    agent : OffPolicyLearning
+    """
+
+    def __init__(self, agent: "OffPolicyLearning") -> None:
+        self._agent = agent
+
+    def size(self) -> int:
+        """Transitions stored."""
+        return int(self._agent.info()["replay_size"])
+
+    @property
+    def buffer_size(self) -> int:
+        """The capacity."""
+        return int(self._agent.config["buffer_size"])
+
+    @property
+    def full(self) -> bool:
+        """True once the buffer has been filled (the oldest transitions are being overwritten)."""
+        return self.size() >= self.buffer_size
+
+    def __len__(self) -> int:
+        return self.size()
+
+    def __repr__(self) -> str:
+        return f"ReplayBufferView(size={self.size()}, buffer_size={self.buffer_size})"
+
+
 class OffPolicyLearning(CoreAgent):
     """SB3's off-policy training loop and API (:meth:`learn`, :meth:`evaluate`, the env, the
     logger), written on :class:`~flowrl.core.CoreAgent`'s step-level calls."""
@@ -114,7 +161,7 @@ class OffPolicyLearning(CoreAgent):
     # ------------------------------------------------------------------ Python-side training state
 
     @staticmethod
-    def _checked_settings(verbose: Any, log_dir: Any) -> dict[str, Any]:
+    def _checked_settings(verbose: Any, log_dir: Any, tensorboard_log: Any = None) -> dict[str, Any]:
         """The constructor's Python-only settings, checked (as :meth:`_init_training_state` takes them).
 
         Raises
@@ -123,7 +170,8 @@ class OffPolicyLearning(CoreAgent):
             Naming the argument.
         """
         return {"verbose": _checks.integer(verbose, "verbose", 0, 2**31 - 1),
-                "log_dir": _checks.optional_path(log_dir, "log_dir")}
+                "log_dir": _checks.optional_path(log_dir, "log_dir"),
+                "tensorboard_log": _checks.optional_path(tensorboard_log, "tensorboard_log")}
 
     @staticmethod
     def _checked_training_metadata(saved: Any) -> dict[str, Any]:
@@ -145,7 +193,9 @@ class OffPolicyLearning(CoreAgent):
         if action_rng is not None and not isinstance(action_rng, str):
             raise InvalidArgumentError(f"training.action_rng must be a string, got {type(action_rng).__name__}")
         return {"verbose": _checks.integer(saved.get("verbose") or 0, "training.verbose", 0, 2**31 - 1),
-                "log_dir": _checks.optional_path(saved.get("log_dir"), "training.log_dir"), **counts, "action_rng": action_rng}
+                "log_dir": _checks.optional_path(saved.get("log_dir"), "training.log_dir"),
+                "tensorboard_log": _checks.optional_path(saved.get("tensorboard_log"), "training.tensorboard_log"),
+                **_sb3.checked_python_settings(saved, "training."), **counts, "action_rng": action_rng}
 
     def _init_training_state(self, seed: int, saved: Optional[dict[str, Any]] = None) -> None:
         """Sets the attributes that live in Python only: settings, counters, the random-action generator.
@@ -158,13 +208,21 @@ class OffPolicyLearning(CoreAgent):
         self.verbose = int(saved.get("verbose") or 0)
         log_dir = saved.get("log_dir")
         self.log_dir: Optional[str] = None if log_dir is None else os.fspath(log_dir)
+        tensorboard_log = saved.get("tensorboard_log")
+        self.tensorboard_log: Optional[str] = None if tensorboard_log is None else os.fspath(tensorboard_log)
+        self._train_freq_unit: str = saved.get("train_freq_unit") or "step"
+        self._gradient_steps_override: Optional[int] = saved.get("gradient_steps")
+        self._stats_window_size: Optional[int] = saved.get("stats_window_size")
+        self.action_noise: Any = None
         self.num_timesteps = int(saved.get("num_timesteps", 0))
         self._episode_num = int(saved.get("episode_num", 0))
         self._n_updates = 0
         self._total_timesteps = 0
-        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=_EPISODE_WINDOW)
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self._stats_window_size or _EPISODE_WINDOW)
         self._logger: Optional[Logger] = None
         self._custom_logger = False
+        self._logged_before = False  # a later learn() appends to the files the first one started
+        self._env_adapter: Optional[VecEnvAdapter] = None
         self._rollout: Optional[tuple[Any, EnvBatch, np.ndarray]] = None
         # the first reset of learn() seeds the env (not again after a checkpoint of a trained agent)
         self._env_seed: Optional[int] = seed if self.num_timesteps == 0 else None
@@ -177,9 +235,13 @@ class OffPolicyLearning(CoreAgent):
                 pass  # a generator of another kind: keep the fresh one
 
     def _training_metadata(self) -> dict[str, Any]:
+        sb3 = {"train_freq_unit": None if self._train_freq_unit == "step" else self._train_freq_unit,
+               "gradient_steps": self._gradient_steps_override, "stats_window_size": self._stats_window_size,
+               "tensorboard_log": self.tensorboard_log}
         return {
             "verbose": self.verbose,
             "log_dir": self.log_dir,
+            **{key: value for key, value in sb3.items() if value is not None},
             "num_timesteps": self.num_timesteps,
             "episode_num": self._episode_num,
             # the state holds 128-bit integers, which the core's JSON would round: keep it as text
@@ -251,14 +313,31 @@ class OffPolicyLearning(CoreAgent):
         returns, _ = evaluate_episodes(self, env, n_episodes, deterministic=deterministic, seed=seed)
         return float(np.mean(returns)), float(np.std(returns))
 
-    def set_env(self, env: Any) -> None:
-        """Sets the env :meth:`learn` steps; its spaces must match the agent's."""
+    def set_env(self, env: Any, force_reset: bool = True) -> None:
+        """Sets the env :meth:`learn` steps: a gymnasium env or vector env, a Stable-Baselines3
+        ``VecEnv`` or an environment id. Its spaces must match the agent's, action bounds included
+        (as for ``load(env=...)``).
+
+        Parameters
+        ----------
+        env : Any
+        force_reset : bool
+            Accepted for Stable-Baselines3's signature: the next :meth:`learn` always resets a new env.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If the observation or action shape, or the action bounds, differ from the agent's.
+        """
+        env = _sb3.make_env(env)
         self._check_env(env)
         self.env = env
+        self._env_adapter = None
         self._rollout = None
 
     def _check_env(self, env: Any) -> None:
-        """Raises InvalidArgumentError unless ``env`` has Box spaces of the agent's shapes."""
+        """Raises InvalidArgumentError unless ``env`` has Box spaces of the agent's shapes and
+        the agent's action bounds."""
         if env is None:
             raise InvalidArgumentError("env is None")
         observation_space, action_space = self._spaces(env, None, None)
@@ -266,10 +345,37 @@ class OffPolicyLearning(CoreAgent):
             raise InvalidArgumentError(
                 f"the env's spaces {observation_space.shape}, {action_space.shape} differ from the agent's "
                 f"{self.observation_space.shape}, {self.action_space.shape}")
+        if not (np.allclose(action_space.low, self.action_space.low) and np.allclose(action_space.high, self.action_space.high)):
+            raise InvalidArgumentError(
+                f"the env's action bounds [{action_space.low}, {action_space.high}] differ from the agent's "
+                f"[{self.action_space.low}, {self.action_space.high}]")
 
     def get_env(self) -> Any:
-        """The env :meth:`learn` steps, or None."""
-        return self.env
+        """The env :meth:`learn` steps with Stable-Baselines3's ``VecEnv`` interface, or None.
+
+        A Stable-Baselines3 ``VecEnv`` is returned as it is; a gymnasium env is shown through a
+        :class:`~flowrl.envs.VecEnvAdapter` (``obs = agent.get_env().reset()`` gives the
+        ``(n_envs, *obs_shape)`` observations; ``step`` returns ``(obs, rewards, dones, infos)``).
+        The gymnasium env itself is :attr:`env`. Resetting the adapter makes the next
+        :meth:`learn` reset too.
+        """
+        if self.env is None or is_sb3_vec_env(self.env):
+            return self.env
+        if self._env_adapter is None or self._env_adapter.env is not self.env:
+            owner = weakref.ref(self)
+
+            def forget_rollout() -> None:
+                agent = owner()
+                if agent is not None:
+                    agent._rollout = None
+
+            self._env_adapter = VecEnvAdapter(self.env, on_reset=forget_rollout)
+        return self._env_adapter
+
+    def get_vec_normalize_env(self) -> Any:
+        """The outermost ``VecNormalize`` layer of the env (a Stable-Baselines3 ``VecEnv``), or None."""
+        layers = vec_normalize_chain(self.env) if is_sb3_vec_env(self.env) else []
+        return layers[0] if layers else None
 
     @property
     def logger(self) -> Logger:
@@ -280,12 +386,16 @@ class OffPolicyLearning(CoreAgent):
 
     def set_logger(self, logger: Logger) -> None:
         """Uses ``logger`` for every later :meth:`learn` instead of the one built from
-        ``verbose`` and ``log_dir``."""
+        ``verbose``, ``log_dir`` and ``tensorboard_log`` (make one with
+        :func:`flowrl.logger.configure`)."""
+        if not isinstance(logger, Logger):
+            raise InvalidArgumentError(f"logger must be a flowrl.logger.Logger (see flowrl.logger.configure), "
+                                       f"got {type(logger).__name__}")
         self._logger = logger
         self._custom_logger = True
 
     def learn(self: _Learner, total_timesteps: int, callback: MaybeCallback = None, log_interval: Optional[int] = 4,
-              progress_bar: bool = False, reset_num_timesteps: bool = True) -> _Learner:
+              tb_log_name: Optional[str] = None, reset_num_timesteps: bool = True, progress_bar: bool = False) -> _Learner:
         """Trains the agent on its env, Stable-Baselines3's off-policy loop.
 
         Every step acts for all sub-envs at once (random actions, uniform in the ``Box``, until
@@ -293,11 +403,13 @@ class OffPolicyLearning(CoreAgent):
         the step's real transitions with one :meth:`observe` (never the step of a NEXT_STEP
         autoreset; ``terminated`` is stored, a truncation is not a termination; the final
         observation, not the reset one, is the next observation), and every ``train_freq``
-        steps, once more than ``learning_starts`` transitions were collected, calls
-        ``update(gradient_steps)``; ``gradient_steps=-1`` runs as many
-        gradient steps as transitions were collected in the last ``train_freq`` steps.
-        ``learning_starts``, ``train_freq`` and ``gradient_steps`` come from :attr:`config` or,
-        for an algorithm without them (FlowBC), from the core's schema.
+        steps (or episodes, with ``train_freq=(n, "episode")``), once more than
+        ``learning_starts`` transitions were collected, calls ``update(gradient_steps)``;
+        ``gradient_steps=-1`` runs as many gradient steps as transitions were collected in the
+        round. ``learning_starts``, ``train_freq`` and ``gradient_steps`` come from :attr:`config`
+        or, for an algorithm without them (FlowBC), from the core's schema. An ``action_noise`` is
+        added to the policy's actions (in ``[-1, 1]`` units, then clipped) and reset where an
+        episode ends.
 
         Parameters
         ----------
@@ -309,11 +421,15 @@ class OffPolicyLearning(CoreAgent):
         log_interval : int or None
             Write a log row (``rollout/``, ``time/`` and the latest ``train/`` values) every this many
             episodes; None never.
+        tb_log_name : str, optional
+            The TensorBoard run's name (with ``tensorboard_log``): rows go to
+            ``tensorboard_log/{tb_log_name}_{N}``, a new ``N`` for each run. Defaults to the class's name.
+        reset_num_timesteps : bool
+            Start ``num_timesteps`` from 0, reset the env and start a new TensorBoard run; with False,
+            continue the count, the episodes in progress and the TensorBoard run. ``progress.csv`` is
+            started anew by the agent's first ``learn`` (unless continuing) and appended to by later ones.
         progress_bar : bool
             Show a tqdm progress bar (``pip install tqdm``).
-        reset_num_timesteps : bool
-            Start ``num_timesteps`` from 0, reset the env and start ``progress.csv`` anew; with False,
-            continue the count, the episodes in progress and the CSV file.
 
         Returns
         -------
@@ -326,10 +442,12 @@ class OffPolicyLearning(CoreAgent):
         ``num_timesteps`` is re-read from the core's ``transitions_seen`` counter, and the next
         ``learn`` resets the env.
         """
-        run = self._setup_learn(total_timesteps, callback, log_interval, progress_bar, reset_num_timesteps)
+        run = self._setup_learn(total_timesteps, callback, log_interval, progress_bar, reset_num_timesteps, tb_log_name)
         try:
             while self.num_timesteps < self._total_timesteps:
+                run.callback.on_rollout_start()
                 rollout = self._collect_rollouts(run)
+                run.callback.on_rollout_end()
                 if not rollout.continue_training:
                     break
                 if rollout.complete:
@@ -345,10 +463,190 @@ class OffPolicyLearning(CoreAgent):
         run.callback.on_training_end()
         return self
 
+    # ------------------------------------------------------------------ parameters, replay buffer, files
+
+    def get_parameters(self) -> dict[str, np.ndarray]:
+        """The networks' parameters (and the temperature's log α) as numpy arrays, by name.
+
+        Names are the checkpoint's (docs/architecture.md, "Checkpoints"): ``prefix.index.name``
+        with prefixes such as ``actor``, ``policy``, ``prior``, ``critic``, ``critic_target``, and
+        ``temperature.log_alpha``. Optimiser moments and the replay buffer are not included.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            ``(rows, cols)`` float32 copies.
+        """
+        checkpoint = _checkpoint.parse(self.to_bytes(include_replay_buffer=False))
+        return {name: array.copy() for name, array in checkpoint.tensors.items() if _checkpoint.is_parameter(name)}
+
+    def set_parameters(self, load_path_or_dict: Any, exact_match: bool = True, device: Any = "auto") -> None:
+        """Replaces parameters with ``load_path_or_dict``'s, all or nothing.
+
+        Parameters
+        ----------
+        load_path_or_dict : dict of str to array_like, or str or os.PathLike
+            Arrays by the names :meth:`get_parameters` gives, or a checkpoint file whose
+            parameters are taken.
+        exact_match : bool
+            Require every parameter to be given; with False, a subset replaces only those.
+        device : str
+            ``"cpu"`` or ``"auto"``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For an unknown name, a missing one (``exact_match``), a shape mismatch or a
+            non-finite value; the agent is unchanged.
+        """
+        _sb3.check_device(device)
+        exact_match = _checks.boolean(exact_match, "exact_match")
+        if isinstance(load_path_or_dict, dict):
+            given = load_path_or_dict
+        else:
+            path = self._existing_path(load_path_or_dict)
+            with open(path, "rb") as file:
+                stored = _checkpoint.parse(file.read())
+            given = {name: array for name, array in stored.tensors.items() if _checkpoint.is_parameter(name)}
+        checkpoint = _checkpoint.parse(self.to_bytes(include_replay_buffer=True))
+        names = {name for name in checkpoint.tensors if _checkpoint.is_parameter(name)}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise InvalidArgumentError(f"set_parameters: unknown parameters {unknown[:5]}; "
+                                       f"get_parameters() lists the {len(names)} names")
+        missing = sorted(names - set(given))
+        if exact_match and missing:
+            raise InvalidArgumentError(f"set_parameters: missing parameters {missing[:5]} (pass exact_match=False "
+                                       "to replace only some)")
+        for name, value in given.items():
+            expected = checkpoint.tensors[name].shape
+            array = _checks.real_array(value, f"parameter {name!r}", np.float32)
+            if array.shape != expected:
+                if array.size != int(np.prod(expected)) or array.ndim > 2:
+                    raise InvalidArgumentError(f"parameter {name!r} has shape {array.shape}, expected {expected}")
+                array = array.reshape(expected)
+            checkpoint.tensors[name] = array
+        self._replace_core(_checkpoint.build(checkpoint))
+
+    @property
+    def replay_buffer(self) -> "ReplayBufferView":
+        """A view of the replay buffer: ``size()``, ``buffer_size``, ``full``."""
+        return ReplayBufferView(self)
+
+    def save_replay_buffer(self, path: PathLike) -> None:
+        """Writes the replay buffer to ``path`` (a checkpoint with the buffer; ``.flowrl`` is added
+        to a path without an extension).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        self.save(self._with_extension(path), include_replay_buffer=True)
+
+    def load_replay_buffer(self, path: PathLike) -> None:
+        """Replaces the replay buffer with the one saved by :meth:`save_replay_buffer` (or any
+        checkpoint saved with its buffer) of an agent with the same sizes and buffer capacity;
+        all or nothing.
+
+        Raises
+        ------
+        CheckpointError
+            If the file holds no replay buffer or is not a valid checkpoint.
+        InvalidArgumentError
+            If its sizes or buffer capacity differ from this agent's.
+        """
+        with open(self._existing_path(path), "rb") as file:
+            stored = _checkpoint.parse(file.read())
+        if not any(_checkpoint.is_replay(name) for name in stored.tensors):
+            raise CheckpointError(f"{os.fspath(path)!r} holds no replay buffer (save it with save_replay_buffer or "
+                                  "include_replay_buffer=True)")
+        checkpoint = _checkpoint.parse(self.to_bytes(include_replay_buffer=True))
+        if (stored.observation_size, stored.action_size) != (checkpoint.observation_size, checkpoint.action_size):
+            raise InvalidArgumentError(f"the saved replay buffer holds observations of {stored.observation_size} and actions "
+                                       f"of {stored.action_size} values; the agent's are {checkpoint.observation_size} "
+                                       f"and {checkpoint.action_size}")
+        saved_capacity = json.loads(stored.config_json).get("buffer_size")
+        if saved_capacity != self.config.get("buffer_size"):
+            raise InvalidArgumentError(f"the saved replay buffer has buffer_size {saved_capacity}, the agent "
+                                       f"{self.config.get('buffer_size')}")
+        checkpoint.tensors = {name: array for name, array in checkpoint.tensors.items() if not _checkpoint.is_replay(name)}
+        checkpoint.tensors.update({name: array for name, array in stored.tensors.items() if _checkpoint.is_replay(name)})
+        checkpoint.integers = {name: value for name, value in checkpoint.integers.items() if not _checkpoint.is_replay(name)}
+        checkpoint.integers.update({name: value for name, value in stored.integers.items() if _checkpoint.is_replay(name)})
+        self._replace_core(_checkpoint.build(checkpoint))
+
+    def _replace_core(self, data: bytes) -> None:
+        """Loads ``data`` into a new core agent and, if that succeeds, puts its handle in place of
+        this agent's (the old one is freed); on failure nothing changes."""
+        restored = CoreAgent.from_bytes(data)
+        restored._finalizer.detach()
+        handle = restored._handle
+        self._finalizer()
+        self._adopt(handle)
+
+    @staticmethod
+    def _with_extension(path: PathLike) -> str:
+        """``path`` with :data:`CHECKPOINT_EXTENSION` added when it has no extension."""
+        text = os.fsdecode(_checks.path(path))
+        return text if os.path.splitext(text)[1] else text + CHECKPOINT_EXTENSION
+
+    @staticmethod
+    def _existing_path(path: PathLike) -> str:
+        """``path``, or ``path`` + :data:`CHECKPOINT_EXTENSION` when only that exists (as
+        Stable-Baselines3 adds ``.zip``)."""
+        text = os.fsdecode(_checks.path(path))
+        if not os.path.exists(text) and os.path.exists(text + CHECKPOINT_EXTENSION):
+            return text + CHECKPOINT_EXTENSION
+        return text
+
+    @classmethod
+    def load(cls: type[_Learner], path: PathLike, env: Any = None, device: Any = "auto",
+             custom_objects: Optional[dict[str, Any]] = None, print_system_info: bool = False,
+             force_reset: bool = True, **kwargs: Any) -> _Learner:
+        """Loads a checkpoint written by :meth:`save` (Stable-Baselines3's signature).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            ``.flowrl`` is added when ``path`` does not exist and ``path.flowrl`` does (the files
+            :class:`~flowrl.callbacks.CheckpointCallback` and ``EvalCallback`` write).
+        env : gymnasium env, Stable-Baselines3 VecEnv or str, optional
+            If given, its spaces must match the saved ones; it becomes the agent's env.
+        device : str
+            ``"cpu"`` or ``"auto"``.
+        custom_objects : dict, optional
+            Only ``action_noise`` is read (the noise is not stored in checkpoints).
+        print_system_info : bool
+            Print :func:`flowrl.info`'s library and BLAS.
+        force_reset : bool
+            Accepted for Stable-Baselines3's signature (the next learn always resets a new env).
+        **kwargs
+            Refused: the configuration is the checkpoint's.
+
+        Raises
+        ------
+        CheckpointError
+            If the file is missing, unreadable, truncated, corrupted or of another format version.
+        """
+        _sb3.check_device(device)
+        if kwargs:
+            raise InvalidArgumentError(f"load: {sorted(kwargs)} cannot be changed on load; the configuration is the "
+                                       "checkpoint's (create a new agent and set_parameters to change it)")
+        custom = dict(custom_objects or {})
+        unknown = sorted(set(custom) - {"action_noise"})
+        if unknown:
+            raise InvalidArgumentError(f"load: custom_objects {unknown} are not used (only action_noise)")
+        agent = super().load(cls._existing_path(path), env=_sb3.make_env(env))
+        if "action_noise" in custom:
+            agent.action_noise = custom["action_noise"]
+        if print_system_info:
+            print(json.dumps(_lib.info(), indent=2))
+        return agent
+
     # ------------------------------------------------------------------ the parts of learn
 
     def _setup_learn(self, total_timesteps: Any, callback: MaybeCallback, log_interval: Any, progress_bar: Any,
-                     reset_num_timesteps: Any) -> _Run:
+                     reset_num_timesteps: Any, tb_log_name: Any = None) -> _Run:
         """Checks :meth:`learn`'s arguments, then starts a run: counters, logger, env, callbacks.
 
         Nothing changes before every argument, the env and the schedule were checked.
@@ -357,8 +655,13 @@ class OffPolicyLearning(CoreAgent):
         log_interval = _checks.optional_integer(log_interval, "log_interval", 1, 2**63 - 1)
         progress_bar = _checks.boolean(progress_bar, "progress_bar")
         reset_num_timesteps = _checks.boolean(reset_num_timesteps, "reset_num_timesteps")
+        if tb_log_name is None:
+            tb_log_name = type(self).__name__
+        if not isinstance(tb_log_name, str) or not tb_log_name or os.sep in tb_log_name:
+            raise InvalidArgumentError(f"tb_log_name must be a non-empty name without {os.sep!r}, got {tb_log_name!r}")
         env = self._require_env()
         learning_starts, train_freq, gradient_steps = self._train_schedule()
+        action_noise = self._run_action_noise(env)
         callback = convert_callback(callback)
         progress = ProgressBarCallback() if progress_bar else None  # raises now if tqdm is missing
         if progress is not None:
@@ -366,17 +669,35 @@ class OffPolicyLearning(CoreAgent):
 
         self._start_counters(total_timesteps, reset_num_timesteps)
         if not self._custom_logger:
-            self._logger = configure_logger(self.verbose, self.log_dir, append=not reset_num_timesteps)
+            if self._logger is not None:
+                self._logger.close()
+            self._logger = configure_logger(self.verbose, self.log_dir, append=self._logged_before or not reset_num_timesteps,
+                                            tensorboard_log=self.tensorboard_log, tb_log_name=tb_log_name,
+                                            new_run=reset_num_timesteps)
+            self._logged_before = True
         batch, observations = self._start_rollout(env, resume=not reset_num_timesteps)
         random_actions, stored_at_start = self._warmup()
         run = _Run(env, batch, observations, callback, progress, log_interval, learning_starts, train_freq, gradient_steps,
-                   random_actions, stored_at_start)
+                   self._train_freq_unit, action_noise, random_actions, stored_at_start)
         run.locals = {"self": self, "env": env, "callback": callback, "total_timesteps": self._total_timesteps,
                       "start_timesteps": self._timesteps_at_start, "log_interval": log_interval,
                       "learning_starts": learning_starts, "train_freq": train_freq, "gradient_steps": gradient_steps}
         callback.init_callback(self)
         callback.on_training_start(run.locals, globals())
         return run
+
+    def _run_action_noise(self, env: Any) -> Any:
+        """The action noise for a run on ``env``: one copy per sub-env when it has several."""
+        noise = self.action_noise
+        if noise is None:
+            return None
+        count = EnvBatch(env).num_envs
+        if count > 1 and not isinstance(noise, VectorizedActionNoise):
+            if not isinstance(noise, ActionNoise):
+                raise InvalidArgumentError("action_noise for a vector env must be a flowrl.noise.ActionNoise")
+            noise = VectorizedActionNoise(noise, count)
+            self.action_noise = noise
+        return noise
 
     def _start_counters(self, total_timesteps: int, reset_num_timesteps: bool) -> None:
         """Resets (or continues) the timestep and episode counts and reads the core's counters."""
@@ -412,6 +733,7 @@ class OffPolicyLearning(CoreAgent):
         ``log_interval`` episodes.
         """
         collected = 0
+        episodes = 0
         while self.num_timesteps < self._total_timesteps:
             actions = self._rollout_actions(run)
             step = run.batch.step(actions)
@@ -420,24 +742,56 @@ class OffPolicyLearning(CoreAgent):
             run.steps += 1
             episodes_before = self._episode_num
             self._record_episodes(step)
+            dones = step.dones
+            episodes += int(np.count_nonzero(dones))
+            if run.action_noise is not None and dones.any():
+                self._reset_noise(run.action_noise, dones)
 
-            run.locals.update(actions=actions, new_obs=run.observations, rewards=step.rewards, dones=step.dones,
-                              terminated=step.terminated, truncated=step.truncated, infos=step.infos, real=step.real)
+            run.locals.update(actions=actions, new_obs=run.observations, rewards=step.rewards, dones=dones,
+                              terminated=step.terminated, truncated=step.truncated, infos=step.info_list(),
+                              raw_infos=step.infos, real=step.real)
             run.callback.update_locals(run.locals)
             if not run.callback.on_step():
                 return RolloutReturn(collected, complete=False, continue_training=False)
             if run.log_interval is not None and self._episode_num // run.log_interval > episodes_before // run.log_interval:
                 self._dump_logs()
-            if run.steps % run.train_freq == 0:
+            if run.train_freq_unit == "episode":
+                if episodes >= run.train_freq:
+                    return RolloutReturn(collected, complete=True, continue_training=True)
+            elif run.steps % run.train_freq == 0:
                 return RolloutReturn(collected, complete=True, continue_training=True)
         return RolloutReturn(collected, complete=False, continue_training=True)
+
+    @staticmethod
+    def _reset_noise(noise: Any, dones: np.ndarray) -> None:
+        """Resets the action noise of the sub-envs whose episode ended."""
+        if isinstance(noise, VectorizedActionNoise):
+            noise.reset(np.flatnonzero(dones))
+        elif hasattr(noise, "reset"):
+            noise.reset()
 
     def _rollout_actions(self, run: _Run) -> np.ndarray:
         """Actions for every sub-env: uniform in the ``Box`` until ``learning_starts`` transitions
         were collected (unless the warm-up acts with the policy), then sampled from the policy."""
         if run.random_actions and self.num_timesteps < run.learning_starts:
-            return self._random_actions(run.batch.num_envs)
-        return self._env_actions(self.act(run.observations))
+            actions = self._random_actions(run.batch.num_envs)
+        else:
+            actions = self._env_actions(self.act(run.observations))
+        if run.action_noise is not None:
+            actions = self._noisy(actions, run.action_noise)
+        return actions
+
+    def _noisy(self, actions: np.ndarray, noise: Any) -> np.ndarray:
+        """``actions`` with ``noise()`` added in ``[-1, 1]`` units and clipped, as Stable-Baselines3."""
+        sample = np.asarray(noise(), dtype=np.float64)
+        try:
+            sample = np.broadcast_to(sample, actions.shape)
+        except ValueError:
+            raise InvalidArgumentError(f"action_noise returned shape {sample.shape}; the actions have shape "
+                                       f"{actions.shape}") from None
+        unit = (actions.astype(np.float64) - self._middle) / self._half_range
+        unit = np.clip(unit + sample, -1.0, 1.0)
+        return self._env_actions((unit * self._half_range + self._middle).astype(self.action_space.dtype))
 
     def _store_transitions(self, observations: np.ndarray, actions: np.ndarray, step: Step) -> int:
         """Stores the step's real transitions with one :meth:`observe` and counts them."""
@@ -467,6 +821,8 @@ class OffPolicyLearning(CoreAgent):
         defaults = _schema.schema(self.algorithm).training_loop_defaults
         learning_starts, train_freq, gradient_steps = (int(config.get(key, defaults[key]))
                                                        for key in ("learning_starts", "train_freq", "gradient_steps"))
+        if self._gradient_steps_override is not None:
+            gradient_steps = self._gradient_steps_override
         return learning_starts, train_freq, gradient_steps
 
     def _warmup(self) -> tuple[bool, int]:
@@ -490,7 +846,8 @@ class OffPolicyLearning(CoreAgent):
         metrics = self.update(gradient_steps)
         self._n_updates += gradient_steps
         for key, value in metrics.items():
-            self.logger.record(key if "/" in key else f"train/{key}", value)
+            key = key if "/" in key else f"train/{key}"
+            self.logger.record(_SB3_METRIC_NAMES.get(key, key), value)
         self.logger.record("train/n_updates", self._n_updates)
 
     def _dump_logs(self) -> None:

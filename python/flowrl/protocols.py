@@ -41,3 +41,7 @@ class TrainingModel(Predictor, Protocol):
     def save(self, path: PathLike, include_replay_buffer: bool = False) -> None:
         """Writes a checkpoint to ``path``."""
         ...
+
+    def get_env(self) -> Any:
+        """The training env with Stable-Baselines3's ``VecEnv`` interface (``callback.training_env``)."""
+        ...

@@ -16,3 +16,6 @@ class RLDT(Agent):
     """
 
     algorithm = "rldt"
+
+    #: Policy names for Stable-Baselines3's first argument besides "MlpPolicy" (the same policy).
+    policy_aliases = {"FlowPolicy": {}}

@@ -19,3 +19,7 @@ class SACFlow(Agent):
     """
 
     algorithm = "sac_flow"
+
+    #: Policy names for Stable-Baselines3's first argument: the paper's names of the velocity fields.
+    policy_aliases = {"FlowPolicy": {}, "FlowG": {"velocity": "gated"}, "FlowT": {"velocity": "decoder"},
+                      "FlowMlp": {"velocity": "mlp"}}

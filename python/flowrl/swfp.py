@@ -13,3 +13,6 @@ class SWFP(Agent):
     """
 
     algorithm = "swfp"
+
+    #: Policy names for Stable-Baselines3's first argument besides "MlpPolicy" (the same policy).
+    policy_aliases = {"FlowPolicy": {}}

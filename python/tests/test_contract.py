@@ -96,7 +96,7 @@ def test_defaults_construct(model: Model) -> None:
         assert agent.act(PROBE[0], deterministic=True).shape == (2,)
     env = TinyEnv()
     with model.cls(env, **model.variant) as agent:
-        assert agent.get_env() is env and agent.observation_space == OBSERVATION_SPACE
+        assert agent.env is env and agent.get_env().env is env and agent.observation_space == OBSERVATION_SPACE
 
 
 # --------------------------------------------------------------------------- acting

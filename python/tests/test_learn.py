@@ -201,7 +201,7 @@ def test_learn_zero_steps_and_bad_arguments(pendulum: Any) -> None:
     with pytest.raises(flowrl.InvalidArgumentError):
         detached.set_env(CountingEnv())
     detached.set_env(pendulum)
-    assert detached.get_env() is pendulum
+    assert detached.env is pendulum and detached.get_env().env is pendulum  # get_env(): SB3's VecEnv view
     assert detached.learn(20).num_timesteps == 20
 
 
@@ -437,7 +437,7 @@ def test_checkpoint_callback_writes_loadable_files(tmp_path: Path, pendulum: Any
     assert names == ["bc_120_steps.flowrl", "bc_60_steps.flowrl"]
     loaded = flowrl.FlowBC.load(tmp_path / "checkpoints" / "bc_120_steps.flowrl", env=pendulum)
     assert loaded.num_timesteps == 120 and loaded.info()["counters"]["transitions_seen"] == 120
-    assert loaded.log_dir == str(tmp_path / "logs") and loaded.get_env() is pendulum
+    assert loaded.log_dir == str(tmp_path / "logs") and loaded.env is pendulum
     loaded.learn(10, reset_num_timesteps=False)
     assert loaded.num_timesteps == 130
 
@@ -484,9 +484,12 @@ def test_csv_has_the_sb3_keys_and_grows_its_header(tmp_path: Path) -> None:
 
     agent.learn(40, log_interval=2, reset_num_timesteps=False)  # continues the file
     assert len(read_csv(tmp_path / "progress.csv")[1]) == 12
-    agent.learn(40, log_interval=2)  # a new run starts it anew
+    agent.learn(40, log_interval=2)  # a new run of the same agent appends too, its count from 0
     _, rows = read_csv(tmp_path / "progress.csv")
-    assert [int(row["time/total_timesteps"]) for row in rows] == [20, 40]
+    assert [int(row["time/total_timesteps"]) for row in rows][12:] == [20, 40]
+    fresh = make_agent(env, log_dir=tmp_path)  # a new agent starts the file anew
+    fresh.learn(40, log_interval=2)
+    assert len(read_csv(tmp_path / "progress.csv")[1]) == 2
 
 
 def test_verbose_prints_the_sb3_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -200,12 +200,13 @@ def test_hyperparameters_that_are_not_json_name_the_key(algorithm: Model, key: s
 
 @pytest.mark.parametrize("algorithm", ALGORITHM_PARAMS)
 @pytest.mark.parametrize("argument, value", [
-    ("seed", None), ("seed", 1.5), ("seed", "1"), ("seed", True), ("seed", float("nan")),
+    ("seed", 1.5), ("seed", "1"), ("seed", True), ("seed", float("nan")),
     ("verbose", "x"), ("verbose", 0.5), ("verbose", -1), ("log_dir", 5), ("log_dir", "a\0b"),
 ])
 def test_constructor_rejects_bad_arguments(algorithm: Model, argument: str, value: Any) -> None:
     with pytest.raises(InvalidArgumentError, match=argument):
         make_algorithm(algorithm, **{argument: value})
+    # (seed=None is Stable-Baselines3's "unseeded": a seed is drawn; see test_sb3_dropin.py)
 
 
 @pytest.mark.parametrize("path", [None, 5, "a\0b", b"x\0y", ""])

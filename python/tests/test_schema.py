@@ -24,8 +24,10 @@ from conftest import ACTION_SPACE, OBSERVATION_SPACE
 PACKAGE = Path(flowrl.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.glob("*.py"))
 #: The constructor's parameters that live in Python (the docstring's entries that are not config keys).
-PYTHON_ONLY = {"env", "observation_space, action_space", "verbose", "log_dir"}
-PYTHON_SIGNATURE = {"env", "observation_space", "action_space", "verbose", "log_dir"}
+PYTHON_ONLY = {"policy", "env", "observation_space, action_space", "verbose", "log_dir", "tensorboard_log", "policy_kwargs",
+               "action_noise", "device", "**sb3_names"}
+PYTHON_SIGNATURE = {"policy", "env", "observation_space", "action_space", "verbose", "log_dir", "tensorboard_log", "policy_kwargs",
+                    "action_noise", "device", "sb3_names"}
 GROUPS = {"algorithm", "common", "replay", "critic", "temperature", "training_loop"}
 SCHEDULE = ("learning_starts", "train_freq", "gradient_steps")
 
