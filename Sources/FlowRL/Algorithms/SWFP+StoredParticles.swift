@@ -88,7 +88,7 @@ extension SWFP {
     /// The old particles `x̄₀ … x̄_N` of the block loss at `observations`: the prior's chain from
     /// fresh noise (`old_particles = "recomputed"`, `stored` nil); with stored chains, each row's
     /// stored chain, and the prior's chain from fresh noise for the rows stored without one.
-    func oldParticles(observations: Tensor, stored: StoredParticles?) -> [Tensor] {
+    public func oldParticles(observations: Tensor, stored: StoredParticles?) -> [Tensor] {
         let width = core.actionSize
         guard let stored else {
             let noise = core.generator.normalTensor(rows: observations.rows, cols: width)
@@ -111,7 +111,7 @@ extension SWFP {
     /// minibatch when the sizes are equal, its first rows when smaller, and when larger the
     /// critic's rows followed by further rows drawn uniformly (with replacement) from replay, so
     /// that the whole is a uniform draw of `actor_batch_size` rows.
-    func actorBatch(_ batch: Transitions) -> (observations: Tensor, particles: StoredParticles?) {
+    public func actorBatch(_ batch: Transitions) -> (observations: Tensor, particles: StoredParticles?) {
         let size = configuration.options.actorBatchSize
         if size == batch.count { return (batch.observations, batch.particles) }
         if size < batch.count {

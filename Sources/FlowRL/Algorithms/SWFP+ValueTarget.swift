@@ -5,7 +5,7 @@ extension SWFP {
     /// (their `log π` by the `divergence` method) and the target critics' `min_j Q̄_j(s', a'_m)`
     /// (`stateValue`); returns the targets and the M·batch `log π` (rows `m · batch + b`), which
     /// the α step uses.
-    func criticTargets(for batch: Transitions, alpha: Float) -> (targets: Tensor, logProbability: Tensor) {
+    public func criticTargets(for batch: Transitions, alpha: Float) -> (targets: Tensor, logProbability: Tensor) {
         let options = configuration.options
         let samples = options.valueSamples, rows = batch.count
         let next = batch.nextObservations.tiledRows(samples)

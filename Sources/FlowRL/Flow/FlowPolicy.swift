@@ -102,10 +102,8 @@ public final class FlowPolicy: Layer {
         let rows = x.rows, columns = field.actionColumns
         let probes: Tensor, count: Int
         switch method {
-        case .exact, .logDeterminant:
-            (probes, count) = (Divergence.identityProbes(batch: rows, dimension: actionSize), actionSize)
-        case .hutchinson(let k):
-            (probes, count) = (generator.signTensor(rows: k * rows, cols: actionSize), k)
+        case .exact, .logDeterminant: (probes, count) = (Divergence.identityProbes(batch: rows, dimension: actionSize), 1)
+        case .hutchinson(let k): (probes, count) = (generator.signTensor(rows: k * rows, cols: actionSize), k)
         }
         // The observations and x repeat once per probe on the tangent rows; the tangent pass
         // stacks the probes, so the inputs are the batch's and the tangents `[count · rows, width]`.
@@ -120,6 +118,7 @@ public final class FlowPolicy: Layer {
         let moved = j1.columns(0..<actionSize)   // J₁ (P + (Δ/2) J₀ P); (A − I) P = Δ · moved
         switch method {
         case .exact, .hutchinson:
+            // The basis probes sum to the trace; k Rademacher probes to k times its estimate.
             return (next, (dt / Float(count)) * Divergence.projectedTrace(tangents: moved, probes: probes, batch: rows))
         case .logDeterminant:
             return (next, logAbsDeterminantOfIdentityPlus(moved, scale: dt))

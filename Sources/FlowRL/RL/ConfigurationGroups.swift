@@ -239,15 +239,17 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
         if groups.contains(.trainingLoop) { try trainingLoop.encode(to: encoder) }
     }
 
-    /// The algorithm's checks, then each group's.
+    /// Each group's checks, then the algorithm's: an algorithm key that follows a group's key
+    /// (SWFP's `actor_batch_size` follows `batch_size`) takes a bad value from it, and the error
+    /// must name the key the user typed.
     public func validate() throws {
-        try options.validate()
         try common.validate()
         try replay.validate()
         let groups = Options.groups
         if groups.contains(.critic) { try critic.validate() }
         if groups.contains(.temperature) { try temperature.validate() }
         if groups.contains(.trainingLoop) { try trainingLoop.validate() }
+        try options.validate()
     }
 
     /// The memory of an agent of this configuration: the algorithm's own part (`actor`: its
