@@ -3,7 +3,8 @@ import XCTest
 import _FlowRLTestSupport
 
 /// SWFP's options for the paper's own choices (docs/algorithms.md, "SWFP: differences from the
-/// paper"): the midpoint solver and its log-volume, the Eq. 18 value target, acting with the
+/// paper"): the midpoint solver and its log-volume (its block-loss gradients are checked with the
+/// Euler step's in `SWFPTests`), the Eq. 18 value target, acting with the
 /// prior, stored particle chains (matching, recomputation, checkpoints), the actor's batch and the
 /// paper preset. The contract over these options together is `AlgorithmContractTests`
 /// ("swfp paper options").
@@ -37,25 +38,6 @@ final class SWFPPaperOptionsTests: XCTestCase {
     }
 
     // MARK: The midpoint solver
-
-    func testMidpointBlockLossGradientsIncludingTheLogVolume() throws {
-        let cases: [(Bool, DivergenceMethod)] = [(false, .exact), (true, .exact), (false, .logDeterminant), (false, .hutchinson(probes: 2))]
-        for (energyAtTerminal, method) in cases {
-            let agent = try smallAgent(#", "solver": "midpoint", "flow_steps": 3"#)
-            var generator = RandomGenerator(seed: 4)
-            let observations = generator.normalTensor(rows: 5, cols: 2)
-            let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
-            let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5,
-                                     tau: 0.1, w2Scale: 0.4, energyAtTerminal: energyAtTerminal, method: method)
-            let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
-                tape.freeze(agent.core.softCritic!.critic)
-                tape.freeze(agent.prior)
-                var probes = RandomGenerator(seed: 11)
-                return loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
-            }
-            XCTAssertTrue(result.passed, "terminal=\(energyAtTerminal) \(method): \(result)")
-        }
-    }
 
     func testMidpointLogVolumeIsThatOfTheMidpointMap() throws {
         // The step map Φ(x) = x + Δ v(t + Δ/2, m(x)), m(x) = x + (Δ/2) v(t, x): its Jacobian A by
