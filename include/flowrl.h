@@ -69,8 +69,10 @@ int32_t flowrl_runtime_info(const char **json_out);
 int32_t flowrl_algorithms(const char **json_out);
 
 /* The configuration schema of `algorithm` as a JSON object: {"algorithm", "description" (one line),
- * "keys": [...], "training_loop_defaults": {"learning_starts", "train_freq", "gradient_steps"} (the
- * schedule a training loop uses when the configuration has no such keys)}. Each entry of "keys",
+ * "keys": [...], "presets": {name: {key: value, ...}} (the keys each named configuration changes;
+ * config_json {"preset": name} applies them under its own keys), "training_loop_defaults":
+ * {"learning_starts", "train_freq", "gradient_steps"} (the schedule a training loop uses when the
+ * configuration has no such keys)}. Each entry of "keys",
  * in the order to document them, is {"name" (the config_json key), "group" ("algorithm" for the
  * algorithm's own keys, else the shared group: "common", "replay", "critic", "temperature",
  * "training_loop"), "type" ("integer", "number", "string", "integer_list" or "number_or_auto"),
@@ -111,7 +113,10 @@ int32_t flowrl_agent_particle_chain(flowrl_agent *agent, const float *observatio
 /* Stores `count` transitions in the agent's replay buffer. `actions` are in [-1, 1];
  * `terminated[i] != 0` marks a true termination (a time-limit truncation is not one: pass 0 and
  * the critic bootstraps through it). Every float must be finite; a NaN or Inf anywhere rejects
- * the whole batch before anything is stored. */
+ * the whole batch before anything is stored. An agent that stores particle chains (SWFP with
+ * old_particles "stored") gives a transition the chain its last stochastic act drew for the same
+ * observation row (equal bit for bit) and action (within 1e-4); a transition without such a row,
+ * as from random warm-up actions, is stored without a chain. */
 int32_t flowrl_agent_observe(flowrl_agent *agent, const float *observations, const float *actions,
                              const float *rewards, const float *next_observations,
                              const uint8_t *terminated, int64_t count, int64_t observation_size,

@@ -174,6 +174,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # rewards, critic warm-up, no random warm-up actions), and SWFP's trust region alone on top
     "library_fix": {"seed_replay": True},
     "library_fix+w2_terms=trust_region": {"seed_replay": True, "config": {"w2_terms": "trust_region"}},
+    # the SWFP paper's choices (docs/algorithms.md, "SWFP: differences from the paper"), one at a
+    # time on the library fix, and all of them with the paper's hyperparameters (the preset; --hidden
+    # still sets the widths)
+    "library_fix+act_with=prior": {"seed_replay": True, "config": {"act_with": "prior"}},
+    "library_fix+old_particles=stored": {"seed_replay": True, "config": {"old_particles": "stored"}},
+    "library_fix+value_target=logsumexp": {"seed_replay": True, "config": {"value_target": "logsumexp", "value_samples": 8}},
+    "library_fix+solver=midpoint": {"seed_replay": True, "config": {"solver": "midpoint"}},
+    "library_fix+actor_batch_size=1024": {"seed_replay": True, "config": {"actor_batch_size": 1024}},
+    "library_fix+preset=paper": {"seed_replay": True, "config": {"preset": "paper"}},
 }
 
 ALGORITHMS = {"swfp": flowrl.SWFP, "sac": flowrl.SAC}

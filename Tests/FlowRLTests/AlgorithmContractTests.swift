@@ -18,6 +18,10 @@ enum AlgorithmList {
         Model(label: "flow_bc", algorithm: "flow_bc", json: #"{"hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "swfp", algorithm: "swfp",
               json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+        // The paper's choices (docs/algorithms.md, "SWFP: differences from the paper"): stored chains
+        // add replay columns and a state part, the prior acts, and the actor's batch is larger.
+        Model(label: "swfp paper options", algorithm: "swfp",
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "value_samples": 3, "solver": "midpoint", "actor_batch_size": 6}"#),
         Model(label: "sac", algorithm: "sac", json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16}"#),
         Model(label: "sac_flow gated", algorithm: "sac_flow",
               json: #"{"hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),

@@ -4,7 +4,8 @@ import XCTest
 /// Checkpoints written before the shared off-policy core and the configuration groups (one per
 /// variant of `SeededResultsTests`, made by its `FLOWRL_WRITE_COMPAT_CHECKPOINTS` writer on the
 /// code of that time and kept in `Tests/CheckpointData/`; `rldt.flowrl` was written later, before
-/// RLDT's `reward_scaling` and `exploration` options, and `rldt_options.flowrl` with them) still load, with every stored tensor and
+/// RLDT's `reward_scaling` and `exploration` options, `rldt_options.flowrl` with them, and
+/// `swfp_paper.flowrl` with SWFP's paper options and stored particle chains) still load, with every stored tensor and
 /// integer taken over unchanged, the configuration keys added since at the values that reproduce
 /// the old behaviour, and training continuing from them.
 final class CheckpointCompatibilityTests: XCTestCase {
@@ -31,6 +32,13 @@ final class CheckpointCompatibilityTests: XCTestCase {
                 XCTAssertEqual(new["critic_learning_rate"], old["learning_rate"], file)
             }
             if stored.algorithm == "swfp" { XCTAssertEqual(new["target_update_interval"]?.text, "1", file) }
+            if stored.algorithm == "swfp", old["actor_batch_size"] == nil {
+                // Before the paper's options: the actor learns on the critic's batch, with our own choices.
+                XCTAssertEqual(new["actor_batch_size"], old["batch_size"], file)
+                for (key, value) in ["act_with": "policy", "old_particles": "recomputed", "value_target": "soft", "solver": "euler"] {
+                    XCTAssertEqual(new[key], .string(value), "\(file): '\(key)'")
+                }
+            }
             if stored.algorithm == "sac_flow" { XCTAssertEqual(new["activation"]?.text, #""silu""#, file) }
             let metrics = try agent.update(gradientSteps: 2)
             XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(file): \(metrics)")

@@ -33,6 +33,8 @@ final class ReliabilityTests: XCTestCase {
             let agent = try makeAgent(algorithm, json)
             try agent.observe(transitions(8))
             _ = try agent.update(gradientSteps: 2)
+            // A stochastic act, so that what an agent remembers of its acts (SWFP's stored particles) is in the state.
+            _ = try agent.act(observations: transitions(3).observations, deterministic: false)
             return ("\(algorithm) \(json)", agent.checkpoint(includeReplayBuffer: true))
         }
     }
@@ -210,7 +212,9 @@ final class ReliabilityTests: XCTestCase {
         var refusals = 0
         for (name, checkpoint) in try checkpoints() {
             var huge = checkpoint  // finite weights so large the networks overflow
-            for key in huge.state.tensors.keys where !key.hasPrefix("replay.") && !key.contains("_optimizer.") && key != "temperature.log_alpha" {
+            // The networks only: not the replay, the optimisers, α or what an agent remembers of its acts.
+            for key in huge.state.tensors.keys where !key.hasPrefix("replay.") && !key.hasPrefix("acted.") && !key.contains("_optimizer.")
+                && key != "temperature.log_alpha" {
                 huge.state.tensors[key]!.scalars = huge.state.tensors[key]!.scalars.map { $0 >= 0 ? 1e30 : -1e30 }
             }
             for (agent, observation): (ManagedAgent, Float) in [(try load(checkpoint), 1e38), (try load(huge), 1)] {

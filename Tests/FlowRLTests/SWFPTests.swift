@@ -12,22 +12,26 @@ final class SWFPTests: XCTestCase {
     }
 
     func testBlockLossGradientsIncludingTheDivergence() throws {
-        for (energyAtTerminal, method) in [(false, DivergenceMethod.exact), (true, .exact), (false, .logDeterminant), (false, .hutchinson(probes: 2))] {
-            let agent = try smallAgent()
-            var generator = RandomGenerator(seed: 4)
-            let observations = generator.normalTensor(rows: 5, cols: 2)
-            let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
-            let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5,
-                                     tau: 0.1, w2Scale: 0.4, energyAtTerminal: energyAtTerminal, method: method)
-            // Only θ is checked: the observations also feed the ReLU critic, whose kinks a finite
-            // difference in s can straddle.
-            let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
-                tape.freeze(agent.core.softCritic!.critic)
-                tape.freeze(agent.prior)
-                var probes = RandomGenerator(seed: 11)   // the same Hutchinson probes in every evaluation
-                return loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
+        // Both solvers: the midpoint step's log-volume carries the tangents through two evaluations.
+        let cases = [(false, DivergenceMethod.exact), (true, .exact), (false, .logDeterminant), (false, .hutchinson(probes: 2))]
+        for solver in ["euler", "midpoint"] {
+            for (energyAtTerminal, method) in cases {
+                let agent = try smallAgent(#", "solver": "\#(solver)", "flow_steps": 3"#)
+                var generator = RandomGenerator(seed: 4)
+                let observations = generator.normalTensor(rows: 5, cols: 2)
+                let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+                let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5,
+                                         tau: 0.1, w2Scale: 0.4, energyAtTerminal: energyAtTerminal, method: method)
+                // Only θ is checked: the observations also feed the ReLU critic, whose kinks a finite
+                // difference in s can straddle.
+                let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
+                    tape.freeze(agent.core.softCritic!.critic)
+                    tape.freeze(agent.prior)
+                    var probes = RandomGenerator(seed: 11)   // the same Hutchinson probes in every evaluation
+                    return loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
+                }
+                XCTAssertTrue(result.passed, "\(solver) terminal=\(energyAtTerminal) \(method): \(result)")
             }
-            XCTAssertTrue(result.passed, "terminal=\(energyAtTerminal) \(method): \(result)")
         }
     }
 

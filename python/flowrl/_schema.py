@@ -14,7 +14,7 @@ import functools
 import inspect
 import json
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import _lib
@@ -103,12 +103,16 @@ class Schema:
     training_loop_defaults : dict of str to int or str
         ``learning_starts``, ``train_freq``, ``gradient_steps`` and ``warmup_actions`` for a
         configuration without them.
+    presets : dict of str to dict
+        The named configurations (the ``preset`` keyword): each name with the keys it changes and
+        their values. The core applies them; keywords given explicitly override them.
     """
 
     algorithm: str
     description: str
     keys: tuple[Key, ...]
     training_loop_defaults: dict[str, Any]
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def key(self, name: str) -> Key:
         """The key called ``name``; KeyError if there is none."""
@@ -157,14 +161,18 @@ def schema(algorithm: str) -> Schema:
     fields = set(Key.__dataclass_fields__)
     keys = tuple(Key(**{name: tuple(value) if name == "choices" else value for name, value in entry.items() if name in fields})
                  for entry in raw["keys"])
-    return Schema(raw["algorithm"], raw["description"], keys, dict(raw["training_loop_defaults"]))
+    return Schema(raw["algorithm"], raw["description"], keys, dict(raw["training_loop_defaults"]), dict(raw.get("presets", {})))
 
 
-def parameter_entry(key: Key) -> str:
-    """The numpydoc entry of ``key``: ``name : type, default value`` and its description."""
+def parameter_entry(key: Key, presets: Optional[dict[str, dict[str, Any]]] = None) -> str:
+    """The numpydoc entry of ``key``: ``name : type, default value`` and its description (for the
+    ``preset`` key, with the values each preset sets)."""
     notes = [key.description, key.range_text]
     if key.follows:
         notes.append(f"Takes ``{key.follows}``'s value when only that is given.")
+    for name, values in (presets or {}).items():
+        settings = ", ".join(f"{setting}={value!r}" for setting, value in sorted(values.items()))
+        notes.append(f"{name!r} sets {settings}.")
     text = textwrap.fill(" ".join(note for note in notes if note), width=96, initial_indent="    ", subsequent_indent="    ")
     return f"{key.name} : {key.type_name}, default {key.default!r}\n{text}"
 
@@ -176,7 +184,8 @@ def class_docstring(schema: Schema, narrative: Optional[str], before: str, after
     parts = [schema.description]
     if narrative and narrative.strip():
         parts.append(inspect.cleandoc(narrative))
-    entries = [before.strip("\n"), *(parameter_entry(key) for key in schema.keys), after.strip("\n")]
+    entries = [before.strip("\n"), *(parameter_entry(key, schema.presets if key.name == "preset" else None) for key in schema.keys),
+               after.strip("\n")]
     parts.append("Parameters\n----------\n" + "\n".join(entry for entry in entries if entry))
     if sections.strip():
         parts.append(sections.strip("\n"))

@@ -76,7 +76,7 @@ def test_an_unknown_algorithm_has_no_schema() -> None:
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_the_schema_is_well_formed(algorithm: str) -> None:
     raw = raw_schema(algorithm)
-    assert set(raw) == {"algorithm", "description", "keys", "training_loop_defaults"}
+    assert set(raw) == {"algorithm", "description", "keys", "presets", "training_loop_defaults"}
     assert raw["algorithm"] == algorithm
     assert raw["description"] and "\n" not in raw["description"]
     assert set(raw["training_loop_defaults"]) == {*SCHEDULE, "warmup_actions"}
@@ -114,6 +114,12 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
     for name, value in raw["training_loop_defaults"].items():
         if name in names:
             assert next(key for key in raw["keys"] if key["name"] == name)["default"] == value
+    # Presets: named by the "preset" key's choices (besides "none"), each changing known keys.
+    if raw["presets"]:
+        preset = next(key for key in raw["keys"] if key["name"] == "preset")
+        assert preset["default"] == "none" and set(preset["choices"]) == {"none", *raw["presets"]}
+    for values in raw["presets"].values():
+        assert values and set(values) <= set(names)
 
 
 # --------------------------------------------------------------------------- what Python derives from it

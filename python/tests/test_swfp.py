@@ -69,3 +69,30 @@ def test_sample_chain_ends_at_the_action_and_starts_at_the_noise() -> None:
     np.testing.assert_allclose(chain[-1], agent.act(observations, deterministic=True), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(chain[0], 0.0, atol=1e-6)   # zero noise, squashed and mapped to [-2, 2]
     assert np.all(np.abs(chain) <= 2)
+
+
+def test_the_paper_preset_sets_its_values_and_explicit_keywords_win() -> None:
+    paper = flowrl._schema.schema("swfp").presets["paper"]
+    assert paper["act_with"] == "prior" and paper["old_particles"] == "stored" and paper["solver"] == "midpoint"
+    agent = flowrl.SWFP(observation_space=spaces.Box(-1, 1, (3,)), action_space=spaces.Box(-1, 1, (2,)), preset="paper",
+                        hidden_sizes=[16], critic_hidden_sizes=[16], buffer_size=1000, batch_size=32)
+    config = agent.config
+    assert config["preset"] == "paper" and config["hidden_sizes"] == [16] and config["batch_size"] == 32
+    for key, value in paper.items():
+        if key not in ("hidden_sizes", "batch_size"):
+            assert config[key] == value, key
+    # batch_size given, actor_batch_size set by the preset: the preset's value, not batch_size's.
+    assert config["actor_batch_size"] == paper["actor_batch_size"]
+
+
+def test_stored_particles_reach_the_block_loss_through_learn() -> None:
+    # Pendulum's actions span [-2, 2]: each action crosses act and observe in the env's units, and
+    # the core must still match it to the chain it acted with.
+    gym = pytest.importorskip("gymnasium")
+    env = gym.make("Pendulum-v1")
+    agent = small_swfp(env, old_particles="stored", act_with="prior", warmup_actions="policy", learning_starts=60,
+                       critic_warmup_steps=0, value_target="logsumexp", value_samples=2, solver="midpoint", actor_batch_size=48)
+    agent.learn(120)
+    metrics = agent.update(2)
+    assert metrics["train/stored_particles"] == 1.0, metrics
+    assert all(np.isfinite(value) for value in metrics.values()), metrics

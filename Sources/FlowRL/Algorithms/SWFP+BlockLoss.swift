@@ -2,9 +2,9 @@
 ///
 ///     L_n = mean[ −Q(s, y)/α − ℓ_n(θ) ] + (ε / 2τ) · mean[ ‖x_{n+1} − x̄_n‖² + ‖x_{n+1} − x̄_{n+1}‖² ]
 ///
-/// where `x̄_0 … x̄_N` are the prior policy's particles (no gradient), `x_{n+1} = x̄_n + dt ·
-/// v_θ(t_n, s, x̄_n)` is block n applied to its old particle, `ℓ_n(θ)` is that block's
-/// log-volume change (`dt · div v` or the exact log-det), the first distance is the JKO movement
+/// where `x̄_0 … x̄_N` are the old particles (no gradient), `x_{n+1} = x̄_n + dt · v_θ(t_n, s, x̄_n)`
+/// is block n applied to its old particle (or the midpoint step, with `solver = "midpoint"`),
+/// `ℓ_n(θ)` is that step's log-volume change (`FlowPolicy.stepWithLogVolume`), the first distance is the JKO movement
 /// cost and the second the trust region to the previous iterate. The energy is evaluated at
 /// `y = tanh(x_{n+1})` ("block"), or after carrying `x_{n+1}` through the remaining prior blocks
 /// ("terminal"; the gradient flows back through them into block n only). The critic and the
@@ -49,11 +49,11 @@ public struct SWFPBlockLoss {
                                generator: inout RandomGenerator) -> (loss: Variable, movement: Float, trustRegion: Float) {
         let tape = s.tape
         let start = tape.constant(particles[n])
-        let (next, logVolume) = policy.eulerStepWithLogVolume(observations: s, x: start, step: n, method: method,
-                                                              generator: &generator)
+        let (next, logVolume) = policy.stepWithLogVolume(observations: s, x: start, step: n, method: method,
+                                                         generator: &generator)
         var y = next
         if energyAtTerminal {
-            for m in (n + 1)..<max(policy.steps, n + 1) { y = prior.eulerStep(observations: s, x: y, step: m) }
+            for m in (n + 1)..<max(policy.steps, n + 1) { y = prior.step(observations: s, x: y, step: m) }
         }
         let q = critic.frozenMinimum(observations: s, actions: y.tanh())
         let energy = (q * (-1 / alpha) - logVolume).mean()

@@ -3,8 +3,12 @@
 /// towards `exp(Q/α)` and held near the previous iterate by Wasserstein terms, with a soft critic.
 ///
 /// One update (`trainStep`): a critic step on soft Bellman targets with fresh `log π(a'|s')`; then,
-/// every `policy_delay` updates, a block step (`swfpBlockLoss`), an α step, and the prior
+/// every `policy_delay` updates, a block step (`SWFPBlockLoss`), an α step, and the prior
 /// policy θ̄ moved towards θ; the core then Polyak-averages the critic targets.
+///
+/// The paper's own choices where ours differ are options (`act_with`, `old_particles`,
+/// `value_target`, `solver`, `actor_batch_size`), and `preset = "paper"` sets them all with the
+/// paper's hyperparameters (docs/algorithms.md, "SWFP: the paper preset").
 public final class SWFP: OffPolicyAgent {
     /// The name it is created by.
     public static let algorithm = "swfp"
@@ -25,6 +29,18 @@ public final class SWFP: OffPolicyAgent {
         case both
         case trustRegion = "trust_region"
     }
+    /// The policy `act(deterministic: false)` samples from (`act_with`): θ, or the lagged prior θ̄
+    /// (Algorithm 1, line 4).
+    public enum ActWith: String, Codable, Sendable, CaseIterable { case policy, prior }
+    /// Where the block loss's old particles come from (`old_particles`): the prior's chain from
+    /// fresh noise at update time, or the acting policy's chain stored with each transition
+    /// (Algorithm 1, lines 5–6; `ActedChains`).
+    public enum OldParticles: String, Codable, Sendable, CaseIterable { case recomputed, stored }
+    /// The next state's value in the critic target (`value_target`): SAC's soft value, or Eq. 18's
+    /// importance-sampled log-sum-exp (`SWFP.stateValue`).
+    public enum ValueTarget: String, Codable, Sendable, CaseIterable { case soft, logsumexp }
+    /// A named configuration (`preset`): none, or the paper's (`Options.presets`).
+    public enum Preset: String, Codable, Sendable, CaseIterable { case none, paper }
 
     /// SWFP's own keys (Python keyword = JSON key in snake_case); the critic, replay, temperature
     /// and schedule keys are the shared groups'.
@@ -46,8 +62,40 @@ public final class SWFP: OffPolicyAgent {
         public var hiddenSizes = [256, 256]
         public var activation = Activation.silu
         public var timeEmbeddingSize = 16
+        public var actWith = ActWith.policy
+        public var oldParticles = OldParticles.recomputed
+        public var valueTarget = ValueTarget.soft
+        public var valueSamples = 1
+        public var solver = FlowSolver.euler
+        /// Follows `batch_size` (`followingKeys`), so by default the actor learns on the critic's minibatch.
+        public var actorBatchSize = 256
+        public var preset = Preset.none
 
         public init() {}
+
+        /// `actor_batch_size` takes `batch_size` when only that is given.
+        public static var followingKeys: [String: String] { ["actor_batch_size": "batch_size"] }
+
+        /// `"paper"`: Appendix C, Table 2 and Algorithm 1 of arXiv:2510.15388 (the Robomimic column
+        /// where the tasks differ); each value and each difference from our defaults is explained in
+        /// docs/algorithms.md, "SWFP: the paper preset".
+        public static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] {
+            ["paper": { configuration in
+                configuration.common.learningRate = 1e-5
+                configuration.replay.batchSize = 256
+                configuration.options.actorBatchSize = 1024
+                configuration.temperature.alpha = .value(4)
+                configuration.options.tau = 0.1
+                configuration.options.w2Scale = 0.4
+                configuration.options.flowSteps = 5
+                configuration.options.hiddenSizes = [256, 256, 256]
+                configuration.options.actWith = .prior
+                configuration.options.oldParticles = .stored
+                configuration.options.valueTarget = .logsumexp
+                configuration.options.valueSamples = 8
+                configuration.options.solver = .midpoint
+            }]
+        }
 
         /// A critic, α and the Python loop's schedule.
         public static var groups: ConfigurationGroups { [.critic, .temperature, .trainingLoop] }
@@ -67,7 +115,20 @@ public final class SWFP: OffPolicyAgent {
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
              .choice("block_training", \.blockTraining, "Train one uniformly drawn block per actor update, or all N blocks (losses averaged)."),
              .choice("divergence", \.divergence, "How a block's log-volume change is computed."),
-             .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\".")] + ConfigKey<Self>.velocityNetwork
+             .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\"."),
+             .choice("act_with", \.actWith,
+                     "The policy act(deterministic=False) samples from: θ (\"policy\"), or the lagged prior θ̄ (\"prior\", the paper's Algorithm 1); the deterministic action is θ's."),
+             .choice("old_particles", \.oldParticles,
+                     "The block loss's old particles: the prior's chain from fresh noise (\"recomputed\"), or the acting policy's chain stored with each transition at collection (\"stored\", the paper's)."),
+             .choice("value_target", \.valueTarget,
+                     "The next state's value in the critic target: mean(min Q̄ − α log π) (\"soft\"), or the paper's Eq. 18, α log mean exp(min Q̄/α − log π) + α mean log π (\"logsumexp\")."),
+             .integer("value_samples", \.valueSamples, in: 1...256, "M, the policy samples per next state the value target is taken over."),
+             .choice("solver", \.solver, "The flow's ODE solver: \"euler\", or \"midpoint\" (two field evaluations per block, the paper's)."),
+             .integer("actor_batch_size", \.actorBatchSize, in: 1...1_000_000,
+                      "States per block-loss step: the critic's minibatch, its first rows when fewer, or it and further replay rows when more."),
+             .choice("preset", \.preset,
+                     "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters.")]
+                + ConfigKey<Self>.velocityNetwork
         }
 
         var divergenceMethod: DivergenceMethod {
@@ -90,10 +151,19 @@ public final class SWFP: OffPolicyAgent {
         let networks = LaggedFlowPolicy(options, observationSize: observationSize, actionSize: actionSize,
                                         separateBlocks: options.blocks == .separate, learningRate: configuration.common.learningRate, generator: &generator)
         (policy, prior, policyOptimizer) = (networks.policy, networks.lagged, networks.optimizer)
+        (policy.solver, prior.solver) = (options.solver, options.solver)
         self.configuration = configuration
+        let width = Self.particleWidth(options, actionSize: actionSize)
+        acted = width > 0 ? ActedChains(observationSize: observationSize, actionSize: actionSize, width: width) : nil
         core = try OffPolicyCore(configuration: configuration, observationSize: observationSize, actionSize: actionSize,
                                  policy: policy, networks: [("policy", policy), ("prior", prior)],
-                                 optimizers: [("policy_optimizer", policyOptimizer)], generator: generator)
+                                 optimizers: [("policy_optimizer", policyOptimizer)], extraState: acted.map { [$0.statePart] } ?? [],
+                                 particleWidth: width, generator: generator)
+    }
+
+    /// Floats of a stored chain per transition: `(N + 1) · d` with `old_particles = "stored"`, else 0.
+    static func particleWidth(_ options: Options, actionSize: Int) -> Int {
+        options.oldParticles == .stored ? (options.flowSteps + 1) * actionSize : 0
     }
 
     /// The configuration it was built from.
@@ -103,14 +173,18 @@ public final class SWFP: OffPolicyAgent {
     /// θ̄, the lagged prior policy whose particles anchor the block loss.
     public let prior: FlowPolicy
     let policyOptimizer: Adam
+    /// The chains of the last stochastic act, with `old_particles = "stored"`; nil otherwise.
+    public let acted: ActedChains?
     /// Replay, critic, α, generator, counters.
     public let core: OffPolicyCore
 
-    /// θ and θ̄ (one optimiser), and the tangents the divergence carries through N Euler steps.
+    /// θ and θ̄ (one optimiser), the tangents the divergence carries through N solver steps, and
+    /// with stored particles the replay's chains (and the sampled batch's).
     public static func actorMemory(_ configuration: Configuration, observationSize: Int, actionSize: Int) -> MemoryEstimate {
         let options = configuration.options
-        // Sampling with log π and the block loss each pass N Euler steps, each with the
-        // divergence's tangent directions alongside the values.
+        // Sampling with log π (M samples per next state) and the block loss (on the actor's rows)
+        // each pass N solver steps of one or two field evaluations, each with the divergence's
+        // tangent directions alongside the values.
         let directions: Int
         switch options.divergence {
         case .exact, .logdet: directions = actionSize
@@ -119,11 +193,50 @@ public final class SWFP: OffPolicyAgent {
         let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
                                          hiddenSizes: options.hiddenSizes, embeddingSize: options.timeEmbeddingSize,
                                          separateBlocks: options.blocks == .separate)
-        let workspace = 2 * MemoryEstimate.floatsPerUnit * Double(configuration.replay.batchSize) * policy.units
-            * Double(options.flowSteps) * Double(1 + directions)
-        return MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters, workspace: workspace,
-                              networkKeys: ["hidden_sizes", "time_embedding_size", "blocks"],
-                              workspaceKeys: ["batch_size", "hidden_sizes", "flow_steps", "divergence"])
+        let rows = Double(configuration.replay.batchSize) * Double(options.valueSamples) + Double(options.actorBatchSize)
+        let evaluations: Double = options.solver == .midpoint ? 2 : 1
+        let width = Double(particleWidth(options, actionSize: actionSize))
+        var estimate = MemoryEstimate(parameters: 2 * policy.parameters, optimizerMoments: 2 * policy.parameters,
+                                      workspace: MemoryEstimate.floatsPerUnit * rows * policy.units * Double(options.flowSteps)
+                                          * evaluations * Double(1 + directions),
+                                      networkKeys: ["hidden_sizes", "time_embedding_size", "blocks"],
+                                      workspaceKeys: ["batch_size", "actor_batch_size", "value_samples", "hidden_sizes", "flow_steps",
+                                                      "solver", "divergence"])
+        if width > 0 {
+            // Each transition's chain and flag, and the sampled rows' (critic and actor batches).
+            estimate.replay = Double(configuration.replay.bufferSize) * (width + 1)
+            estimate.replayKeys += ["old_particles", "flow_steps"]
+            estimate.workspace += (Double(configuration.replay.batchSize) + Double(options.actorBatchSize)) * (width + 1)
+        }
+        return estimate
+    }
+
+    // MARK: Acting and storing
+
+    /// Actions from θ, or with `act_with = "prior"` and not `deterministic` from θ̄. With stored
+    /// particles a stochastic act runs the acting policy's chain and remembers it (`ActedChains`):
+    /// the action is `tanh` of that chain's end, so a stored chain is exactly the one that acted.
+    public func act(observations: Tensor, deterministic: Bool) -> Tensor {
+        let acting = deterministic || configuration.options.actWith == .policy ? policy : prior
+        guard let acted, !deterministic else {
+            return acting.sample(observations: observations, deterministic: deterministic, generator: &core.generator)
+        }
+        let noise = acting.noise(rows: observations.rows, deterministic: false, generator: &core.generator)
+        let chain = acting.chain(observations: observations, noise: noise)
+        let actions = chain[acting.steps].map(Elementwise.Tanh.self)
+        // A non-finite act is refused by `ManagedAgent` (which puts the generator back): remember nothing.
+        if actions.isFinite, chain.allSatisfy(\.isFinite) {
+            acted.remember(observations: observations, actions: actions, chains: Tensor.concatenatingColumns(chain))
+        }
+        return actions
+    }
+
+    /// Stores the transitions; with stored particles each with the chain its action was drawn
+    /// with, where `ActedChains` finds it (absent otherwise).
+    public func observe(_ transitions: Transitions) {
+        var transitions = transitions
+        if let acted { transitions.particles = acted.particles(for: transitions) }
+        core.observe(transitions)
     }
 
     // MARK: Learning
@@ -131,12 +244,25 @@ public final class SWFP: OffPolicyAgent {
     /// A critic step on fresh `log π(a'|s')`, then on actor turns the block, α and prior steps.
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let batch = step.batch
-        let (nextActions, nextLogProbability) = policy.sampleWithLogProbability(
-            observations: batch.nextObservations, method: configuration.options.divergenceMethod, generator: &core.generator)
-        core.criticStep(on: batch, nextActions: nextActions, nextLogProbability: nextLogProbability, alpha: step.alpha,
-                        metrics: &metrics)
+        let options = configuration.options
+        let nextLogProbability: Tensor
+        if options.valueTarget == .soft, options.valueSamples == 1 {
+            let (nextActions, logProbability) = policy.sampleWithLogProbability(
+                observations: batch.nextObservations, method: options.divergenceMethod, generator: &core.generator)
+            core.criticStep(on: batch, nextActions: nextActions, nextLogProbability: logProbability, alpha: step.alpha,
+                            metrics: &metrics)
+            nextLogProbability = logProbability
+        } else {
+            let value = criticTargets(for: batch, alpha: step.alpha)
+            core.criticStep(on: batch, targets: value.targets, metrics: &metrics)
+            nextLogProbability = value.logProbability
+        }
         guard step.actorTurn else { return }
-        let block = blockStep(observations: batch.observations, alpha: step.alpha)
+        let (observations, stored) = actorBatch(batch)
+        let block = blockStep(observations: observations, stored: stored, alpha: step.alpha)
+        if let stored {
+            metrics.addPerActorStep("train/stored_particles", Double(stored.present.sum()) / Double(max(stored.present.rows, 1)))
+        }
         metrics.addPerActorStep("train/actor_loss", Double(block.loss))
         metrics.addPerActorStep("train/movement", Double(block.movement))
         metrics.addPerActorStep("train/trust_region", Double(block.trustRegion))
@@ -146,12 +272,12 @@ public final class SWFP: OffPolicyAgent {
         metrics.countActorStep()
     }
 
-    /// One Adam step of θ on the SWFP block loss; returns the loss and its two distances.
-    private func blockStep(observations: Tensor, alpha: Float) -> SWFPBlockLoss.Terms {
+    /// One Adam step of θ on the SWFP block loss at the old particles (`oldParticles`); returns the
+    /// loss and its two distances.
+    private func blockStep(observations: Tensor, stored: StoredParticles?, alpha: Float) -> SWFPBlockLoss.Terms {
         let options = configuration.options
         let critic = core.softCritic!.critic
-        let noise = core.generator.normalTensor(rows: observations.rows, cols: core.actionSize)
-        let particles = prior.chain(observations: observations, noise: noise)
+        let particles = oldParticles(observations: observations, stored: stored)
         let blocks = options.blockTraining == .parallel ? Array(0..<options.flowSteps)
                                                         : [Int(core.generator.next() % UInt64(options.flowSteps))]
         let tape = core.tape

@@ -38,6 +38,10 @@ public struct AgentState: Equatable {
         tensors["\(prefix).rewards"] = stored.rewards
         tensors["\(prefix).next_observations"] = stored.nextObservations
         tensors["\(prefix).terminated"] = stored.terminated
+        if let particles = stored.particles {
+            tensors["\(prefix).particles"] = particles.chains
+            tensors["\(prefix).particles_present"] = particles.present
+        }
         integers["\(prefix).next_index"] = UInt64(buffer.nextIndex)
     }
 
@@ -96,14 +100,19 @@ public struct AgentState: Equatable {
         return generator
     }
 
-    /// The replay-buffer contents stored under `prefix`, or nil when the checkpoint has none.
+    /// The replay-buffer contents stored under `prefix`, or nil when the checkpoint has none; with
+    /// the particle chains when it holds them (both tensors, or neither).
     public func bufferContents(as prefix: String) -> (Transitions, nextIndex: Int)? {
         guard let observations = tensors["\(prefix).observations"], let actions = tensors["\(prefix).actions"],
               let rewards = tensors["\(prefix).rewards"], let next = tensors["\(prefix).next_observations"],
               let terminated = tensors["\(prefix).terminated"], let nextIndex = integers["\(prefix).next_index"],
               nextIndex <= UInt64(Int.max) else { return nil }
+        let (chains, present) = (tensors["\(prefix).particles"], tensors["\(prefix).particles_present"])
+        // One of the two alone is a damaged file: pair it with an empty tensor so validation refuses it.
+        let particles = chains == nil && present == nil ? nil
+            : StoredParticles(chains: chains ?? Tensor(rows: 0, cols: 0), present: present ?? Tensor(rows: 0, cols: 0))
         return (Transitions(observations: observations, actions: actions, rewards: rewards, nextObservations: next,
-                            terminated: terminated), Int(nextIndex))
+                            terminated: terminated, particles: particles), Int(nextIndex))
     }
 }
 

@@ -9,9 +9,18 @@ public enum DivergenceMethod: Equatable, Sendable {
     case logDeterminant
 }
 
-/// A flow policy: noise `x₀ ~ N(0, I)` carried by N Euler steps to `x_N`, executed as
-/// `a = tanh(x_N) ∈ [-1, 1]^d` (docs/algorithms.md, "Euler sampler"). The velocity is one shared
-/// time-conditioned field, or one field per block (SWFP's "cascade of small flow blocks").
+/// The ODE solver of a flow policy's steps (docs/algorithms.md, "Euler sampler", "Midpoint sampler").
+public enum FlowSolver: String, Codable, Sendable, CaseIterable {
+    /// `x_{n+1} = x_n + Δ v(t_n, s, x_n)`.
+    case euler
+    /// The explicit midpoint rule: `x_{n+1} = x_n + Δ v(t_n + Δ/2, s, x_n + (Δ/2) v(t_n, s, x_n))`,
+    /// two field evaluations per step.
+    case midpoint
+}
+
+/// A flow policy: noise `x₀ ~ N(0, I)` carried by N solver steps (Euler, or midpoint) to `x_N`,
+/// executed as `a = tanh(x_N) ∈ [-1, 1]^d` (docs/algorithms.md, "Euler sampler"). The velocity is
+/// one shared time-conditioned field, or one field per block (SWFP's "cascade of small flow blocks").
 public final class FlowPolicy: Layer {
     /// One field (shared across steps) or `steps` fields (block n uses `fields[n]`).
     public let fields: [VelocityField]
@@ -22,6 +31,10 @@ public final class FlowPolicy: Layer {
     public var observationSize: Int { fields[0].observationSize }
     public var actionSize: Int { fields[0].actionSize }
     public var dt: Float { 1 / Float(steps) }
+    /// How each step integrates the field: Euler (the default) or midpoint (SWFP's `solver`). Set
+    /// by the owning algorithm right after construction; sampling, chains, log-densities and the
+    /// block loss all follow it.
+    public var solver = FlowSolver.euler
 
     public init(fields: [VelocityField], steps: Int) {
         precondition(steps >= 1, "FlowPolicy: steps must be ≥ 1")
@@ -56,14 +69,65 @@ public final class FlowPolicy: Layer {
     /// `t_n = n / N`.
     public func time(atStep n: Int) -> Float { Float(n) * dt }
 
-    /// One Euler step `x_{n+1} = x_n + dt · v_θ(t_n, s, x_n)`.
-    public func eulerStep(observations: Variable, x: Variable, step n: Int) -> Variable {
-        x + dt * field(forStep: n)(observations: observations, x: x, time: time(atStep: n))
+    /// One step of the solver: Euler `x_{n+1} = x_n + dt · v_θ(t_n, s, x_n)`, or the midpoint rule.
+    public func step(observations: Variable, x: Variable, step n: Int) -> Variable {
+        let field = field(forStep: n), t = time(atStep: n)
+        switch solver {
+        case .euler:
+            return x + dt * field(observations: observations, x: x, time: t)
+        case .midpoint:
+            let middle = x + (dt / 2) * field(observations: observations, x: x, time: t)
+            return x + dt * field(observations: observations, x: middle, time: t + dt / 2)
+        }
+    }
+
+    /// One step of the solver and its log-volume change `ℓ_n` (`[batch, 1]`), both differentiable.
+    public func stepWithLogVolume(observations: Variable, x: Variable, step n: Int, method: DivergenceMethod,
+                                  generator: inout RandomGenerator) -> (next: Variable, logVolume: Variable) {
+        switch solver {
+        case .euler: return eulerStepWithLogVolume(observations: observations, x: x, step: n, method: method, generator: &generator)
+        case .midpoint: return midpointStepWithLogVolume(observations: observations, x: x, step: n, method: method, generator: &generator)
+        }
+    }
+
+    /// The midpoint step `Φ(x) = x + Δ v(t_n + Δ/2, s, m(x))`, `m(x) = x + (Δ/2) v(t_n, s, x)`,
+    /// with the log-volume change of that map. Its Jacobian is `A = I + Δ J₁ (I + (Δ/2) J₀)` (`J₀`
+    /// at `x`, `J₁` at `m(x)`); the probes `P` are pushed through both evaluations as tangents,
+    /// `A P = P + Δ J₁ (P + (Δ/2) J₀ P)`. Then `exact` is `tr(A − I)` (the first-order form of
+    /// `log det A`, as `Δ tr J` is for the Euler step), `hutchinson` its estimate, and `logdet` the
+    /// exact `log|det A|`.
+    private func midpointStepWithLogVolume(observations: Variable, x: Variable, step n: Int, method: DivergenceMethod,
+                                           generator: inout RandomGenerator) -> (next: Variable, logVolume: Variable) {
+        let field = field(forStep: n), t = time(atStep: n), tape = x.tape
+        let rows = x.rows, columns = field.actionColumns
+        let probes: Tensor, count: Int
+        switch method {
+        case .exact, .logDeterminant: (probes, count) = (Divergence.identityProbes(batch: rows, dimension: actionSize), 1)
+        case .hutchinson(let k): (probes, count) = (generator.signTensor(rows: k * rows, cols: actionSize), k)
+        }
+        // The observations and x repeat once per probe on the tangent rows; the tangent pass
+        // stacks the probes, so the inputs are the batch's and the tangents `[count · rows, width]`.
+        let first = field.input(observations: observations, x: x, time: t)
+        let p = tape.constant(probes)
+        let (v0, j0) = field.network.forward(first, tangents: Divergence.embedTangents(p, columns: columns, width: first.cols))
+        let middle = x + (dt / 2) * v0
+        let second = field.input(observations: observations, x: middle, time: t + dt / 2)
+        let middleTangents = p + (dt / 2) * j0.columns(0..<actionSize)
+        let (v1, j1) = field.network.forward(second, tangents: Divergence.embedTangents(middleTangents, columns: columns, width: second.cols))
+        let next = x + dt * v1
+        let moved = j1.columns(0..<actionSize)   // J₁ (P + (Δ/2) J₀ P); (A − I) P = Δ · moved
+        switch method {
+        case .exact, .hutchinson:
+            // The basis probes sum to the trace; k Rademacher probes to k times its estimate.
+            return (next, (dt / Float(count)) * Divergence.projectedTrace(tangents: moved, probes: probes, batch: rows))
+        case .logDeterminant:
+            return (next, logAbsDeterminantOfIdentityPlus(moved, scale: dt))
+        }
     }
 
     /// One Euler step and its log-volume change `ℓ_n` (`[batch, 1]`), both differentiable.
-    public func eulerStepWithLogVolume(observations: Variable, x: Variable, step n: Int, method: DivergenceMethod,
-                                       generator: inout RandomGenerator) -> (next: Variable, logVolume: Variable) {
+    func eulerStepWithLogVolume(observations: Variable, x: Variable, step n: Int, method: DivergenceMethod,
+                                generator: inout RandomGenerator) -> (next: Variable, logVolume: Variable) {
         let field = field(forStep: n)
         let input = field.input(observations: observations, x: x, time: time(atStep: n))
         let velocity: Variable, logVolume: Variable
@@ -90,7 +154,7 @@ public final class FlowPolicy: Layer {
         var particles = [noise]
         particles.reserveCapacity(steps + 1)
         for n in 0..<steps {
-            x = eulerStep(observations: s, x: x, step: n)
+            x = step(observations: s, x: x, step: n)
             particles.append(x.value)
         }
         return particles
@@ -107,9 +171,17 @@ public final class FlowPolicy: Layer {
         var x = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
         for n in 0..<steps {
             let field = field(forStep: n)
-            let velocity = field.network.inference(field.embedding.conditionedInput(observations: observations, x: x,
-                                                                                     time: time(atStep: n)))
-            x.add(velocity, scaledBy: dt)
+            func velocity(at point: Tensor, time: Float) -> Tensor {
+                field.network.inference(field.embedding.conditionedInput(observations: observations, x: point, time: time))
+            }
+            switch solver {
+            case .euler:
+                x.add(velocity(at: x, time: time(atStep: n)), scaledBy: dt)
+            case .midpoint:
+                var middle = x
+                middle.add(velocity(at: x, time: time(atStep: n)), scaledBy: dt / 2)
+                x.add(velocity(at: middle, time: time(atStep: n) + dt / 2), scaledBy: dt)
+            }
         }
         x.apply(Elementwise.Tanh.self)
         return x
@@ -131,7 +203,7 @@ public final class FlowPolicy: Layer {
         var x = tape.constant(x0)
         var logProbability = gaussianLogDensity(standardized: x)
         for n in 0..<steps {
-            let (next, logVolume) = eulerStepWithLogVolume(observations: s, x: x, step: n, method: method, generator: &generator)
+            let (next, logVolume) = stepWithLogVolume(observations: s, x: x, step: n, method: method, generator: &generator)
             logProbability = logProbability - logVolume
             x = next
         }

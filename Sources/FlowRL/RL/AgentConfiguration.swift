@@ -8,7 +8,8 @@ import Foundation
 ///
 /// JSON keys are the snake_case forms of the property names (`learningRate` ↔ `learning_rate`),
 /// which are also the Python keyword arguments. `decode(json:)` starts from the defaults,
-/// overlays the given keys, rejects unknown keys by name, and calls `validate()`.
+/// overlays the given keys (over a named preset's values, when `"preset"` names one), rejects
+/// unknown keys by name, and calls `validate()`.
 public protocol AgentConfiguration: Codable, Equatable, Sendable {
     /// The defaults.
     init()
@@ -17,11 +18,17 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
     /// Keys that take another key's value when the caller gives that one and not them: key →
     /// source (see `AlgorithmOptions.followingKeys`).
     static var followingKeys: [String: String] { get }
+    /// The values the preset `name` sets (the keys where it differs from the defaults), or nil
+    /// when the configuration has no such preset. A configuration with presets has a `"preset"`
+    /// key; `decode` applies the named preset's values under the caller's keys.
+    static func presetValues(_ name: String) -> [String: JSONValue]?
 }
 
 extension AgentConfiguration {
     /// None by default.
     public static var followingKeys: [String: String] { [:] }
+    /// No presets by default.
+    public static func presetValues(_ name: String) -> [String: JSONValue]? { nil }
 
     /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.
     public static func decode(json: String?, algorithm: String) throws -> Self {
@@ -33,8 +40,13 @@ extension AgentConfiguration {
         } catch {
             throw FlowRLError.invalidArgument("config is not valid JSON: \(text.prefix(200))")
         }
-        guard case .object(let overrides) = parsed else {
+        guard case .object(var overrides) = parsed else {
             throw FlowRLError.invalidArgument("config must be a JSON object, got: \(text.prefix(200))")
+        }
+        // A preset's values count as given, below the caller's own: explicit keys win, and a key
+        // the preset sets does not follow its source key.
+        if case .string(let name)? = overrides["preset"], let values = presetValues(name) {
+            overrides = values.merging(overrides) { _, given in given }
         }
         guard case .object(var merged) = Self().jsonValue() else {
             throw FlowRLError.invalidArgument("config for \(algorithm): the defaults cannot be encoded")

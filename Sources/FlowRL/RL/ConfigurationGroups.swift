@@ -163,6 +163,11 @@ public protocol AlgorithmOptions: ConfigurationGroup {
     /// key added later keeps the old behaviour of configurations (and stored checkpoints) written
     /// before it existed (SAC's `critic_learning_rate` follows `learning_rate`).
     static var followingKeys: [String: String] { get }
+    /// Named configurations (`preset`): name → the change it makes to the defaults, written in
+    /// Swift so that the values are typed and checked; the schema publishes each as the JSON keys
+    /// it changes. An algorithm with presets declares a `"preset"` choice key whose cases are
+    /// `"none"` and these names.
+    static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] { get }
 }
 
 extension AlgorithmOptions {
@@ -170,6 +175,8 @@ extension AlgorithmOptions {
     public static func adjustDefaults(_ configuration: inout OffPolicyConfiguration<Self>) {}
     /// No following keys.
     public static var followingKeys: [String: String] { [:] }
+    /// No presets.
+    public static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] { [:] }
 }
 
 /// An algorithm's configuration: its own `Options` composed with the shared groups it declares.
@@ -199,6 +206,16 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
     /// The algorithm's following keys.
     public static var followingKeys: [String: String] { Options.followingKeys }
 
+    /// The keys the algorithm's preset `name` changes, with their values (JSON, as the
+    /// configuration encodes them), or nil for an unknown name.
+    public static func presetValues(_ name: String) -> [String: JSONValue]? {
+        guard let apply = Options.presets[name] else { return nil }
+        var configuration = Self()
+        apply(&configuration)
+        guard case .object(let values) = configuration.jsonValue(), case .object(let defaults) = Self().jsonValue() else { return nil }
+        return values.filter { defaults[$0.key] != $0.value }
+    }
+
     /// Each group read from the one flat object (keyed decoding ignores the other groups' keys).
     public init(from decoder: Decoder) throws {
         self.init()
@@ -222,15 +239,17 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
         if groups.contains(.trainingLoop) { try trainingLoop.encode(to: encoder) }
     }
 
-    /// The algorithm's checks, then each group's.
+    /// Each group's checks, then the algorithm's: an algorithm key that follows a group's key
+    /// (SWFP's `actor_batch_size` follows `batch_size`) takes a bad value from it, and the error
+    /// must name the key the user typed.
     public func validate() throws {
-        try options.validate()
         try common.validate()
         try replay.validate()
         let groups = Options.groups
         if groups.contains(.critic) { try critic.validate() }
         if groups.contains(.temperature) { try temperature.validate() }
         if groups.contains(.trainingLoop) { try trainingLoop.validate() }
+        try options.validate()
     }
 
     /// The memory of an agent of this configuration: the algorithm's own part (`actor`: its

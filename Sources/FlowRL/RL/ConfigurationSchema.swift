@@ -150,7 +150,8 @@ extension OffPolicyConfiguration {
 
     /// The configuration's schema (see `flowrl_algorithm_schema` in include/flowrl.h): every key
     /// with its group, type, default (the algorithm's, from `init()`), range or choices and
-    /// description, and the schedule the Python loop uses when the configuration has no such keys.
+    /// description, the values each preset sets (`presets`: name → the keys it changes), and the
+    /// schedule the Python loop uses when the configuration has no such keys.
     public static func schema(algorithm: String, summary: String) -> JSONValue {
         let defaults = Self()
         guard case .object(let values) = defaults.jsonValue() else { return .null }
@@ -164,10 +165,12 @@ extension OffPolicyConfiguration {
             return .object(fields)
         }
         guard case .object(let loop) = snakeCaseJSON(defaults.trainingLoop) else { return .null }
+        let presets = Options.presets.keys.sorted().map { ($0, JSONValue.object(presetValues($0) ?? [:])) }
         return .object([
             "algorithm": .string(algorithm),
             "description": .string(summary),
             "keys": .array(keys),
+            "presets": .object(Dictionary(uniqueKeysWithValues: presets)),
             "training_loop_defaults": .object(loop),
         ])
     }

@@ -48,11 +48,12 @@ public final class OffPolicyCore {
 
     /// A core for an algorithm whose networks (`networks`, `optimizers`) are already built from
     /// `generator`; the critic is built from it next, so the order in which an agent consumes its
-    /// seed is: the algorithm's networks, then the critic.
+    /// seed is: the algorithm's networks, then the critic. With `particleWidth` > 0 the replay
+    /// buffer keeps a particle chain of that many floats with each transition (`StoredParticles`).
     public init<Options: AlgorithmOptions>(configuration: OffPolicyConfiguration<Options>, observationSize: Int, actionSize: Int,
                          policy: any ActingPolicy, networks: [(name: String, layer: any Layer)],
                          optimizers: [(name: String, optimizer: Adam)], extraState: [StatePart] = [],
-                         generator: RandomGenerator) throws {
+                         particleWidth: Int = 0, generator: RandomGenerator) throws {
         var generator = generator
         self.observationSize = observationSize
         self.actionSize = actionSize
@@ -77,7 +78,8 @@ public final class OffPolicyCore {
         policyDelay = groups.contains(.critic) ? critic.policyDelay : 1
         targetUpdateInterval = groups.contains(.critic) ? critic.targetUpdateInterval : 1
         batchSize = configuration.replay.batchSize
-        buffer = try ReplayBuffer(capacity: configuration.replay.bufferSize, observationSize: observationSize, actionSize: actionSize)
+        buffer = try ReplayBuffer(capacity: configuration.replay.bufferSize, observationSize: observationSize, actionSize: actionSize,
+                                  particleWidth: particleWidth)
         self.generator = generator
     }
 

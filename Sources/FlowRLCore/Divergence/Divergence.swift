@@ -48,12 +48,31 @@ public enum Divergence {
         let tape = input.tape
         let (output, tangents) = field.forward(input, tangents: tape.constant(embed(probes, columns: columns, width: input.cols)))
         precondition(tangents.cols >= columns.count, "Divergence: the field outputs fewer features than the block it differentiates")
-        let projected = (tangents.columns(0..<columns.count) * tape.constant(probes)).sumOfEachRow()
-        return (output, projected.sumOfRowBlocks(blockRows: input.rows))
+        return (output, projectedTrace(tangents: tangents.columns(0..<columns.count), probes: probes, batch: input.rows))
+    }
+
+    /// `Σ_p εₚᵀ Tₚ` per sample, `[batch, 1]`, for tangents `T = A ε` (`[k · batch, d]`) of some
+    /// map's matrix `A` along stacked probes `ε` (`[k · batch, d]`, row `p · batch + b`): the trace
+    /// of `A` with basis probes, k times Hutchinson's estimate with Rademacher ones.
+    public static func projectedTrace(tangents: Variable, probes: Tensor, batch: Int) -> Variable {
+        (tangents * tangents.tape.constant(probes)).sumOfEachRow().sumOfRowBlocks(blockRows: batch)
+    }
+
+    /// Tangents `[n, d]` placed into the columns `columns` of an otherwise zero `[n, width]`
+    /// tangent, differentiably (for a tangent that is itself the output of a tangent pass, as in a
+    /// two-stage step; a constant probe is placed by `embed`).
+    public static func embedTangents(_ tangents: Variable, columns: Range<Int>, width: Int) -> Variable {
+        precondition(columns.count == tangents.cols && columns.upperBound <= width, "Divergence: columns \(columns) do not fit")
+        let tape = tangents.tape
+        var parts: [Variable] = []
+        if columns.lowerBound > 0 { parts.append(tape.constant(Tensor(rows: tangents.rows, cols: columns.lowerBound))) }
+        parts.append(tangents)
+        if columns.upperBound < width { parts.append(tape.constant(Tensor(rows: tangents.rows, cols: width - columns.upperBound))) }
+        return parts.count == 1 ? tangents : concatenateColumns(parts)
     }
 
     /// `[d · batch, d]` with a one at `(j · batch + b, j)`: the basis directions, stacked.
-    static func identityProbes(batch: Int, dimension: Int) -> Tensor {
+    public static func identityProbes(batch: Int, dimension: Int) -> Tensor {
         var probes = Tensor(rows: dimension * batch, cols: dimension)
         for j in 0..<dimension {
             for b in 0..<batch { probes[j * batch + b, j] = 1 }
