@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 import flowrl
+from benchmark_timing import cpu_model
 
 #: Each row: how to build the agent on an env with a seed, and whether it is pretrained.
 ROWS: dict[str, tuple[Callable[..., flowrl.Agent], bool]] = {
@@ -96,7 +96,7 @@ def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str
         "curve": curve, "pretrain_metrics": pretrain_metrics, "pretrain_seconds": pretrain_seconds,
         "online_seconds": online_seconds, "settings": args.config, "config": info["config"], "dataset_size": len(data),
         "dataset_mean_return": float(np.mean(data.episode_returns())) if data.num_episodes else None,
-        "machine": platform.processor() or platform.machine(), "date": time.strftime("%Y-%m-%d"),
+        "machine": cpu_model(), "date": time.strftime("%Y-%m-%d"),
         "blas": flowrl.info().get("blas", {}),
     }
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any, Callable
 import flowrl
 import gymnasium as gym
 import numpy as np
-from benchmark_timing import sac_update_flops
+from benchmark_timing import cpu_model, sac_update_flops
 
 LEARNERS = ["flowrl-sac", "flowrl-swfp", "flowrl-sac-flow-gated", "flowrl-rldt", "sb3-sac"]
 FLOWRL_CONSTRUCTORS: dict[str, Callable[..., Any]] = {
@@ -54,16 +53,6 @@ def make_learner(name: str, env_id: str, seed: int) -> Any:
 
     torch.set_num_threads(1)  # like flowrl's one BLAS thread: one core per learner
     return sb3.SAC("MlpPolicy", env, seed=seed, verbose=0)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def learning_speeds(env_id: str, learners: list[str], rounds: int, segment: int, seed: int) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,9 @@ one SAC update."""
 
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 
 import gymnasium as gym
 
@@ -59,3 +61,14 @@ def sac_update_flops(observation_size: int, action_size: int, hidden: list[int],
     # actor: forward at s and at s', backward once; critic: target forward, forward + full backward,
     # forward at (s, a_π) + backward through the inputs only.
     return 4 * actor + critic * (1 + 3 + 2)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (else what ``platform`` knows), for result files."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

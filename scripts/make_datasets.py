@@ -27,11 +27,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmark_timing import cpu_model
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -73,16 +74,6 @@ COLUMNS = ["date", "dataset_id", "env_id", "level", "quick", "train_steps", "tra
 
 def dataset_id(env: str, level: str, quick: bool) -> str:
     return f"{env}/flowrl-{level}{'-quick' if quick else ''}-v0"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def check_dependencies(envs: list[str]) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import flowrl
 import numpy as np
 import pytest
+from pathlib import Path
 from gymnasium import spaces
 
 OBSERVATION_SPACE = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
@@ -206,3 +207,12 @@ def assert_rejected(agent: flowrl.Agent, call: Callable[[], Any], name: str,
 def assert_finite_metrics(metrics: dict[str, float]) -> None:
     """A non-empty dictionary of finite floats (what update and pretrain return)."""
     assert metrics and all(isinstance(value, float) and np.isfinite(value) for value in metrics.values()), metrics
+
+
+@pytest.fixture
+def minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty local Minari root (MINARI_DATASETS_PATH), so no test reads or writes ~/.minari."""
+    root = tmp_path / "minari-root"
+    root.mkdir()
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    return root

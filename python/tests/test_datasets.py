@@ -24,13 +24,8 @@ from gymnasium import spaces
 ARRAYS = ("observations", "actions", "rewards", "next_observations", "terminated", "truncated", "episode_starts")
 
 
-@pytest.fixture(autouse=True)
-def minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private, empty local Minari root for each test."""
-    root = tmp_path / "minari-root"
-    root.mkdir()
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
-    return root
+#: Every test runs with a private Minari root (conftest.minari_root).
+pytestmark = pytest.mark.usefixtures("minari_root")
 
 
 def need_minari() -> Any:

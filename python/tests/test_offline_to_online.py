@@ -23,12 +23,8 @@ OBSERVATION_SPACE = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
 ACTION_SPACE = spaces.Box(-2.0, 2.0, (2,), dtype=np.float32)
 
 
-@pytest.fixture(autouse=True)
-def minari_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "minari-root"
-    root.mkdir()
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
-    return root
+#: Every test runs with a private Minari root (conftest.minari_root).
+pytestmark = pytest.mark.usefixtures("minari_root")
 
 
 def demonstrations(rows: int = 64, seed: int = 0) -> Transitions:
