@@ -121,9 +121,10 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         One row per trial, in grid order (algorithm, env, configuration, seed): ``trial`` (folder
         name), ``algorithm``, ``env``, ``seed``, ``hyperparameters``, ``dataset``, ``status``
         (``"done"``, ``"stopped"`` by a callback, ``"failed"``), ``final_return`` (the last
-        evaluation's mean return), ``best_return`` and ``best_step``, ``steps``, ``wall_time`` (s,
-        summed over resumptions), ``evaluations``, ``blas_threads``, ``path``, ``checkpoint``; a
-        failed trial's row has ``error`` and its progress so far.
+        evaluation's mean return), ``best_return`` and ``best_step``, ``steps``, ``wall_time`` and
+        ``cpu_time`` (s, the trial process's, summed over resumptions), ``evaluations``,
+        ``blas_threads``, ``path``, ``checkpoint``; a failed trial's row has ``error`` and its
+        progress so far.
 
     Raises
     ------

@@ -138,7 +138,7 @@ def check_config(folder: Path, spec: TrialSpec, write: bool = False) -> None:
 
 def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optional[Reporter]) -> dict[str, Any]:
     blas_threads = limit_blas_threads(spec.blas_threads)
-    started = time.time()
+    clock = _Clock()
     env = gym.make(spec.env)
     evaluation_env = gym.make(spec.env)
     cls = ALGORITHMS[spec.algorithm]
@@ -146,13 +146,14 @@ def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optio
     try:
         if state is None:
             agent: Agent = cls(env, seed=spec.seed, log_dir=folder, **spec.hyperparameters)
-            step, evaluations, wall_before = 0, [], 0.0
+            step, evaluations = 0, []
             if spec.dataset is not None:
                 agent.pretrain(spec.dataset, steps=spec.pretrain_steps)
                 evaluations.append(_evaluate(agent, evaluation_env, spec, 0))
-                _commit(folder, agent, 0, evaluations, time.time() - started)
+                _commit(folder, agent, 0, evaluations, clock.times())
         else:
-            step, wall_before = int(state["step"]), float(state["wall_time"])
+            step = int(state["step"])
+            clock.resume(state)
             agent = cls.load(folder / state["checkpoint"], env=env)
             agent.log_dir = str(folder)
             if agent.num_timesteps != step:
@@ -170,19 +171,35 @@ def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optio
             stopped = agent.num_timesteps < target  # a callback stopped training
             step = agent.num_timesteps
             evaluations.append(_evaluate(agent, evaluation_env, spec, step))
-            _commit(folder, agent, step, evaluations, wall_before + time.time() - started)
+            _commit(folder, agent, step, evaluations, clock.times())
             if reporter is not None:
                 reporter({"step": step, "mean_return": evaluations[-1]["mean_return"],
                           "best_return": max(record["mean_return"] for record in evaluations)})
         state = read_json(folder / STATE_FILE) or {}
-        row = _row(spec, folder, evaluations, step, float(state.get("wall_time", wall_before + time.time() - started)),
-                   state.get("checkpoint"), blas_threads, "stopped" if stopped else "done")
+        row = _row(spec, folder, evaluations, step, {**clock.times(), **state}, state.get("checkpoint"), blas_threads,
+                   "stopped" if stopped else "done")
         write_json(folder / RESULT_FILE, row)
         agent.close()
         return row
     finally:
         env.close()
         evaluation_env.close()
+
+
+class _Clock:
+    """The trial's wall-clock and CPU time (this process's, all threads), summed over resumptions."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.time(), time.process_time()
+        self.wall_before = self.cpu_before = 0.0
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continues the times a ``state.json`` recorded."""
+        self.wall_before, self.cpu_before = float(state.get("wall_time", 0.0)), float(state.get("cpu_time", 0.0))
+
+    def times(self) -> dict[str, float]:
+        return {"wall_time": self.wall_before + time.time() - self.wall,
+                "cpu_time": self.cpu_before + time.process_time() - self.cpu}
 
 
 def _evaluate(agent: Agent, env: Any, spec: TrialSpec, step: int) -> dict[str, Any]:
@@ -192,20 +209,20 @@ def _evaluate(agent: Agent, env: Any, spec: TrialSpec, step: int) -> dict[str, A
             "returns": [float(value) for value in returns], "lengths": [int(value) for value in lengths]}
 
 
-def _commit(folder: Path, agent: Agent, step: int, evaluations: list[dict[str, Any]], wall_time: float) -> None:
+def _commit(folder: Path, agent: Agent, step: int, evaluations: list[dict[str, Any]], times: dict[str, float]) -> None:
     """Checkpoint, then evaluations, then ``state.json`` (the commit point), each written
     atomically; older checkpoints are removed last."""
     name = f"checkpoint-{step}.flowrl"
     agent.save(folder / name, include_replay_buffer=True)
     write_json(folder / EVALUATIONS_FILE, evaluations)
     _write_evaluations_csv(folder / EVALUATIONS_CSV, evaluations)
-    write_json(folder / STATE_FILE, {"step": int(step), "checkpoint": name, "wall_time": wall_time})
+    write_json(folder / STATE_FILE, {"step": int(step), "checkpoint": name, **times})
     for old in folder.glob("checkpoint-*.flowrl"):
         if old.name != name:
             old.unlink()
 
 
-def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step: int, wall_time: float,
+def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step: int, times: dict[str, Any],
          checkpoint: Optional[str], blas_threads: int, status: str) -> dict[str, Any]:
     means = [record["mean_return"] for record in evaluations]
     best = int(np.argmax(means)) if means else None
@@ -214,7 +231,8 @@ def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step:
             "final_return": means[-1] if means else math.nan,
             "best_return": means[best] if best is not None else math.nan,
             "best_step": evaluations[best]["step"] if best is not None else None,
-            "steps": int(step), "wall_time": round(wall_time, 3), "evaluations": len(evaluations),
+            "steps": int(step), "wall_time": round(float(times.get("wall_time", 0.0)), 3),
+            "cpu_time": round(float(times.get("cpu_time", 0.0)), 3), "evaluations": len(evaluations),
             "blas_threads": blas_threads, "path": str(folder),
             "checkpoint": str(folder / checkpoint) if checkpoint else None}
 
@@ -228,7 +246,7 @@ def unfinished_row(spec: TrialSpec, folder: Path, error: Optional[str] = None) -
     if error is None and (folder / ERROR_FILE).exists():
         lines = (folder / ERROR_FILE).read_text().strip().splitlines()
         error = lines[-1] if lines else "failed"
-    row = _row(spec, folder, evaluations, step, float(state.get("wall_time", 0.0)), state.get("checkpoint"),
+    row = _row(spec, folder, evaluations, step, state, state.get("checkpoint"),
                spec.blas_threads, "failed" if error else "pending")
     row["error"] = error
     return row
