@@ -154,6 +154,8 @@ def test_errors_name_the_bad_input_before_any_trial_runs(tmp_path: Path) -> None
         experiments.sweep(**{**base, "backend": "slurm"})
     with pytest.raises(flowrl.InvalidArgumentError, match="seeds"):
         experiments.sweep(**{**base, "seeds": [1, 1]})
+    with pytest.raises(flowrl.InvalidArgumentError, match="seed"):
+        experiments.sweep(**{**base, "hyperparameters": {"seed": [1, 2]}})
     assert not storage.exists()
 
 
@@ -224,6 +226,25 @@ def test_a_finished_sweep_is_read_not_run_again(serial_rows: list[dict[str, Any]
     assert again == serial_rows
     with pytest.raises(flowrl.InvalidArgumentError, match="timesteps"):
         experiments.sweep(**{**GRID, "timesteps": 400}, storage=storage, backend="serial", verbose=0)
+
+
+def test_a_failed_trial_is_reported_and_the_others_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_run_trial = experiments._backends.run_trial
+
+    def run_trial(spec: experiments.TrialSpec, folder: Path, **kwargs: Any) -> dict[str, Any]:
+        if spec.seed == 1:
+            raise flowrl.NumericalError("simulated NaN")
+        return real_run_trial(spec, folder, **kwargs)
+
+    monkeypatch.setattr(experiments._backends, "run_trial", run_trial)
+    grid = {**GRID, "hyperparameters": {**SMALL, "learning_rate": 1e-3}, "timesteps": 100}
+    with pytest.warns(RuntimeWarning, match="1 of 2 trials did not finish"):
+        rows = experiments.sweep(**grid, storage=tmp_path / "sweep", backend="serial", verbose=0)
+    assert [row["status"] for row in rows] == ["done", "failed"]
+    assert rows[1]["error"] == "NumericalError: simulated NaN" and rows[1]["steps"] == 0
+    monkeypatch.setattr(experiments._backends, "run_trial", real_run_trial)
+    rows = experiments.sweep(**grid, storage=tmp_path / "sweep", backend="serial", verbose=0)  # the retry
+    assert [row["status"] for row in rows] == ["done", "done"]
 
 
 class StopAt(BaseCallback):

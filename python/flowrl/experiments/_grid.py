@@ -38,6 +38,9 @@ Hyperparameters = Union[None, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 IDENTITY_FIELDS = ("algorithm", "env", "seed", "hyperparameters", "timesteps", "eval_every", "eval_episodes",
                    "dataset", "pretrain_steps")
 
+#: Constructor keywords a trial sets itself, refused as hyperparameters.
+RESERVED_KEYS = ("seed", "log_dir", "env", "policy", "observation_space", "action_space", "action_noise")
+
 _FOLDER_CHARACTERS = re.compile(r"[^A-Za-z0-9._=+-]+")
 _LONGEST_SETTINGS = 100
 
@@ -154,8 +157,8 @@ def hyperparameter_grid(hyperparameters: Hyperparameters) -> list[dict[str, Any]
     Raises
     ------
     InvalidArgumentError
-        For a key that is not a string, an empty list of candidates, a value JSON cannot carry or a
-        configuration given twice.
+        For a key that is not a string, a key the trial sets itself (:data:`RESERVED_KEYS`), an
+        empty list of candidates, a value JSON cannot carry or a configuration given twice.
     """
     if hyperparameters is None:
         return [{}]
@@ -181,6 +184,11 @@ def hyperparameter_grid(hyperparameters: Hyperparameters) -> list[dict[str, Any]
     else:
         raise InvalidArgumentError(f"hyperparameters must be a dict (a grid), a list of dicts or None, got "
                                    f"{type(hyperparameters).__name__}")
+    for configuration in configurations:
+        reserved = sorted(set(configuration) & set(RESERVED_KEYS))
+        if reserved:
+            raise InvalidArgumentError(f"hyperparameters: {reserved} cannot be swept this way (the sweep sets the seed, "
+                                       "the env and the log folder itself; give seeds with seeds=)")
     seen = [json.dumps(configuration, sort_keys=True) for configuration in configurations]
     if len(set(seen)) != len(seen):
         raise InvalidArgumentError("hyperparameters: a configuration is given twice")

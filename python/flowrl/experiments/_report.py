@@ -89,7 +89,8 @@ def report(storage: os.PathLike[str] | str, *, plot: bool = True, band: str = "c
         The folder :func:`~flowrl.experiments.sweep` wrote.
     plot : bool
         Draw the curves (needs matplotlib; skipped silently without it): ``storage/curves_<env>.png``,
-        the mean evaluation return over seeds against steps with a band.
+        the mean evaluation return over seeds against steps with a band, one line per
+        configuration, labelled with the hyperparameters that differ between them.
     band : {"ci", "minmax"}
         The band around each curve: the bootstrap interval of the mean at each evaluation, or the
         range over seeds.
@@ -180,6 +181,13 @@ def curve(trials: list[_Trial], band: str = "ci", confidence: float = 0.95, resa
     return np.array(steps), np.array(means), np.array(lows), np.array(highs)
 
 
+def _varying(configurations: list[dict[str, Any]]) -> set[str]:
+    """The hyperparameters whose values differ between ``configurations`` (what a legend needs)."""
+    names = {name for configuration in configurations for name in configuration}
+    return {name for name in names
+            if len({json.dumps(configuration.get(name), sort_keys=True) for configuration in configurations}) > 1}
+
+
 def _plot(folder: Path, groups: dict[tuple[str, str, str], list[_Trial]], band: str, confidence: float,
           resamples: int, seed: int) -> list[str]:
     try:
@@ -192,12 +200,15 @@ def _plot(folder: Path, groups: dict[tuple[str, str, str], list[_Trial]], band: 
     paths = []
     for env in sorted({key[1] for key in groups}):
         figure, axes = plt.subplots(figsize=(7, 4.5))
-        for key in sorted(key for key in groups if key[1] == env):
+        keys = sorted(key for key in groups if key[1] == env)
+        varying = _varying([json.loads(key[2]) for key in keys])
+        for key in keys:
             steps, means, lows, highs = curve(groups[key], band, confidence, resamples, seed)
             if steps.size == 0:
                 continue
             settings = json.loads(key[2])
-            label = key[0] + (" " + ", ".join(f"{name}={value}" for name, value in sorted(settings.items())) if settings else "")
+            shown = {name: value for name, value in sorted(settings.items()) if name in varying}
+            label = key[0] + (" " + ", ".join(f"{name}={value}" for name, value in shown.items()) if shown else "")
             seeds = sum(trial.result is not None for trial in groups[key])
             line, = axes.plot(steps, means, marker="o", markersize=3, label=f"{label} ({seeds} seeds)")
             axes.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.2)
