@@ -193,6 +193,13 @@ def test_importing_flowrl_imports_no_ray() -> None:
 # ---------------------------------------------------------------------------------------- running
 
 
+@pytest.fixture(autouse=True)
+def _keep_blas_settings() -> Any:
+    """run_trial sets the process's BLAS threads and OPENBLAS_NUM_THREADS; later tests see them restored."""
+    with experiments._backends._blas_settings_kept():
+        yield
+
+
 @pytest.fixture(scope="module")
 def serial_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """The 2 × 2 grid, run serially once for the tests that compare with it."""
@@ -382,7 +389,20 @@ def test_ray_grid_matches_the_serial_one(serial_rows: list[dict[str, Any]], tmp_
     assert (tmp_path / "sweep" / "_ray").is_dir()
 
 
-@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux only")
-def test_trial_sets_one_blas_thread(tmp_path: Path) -> None:
+def test_trial_sets_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # restored after the test
+    threads = flowrl.info()["blas"]["threads"]
+    _trial.limit_blas_threads(2)
+    assert flowrl.info()["blas"]["threads"] == 2
     assert _trial.limit_blas_threads(1) == 1 and os.environ["OPENBLAS_NUM_THREADS"] == "1"
     assert flowrl.info()["blas"]["threads"] == 1
+    flowrl.set_blas_threads(threads)
+
+
+def test_the_serial_backend_restores_the_blas_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    threads = flowrl.info()["blas"]["threads"]
+    rows = experiments.sweep(**{**GRID, "seeds": [0], "hyperparameters": SMALL, "timesteps": 50}, storage=tmp_path,
+                             backend="serial", blas_threads=2, verbose=0)
+    assert rows[0]["blas_threads"] == 2
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and flowrl.info()["blas"]["threads"] == threads

@@ -10,10 +10,13 @@ trial folder's checkpoint.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
+from .. import _lib
 from ._grid import TrialSpec
 from ._trial import run_trial
 
@@ -39,9 +42,32 @@ def run_serial(specs: Sequence[TrialSpec], storage: Path, verbose: int = 1) -> d
     -------
     dict of str to str
         The error of each trial that raised (by trial name); the others completed. An interrupt
-        (KeyboardInterrupt) is not caught: the trials resume from their last checkpoint.
+        (KeyboardInterrupt) is not caught: the trials resume from their last checkpoint. The
+        process's BLAS settings, which each trial sets, are restored afterwards.
     """
     errors: dict[str, str] = {}
+    with _blas_settings_kept():
+        _run_each(specs, storage, verbose, errors)
+    return errors
+
+
+@contextlib.contextmanager
+def _blas_settings_kept() -> Iterator[None]:
+    """Restores ``OPENBLAS_NUM_THREADS`` and flowrl's BLAS thread count after the trials set them
+    in this process."""
+    variable = os.environ.get("OPENBLAS_NUM_THREADS")
+    threads = int(_lib.info()["blas"]["threads"])
+    try:
+        yield
+    finally:
+        if variable is None:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = variable
+        _lib.set_blas_threads(threads)
+
+
+def _run_each(specs: Sequence[TrialSpec], storage: Path, verbose: int, errors: dict[str, str]) -> None:
     for index, spec in enumerate(specs):
         started = time.time()
         try:
@@ -54,7 +80,6 @@ def run_serial(specs: Sequence[TrialSpec], storage: Path, verbose: int = 1) -> d
         if verbose:
             print(f"[{index + 1}/{len(specs)}] {spec.name}: final {row['final_return']:.2f}, best "
                   f"{row['best_return']:.2f} ({time.time() - started:.1f} s)", flush=True)
-    return errors
 
 
 def _ray_trainable(config: dict[str, Any]) -> None:
