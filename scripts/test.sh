@@ -11,8 +11,9 @@ OPENBLAS_NUM_THREADS=1 swift test   # flowrl's own setting (Runtime.prepare); sp
 # atheris drives the fuzz run; where it cannot be installed (no wheel for this Python), the fuzz
 # harness falls back to its plain random loop with the same mutators.
 # minari[hdf5] and pillow are the datasets extra of python/pyproject.toml: test_datasets.py reads and
-# writes Minari datasets with them; tensorboard is the tensorboard extra (test_sb3_dropin.py).
-extras=("minari[hdf5]>=0.5,<0.6" pillow tensorboard)
+# writes Minari datasets with them; tensorboard is the tensorboard extra (test_sb3_dropin.py); ray[tune] is
+# the ray extra (test_experiments.py runs a small grid on a local Ray; its PyYAML reads the CLI's YAML grids).
+extras=("minari[hdf5]>=0.5,<0.6" pillow tensorboard "ray[tune]>=2.41")
 ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${extras[@]}" atheris \
     || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${extras[@]}"
 .venv-test/bin/python -X faulthandler -m pytest

@@ -8,7 +8,7 @@
 >>> action, _ = agent.predict(env.reset(seed=1)[0], deterministic=True)
 """
 
-from . import callbacks, datasets, evaluation, logger, noise
+from . import callbacks, datasets, evaluation, experiments, logger, noise
 from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
 from .callbacks import (
@@ -67,6 +67,7 @@ __all__ = [
     "datasets",
     "evaluate_policy",
     "evaluation",
+    "experiments",
     "library_path",
     "logger",
     "noise",

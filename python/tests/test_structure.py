@@ -143,6 +143,8 @@ def test_package_imports_are_at_module_level() -> None:
     # datasets takes policies by duck typing: no agent, core or loop
     ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl.datasets._transitions", "flowrl.datasets._minari",
                          "flowrl.datasets._collect"}),
+    # the sweep's statistics are plain numerics
+    ("flowrl.experiments._stats", set()),
 ])
 def test_layers(module: str, allowed: set[str]) -> None:
     """Each leaf imports (directly or not) only the modules below it: the step-level core nothing
@@ -153,3 +155,12 @@ def test_layers(module: str, allowed: set[str]) -> None:
 def test_the_loop_is_built_on_the_core() -> None:
     assert {"flowrl.core", "flowrl.callbacks", "flowrl.evaluation"} <= reachable("flowrl.learning")
     assert "flowrl.agent" not in reachable("flowrl.learning")
+
+
+def test_experiments_sit_on_top() -> None:
+    """flowrl.experiments (sweeps over agents) is imported by nothing in the package but the package
+    itself and its own modules; it reaches the agents, not the other way round."""
+    experiments = {name for name in MODULES if name == "flowrl.experiments" or name.startswith("flowrl.experiments.")}
+    importers = {name for name in MODULES if set(GRAPH[name]) & experiments} - experiments
+    assert importers <= {"flowrl"}, sorted(importers)
+    assert {"flowrl.agent", "flowrl.sac", "flowrl.swfp", "flowrl.evaluation"} <= reachable("flowrl.experiments")

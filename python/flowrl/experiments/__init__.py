@@ -1,0 +1,180 @@
+"""Multi-seed sweeps: a grid of algorithms × envs × hyperparameters × seeds run as resumable
+trials (on Ray Tune, or serially in this process), and a report with honest statistics over seeds.
+
+>>> from flowrl.experiments import sweep, report
+>>> rows = sweep(algorithms=["SWFP", "SAC"], envs=["Pendulum-v1"], seeds=[0, 1, 2],
+...              timesteps=20_000, hyperparameters={"learning_rate": [3e-4, 1e-3]},
+...              eval_every=5_000, eval_episodes=10, storage="runs/sweep")   # doctest: +SKIP
+>>> table = report("runs/sweep")                                          # doctest: +SKIP
+>>> print(table.markdown)                                                 # doctest: +SKIP
+
+The same call over the same storage resumes: finished trials (``result.json`` in their folder)
+are read, not run again; interrupted ones continue from their last checkpoint and end exactly as
+an uninterrupted run would. The command line is ``python -m flowrl.experiments run grid.yaml`` and
+``python -m flowrl.experiments report DIR``. See docs/experiments.md.
+
+Ray is optional (``pip install "flowrl[ray]"``) and only imported when ``backend="ray"`` runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .. import _checks
+from ..errors import InvalidArgumentError
+from ._backends import RAY_MISSING, import_tune, run_ray, run_serial
+from ._grid import ALGORITHMS, Hyperparameters, TrialSpec, expand, hyperparameter_grid, validate
+from ._report import SweepReport, markdown_table, report
+from ._stats import bootstrap_ci, iqm, mean
+from ._trial import RESULT_FILE, check_config, derived_seed, read_json, run_trial, unfinished_row
+
+__all__ = [
+    "ALGORITHMS",
+    "RAY_MISSING",
+    "SweepReport",
+    "TrialSpec",
+    "bootstrap_ci",
+    "derived_seed",
+    "expand",
+    "hyperparameter_grid",
+    "iqm",
+    "markdown_table",
+    "mean",
+    "report",
+    "run_trial",
+    "sweep",
+]
+
+BACKENDS = ("ray", "serial")
+
+
+def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], timesteps: int,
+          hyperparameters: Hyperparameters = None, *, eval_every: Optional[int] = None, eval_episodes: int = 10,
+          dataset: Any = None, pretrain_steps: int = 10_000, storage: os.PathLike[str] | str = "runs/sweep",
+          backend: str = "ray", address: Optional[str] = None, cpus_per_trial: float = 1.0, blas_threads: int = 1,
+          max_failures: int = 2, max_concurrent_trials: Optional[int] = None,
+          ray_init: Optional[dict[str, Any]] = None, verbose: int = 1) -> list[dict[str, Any]]:
+    """Runs every trial of a grid (or resumes it) and returns one row per trial.
+
+    Each trial learns online for ``timesteps`` steps in chunks of ``eval_every``, evaluates the
+    deterministic policy on ``eval_episodes`` episodes after each chunk, and then checkpoints the
+    agent with its replay buffer into its folder ``storage/<trial>``. Everything is checked (and
+    each trial's agent created once, untrained) before any trial runs.
+
+    Parameters
+    ----------
+    algorithms : sequence of str
+        Algorithm class names: ``"SAC"``, ``"SWFP"``, ``"SACFlow"``, ``"RLDT"``, ``"FlowBC"``
+        (case-insensitive; the classes themselves work too).
+    envs : sequence of str
+        Gymnasium environment ids.
+    seeds : sequence of int
+        One trial per seed for each configuration.
+    timesteps : int
+        Online environment steps per trial.
+    hyperparameters : dict, list of dict or None
+        A grid ``{"learning_rate": [3e-4, 1e-3], "batch_size": 128}``: each list is an axis of
+        candidates, each other value fixed; a list-valued hyperparameter is given as a list of
+        lists (``{"hidden_sizes": [[64, 64], [256, 256]]}``). Or a list of explicit configurations.
+        Every key must be a keyword of every algorithm in the sweep (Stable-Baselines3's names
+        included), or the sweep stops before running, naming it.
+    eval_every : int, optional
+        Steps between evaluations and checkpoints (default: a tenth of ``timesteps``).
+    eval_episodes : int
+    dataset : str or os.PathLike, optional
+        A :func:`flowrl.datasets.load` id or path: each trial's agent is first pretrained on it
+        (``agent.pretrain(dataset, steps=pretrain_steps)``), evaluated at step 0, then fine-tuned.
+    pretrain_steps : int
+    storage : str or os.PathLike
+        The sweep's folder, one sub-folder per trial (``config.json``, ``progress.csv``,
+        ``evaluations.json`` / ``.csv``, the latest ``checkpoint-N.flowrl``, ``state.json``,
+        ``result.json`` when done). On a multi-node Ray cluster, a folder every node sees at the
+        same path.
+    backend : {"ray", "serial"}
+        ``"ray"`` runs the trials as Ray Tune trials (``pip install "flowrl[ray]"``); ``"serial"``
+        one after another in this process.
+    address : str, optional
+        Ray only: ``None`` starts a local Ray when none is running (``ray.init()``), ``"auto"``
+        joins the cluster of ``ray start``.
+    cpus_per_trial : float
+        Ray resources per trial (one CPU: a 2-core machine runs two trials at once).
+    blas_threads : int
+        OpenBLAS threads per trial's agent (``OPENBLAS_NUM_THREADS`` and
+        :func:`flowrl.set_blas_threads`; the count is recorded in each row).
+    max_failures : int
+        Ray only: retries of a failed trial, each resuming from its last checkpoint.
+    max_concurrent_trials : int, optional
+        Ray only: at most this many trials at once.
+    ray_init : dict, optional
+        Ray only: more keyword arguments of ``ray.init`` when this call starts Ray (``num_cpus``).
+        A Ray started here is shut down at the end; one already running is left as it is.
+    verbose : int
+        0 silent; 1 a line per trial (serial) or Tune's status table (Ray).
+
+    Returns
+    -------
+    list of dict
+        One row per trial, in grid order (algorithm, env, configuration, seed): ``trial`` (folder
+        name), ``algorithm``, ``env``, ``seed``, ``hyperparameters``, ``dataset``, ``status``
+        (``"done"``, ``"stopped"`` by a callback, ``"failed"``), ``final_return`` (the last
+        evaluation's mean return), ``best_return`` and ``best_step``, ``steps``, ``wall_time`` and
+        ``cpu_time`` (s, the trial process's, summed over resumptions), ``evaluations``,
+        ``blas_threads``, ``path``, ``checkpoint``; a failed trial's row has ``error`` and its
+        progress so far.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Before any trial runs: an unknown algorithm, env or hyperparameter (named), a bad value, a
+        dataset that does not fit an env, or a trial folder in ``storage`` holding another
+        setting of the same trial.
+    ImportError
+        ``backend="ray"`` without Ray, naming the ``ray`` extra.
+
+    Warns
+    -----
+    RuntimeWarning
+        When trials failed (their rows say why; the next call resumes them).
+    """
+    if backend not in BACKENDS:
+        raise InvalidArgumentError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "serial" and address is not None:
+        raise InvalidArgumentError('address= is for backend="ray"')
+    cpus_per_trial = float(cpus_per_trial)
+    if not (math.isfinite(cpus_per_trial) and cpus_per_trial > 0):
+        raise InvalidArgumentError(f"cpus_per_trial must be > 0, got {cpus_per_trial}")
+    max_failures = _checks.integer(max_failures, "max_failures", -1, 2**31)
+    verbose = _checks.integer(verbose, "verbose", 0, 3)
+    specs = expand(algorithms, envs, seeds, timesteps, hyperparameters, eval_every=eval_every,
+                   eval_episodes=eval_episodes, dataset=dataset, pretrain_steps=pretrain_steps,
+                   blas_threads=blas_threads)
+    if backend == "ray":
+        import_tune()
+    folder = Path(os.fspath(storage)).absolute()
+    validate(specs)
+    for spec in specs:
+        check_config(folder / spec.name, spec)
+    folder.mkdir(parents=True, exist_ok=True)
+    pending = [spec for spec in specs if not (folder / spec.name / RESULT_FILE).exists()]
+    if verbose and len(pending) < len(specs):
+        print(f"{len(specs) - len(pending)} of {len(specs)} trials already finished in {folder}", flush=True)
+    errors: dict[str, str] = {}
+    if pending and backend == "serial":
+        errors = run_serial(pending, folder, verbose)
+    elif pending:
+        errors = run_ray(pending, folder, address=address, cpus_per_trial=cpus_per_trial, max_failures=max_failures,
+                         max_concurrent_trials=max_concurrent_trials, ray_init=ray_init, verbose=verbose)
+    rows = []
+    for spec in specs:
+        result = read_json(folder / spec.name / RESULT_FILE)
+        rows.append(result if result is not None else unfinished_row(spec, folder / spec.name, errors.get(spec.name)))
+    unfinished = [row["trial"] for row in rows if row["status"] not in ("done", "stopped")]
+    if unfinished:
+        warnings.warn(f"{len(unfinished)} of {len(rows)} trials did not finish ({', '.join(unfinished[:5])}"
+                      f"{', ...' if len(unfinished) > 5 else ''}); their folders keep the error and the last "
+                      "checkpoint, and the same sweep call resumes them", RuntimeWarning, stacklevel=2)
+    return rows

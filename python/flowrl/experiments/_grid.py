@@ -1,0 +1,314 @@
+"""A sweep's grid: the trials it expands to, each one's folder name, and the checks that run
+before any trial does.
+
+A :class:`TrialSpec` is plain data (JSON in ``config.json`` and in Ray Tune's ``param_space``):
+everything that determines a trial's result, plus the BLAS thread count it runs with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import gymnasium as gym
+import numpy as np
+
+from .. import _checks, datasets
+from ..agent import Agent, FlowBC
+from ..errors import InvalidArgumentError
+from ..rldt import RLDT
+from ..sac import SAC
+from ..sac_flow import SACFlow
+from ..swfp import SWFP
+
+#: The algorithms a sweep runs, by their class names (matched without regard to case).
+ALGORITHMS: dict[str, type[Agent]] = {"SAC": SAC, "SWFP": SWFP, "SACFlow": SACFlow, "RLDT": RLDT, "FlowBC": FlowBC}
+
+#: Hyperparameters as ``sweep`` takes them: a grid (each value a list of candidates) or a list of
+#: explicit configurations.
+Hyperparameters = Union[None, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+
+#: The fields of a :class:`TrialSpec` that decide its result (checked against a folder's
+#: ``config.json`` before resuming in it).
+IDENTITY_FIELDS = ("algorithm", "env", "seed", "hyperparameters", "timesteps", "eval_every", "eval_episodes",
+                   "dataset", "pretrain_steps")
+
+#: Constructor keywords a trial sets itself, refused as hyperparameters.
+RESERVED_KEYS = ("seed", "log_dir", "env", "policy", "observation_space", "action_space", "action_noise")
+
+_FOLDER_CHARACTERS = re.compile(r"[^A-Za-z0-9._=+-]+")
+_LONGEST_SETTINGS = 100
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial of a sweep: one algorithm, env, seed and hyperparameter configuration.
+
+    Attributes
+    ----------
+    algorithm : str
+        A key of :data:`ALGORITHMS`.
+    env : str
+        A Gymnasium environment id.
+    seed : int
+        The agent's seed; the env's and the evaluations' seeds are derived from it.
+    hyperparameters : dict
+        Keyword arguments of the algorithm's constructor (JSON values).
+    timesteps : int
+        Environment steps of online learning.
+    eval_every : int
+        Steps between evaluations (and checkpoints); the last one is at ``timesteps``.
+    eval_episodes : int
+        Episodes per evaluation.
+    dataset : str or None
+        A :func:`flowrl.datasets.load` id or path; the agent is pretrained on it first.
+    pretrain_steps : int
+        Pretraining steps with ``dataset``.
+    name : str
+        The trial's folder name inside the sweep's storage.
+    blas_threads : int
+        OpenBLAS threads of the agent (does not change the result on one machine).
+    """
+
+    algorithm: str
+    env: str
+    seed: int
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    timesteps: int = 10_000
+    eval_every: int = 1_000
+    eval_episodes: int = 10
+    dataset: Optional[str] = None
+    pretrain_steps: int = 10_000
+    name: str = ""
+    blas_threads: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TrialSpec":
+        """The spec :meth:`to_dict` gave.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a missing or unknown field.
+        """
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidArgumentError(f"trial spec: unknown fields {unknown}")
+        try:
+            return cls(**dict(data))
+        except TypeError as error:
+            raise InvalidArgumentError(f"trial spec: {error}") from None
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide the trial's result."""
+        return {key: getattr(self, key) for key in IDENTITY_FIELDS}
+
+    @property
+    def configuration(self) -> tuple[str, str, str]:
+        """``(algorithm, env, hyperparameters as sorted JSON)``: what the seeds of one configuration share."""
+        return self.algorithm, self.env, json.dumps(self.hyperparameters, sort_keys=True)
+
+
+def algorithm_class(name: Any) -> tuple[str, type[Agent]]:
+    """The canonical name and class of an algorithm named ``name`` (case-insensitive).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming ``name`` and listing the algorithms.
+    """
+    if isinstance(name, type) and issubclass(name, Agent):
+        for key, cls in ALGORITHMS.items():
+            if cls is name:
+                return key, cls
+    if isinstance(name, str):
+        for key, cls in ALGORITHMS.items():
+            if key.lower() == name.lower():
+                return key, cls
+    raise InvalidArgumentError(f"unknown algorithm {name!r}; sweep runs {sorted(ALGORITHMS)}")
+
+
+def hyperparameter_grid(hyperparameters: Hyperparameters) -> list[dict[str, Any]]:
+    """The configurations a ``hyperparameters`` argument stands for.
+
+    Parameters
+    ----------
+    hyperparameters : dict, list of dict or None
+        A dict is a grid: each value a list of candidate values (the product is taken); a value
+        that is not a list is a single fixed value. A list-valued hyperparameter such as
+        ``hidden_sizes`` is therefore given as a list of lists (``{"hidden_sizes": [[64, 64]]}``).
+        A list of dicts is an explicit list of configurations. None is one empty configuration.
+
+    Returns
+    -------
+    list of dict
+        JSON-valued configurations, in grid order (the first key varies slowest).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a key that is not a string, a key the trial sets itself (:data:`RESERVED_KEYS`), an
+        empty list of candidates, a value JSON cannot carry or a configuration given twice.
+    """
+    if hyperparameters is None:
+        return [{}]
+    if isinstance(hyperparameters, Mapping):
+        axes: list[list[Any]] = []
+        for key, values in hyperparameters.items():
+            if not isinstance(key, str):
+                raise InvalidArgumentError(f"hyperparameters: keys must be strings, got {key!r}")
+            candidates = list(values) if isinstance(values, (list, tuple)) else [values]
+            if not candidates:
+                raise InvalidArgumentError(f"hyperparameters: {key!r} has no candidate values")
+            axes.append([_checks.config_value(value, key) for value in candidates])
+        configurations = [dict(zip(hyperparameters.keys(), values)) for values in itertools.product(*axes)]
+    elif isinstance(hyperparameters, (list, tuple)):
+        configurations = []
+        for index, configuration in enumerate(hyperparameters):
+            if not isinstance(configuration, Mapping) or not all(isinstance(key, str) for key in configuration):
+                raise InvalidArgumentError(f"hyperparameters[{index}] must be a dict of str keys, got "
+                                           f"{type(configuration).__name__}")
+            configurations.append({key: _checks.config_value(value, key) for key, value in configuration.items()})
+        if not configurations:
+            raise InvalidArgumentError("hyperparameters is an empty list; give None for the defaults")
+    else:
+        raise InvalidArgumentError(f"hyperparameters must be a dict (a grid), a list of dicts or None, got "
+                                   f"{type(hyperparameters).__name__}")
+    for configuration in configurations:
+        reserved = sorted(set(configuration) & set(RESERVED_KEYS))
+        if reserved:
+            raise InvalidArgumentError(f"hyperparameters: {reserved} cannot be swept this way (the sweep sets the seed, "
+                                       "the env and the log folder itself; give seeds with seeds=)")
+    seen = [json.dumps(configuration, sort_keys=True) for configuration in configurations]
+    if len(set(seen)) != len(seen):
+        raise InvalidArgumentError("hyperparameters: a configuration is given twice")
+    return configurations
+
+
+def folder_name(algorithm: str, env: str, hyperparameters: Mapping[str, Any], seed: int) -> str:
+    """The trial's folder name: ``SAC_Pendulum-v1_learning_rate=0.001_seed0`` (a list value as
+    ``hidden_sizes=64x64``, other characters than letters, digits and ``._=+-`` as ``-``); hyperparameters
+    longer than 60 characters are replaced by a hash of their JSON."""
+    settings = "_".join(f"{key}={_short(value)}" for key, value in sorted(hyperparameters.items()))
+    if len(settings) > _LONGEST_SETTINGS:
+        settings = "hp-" + hashlib.sha1(json.dumps(hyperparameters, sort_keys=True).encode()).hexdigest()[:12]
+    parts = [algorithm, env] + ([settings] if settings else []) + [f"seed{seed}"]
+    return _FOLDER_CHARACTERS.sub("-", "_".join(parts))
+
+
+def _short(value: Any) -> str:
+    """A hyperparameter's value in a folder name: lists joined by ``x`` (``[64, 64]`` is ``64x64``)."""
+    if isinstance(value, list):
+        return "x".join(_short(item) for item in value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], timesteps: int,
+           hyperparameters: Hyperparameters = None, *, eval_every: Optional[int] = None, eval_episodes: int = 10,
+           dataset: Any = None, pretrain_steps: int = 10_000, blas_threads: int = 1) -> list[TrialSpec]:
+    """Checks a sweep's arguments and lists its trials (algorithm, then env, then configuration,
+    then seed). Nothing runs and no agent is created here (see :func:`validate`).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the bad argument: an unknown algorithm, an env that is not an id string, a seed out of
+        range or repeated, a non-positive budget.
+    """
+    algorithms = _as_list(algorithms, "algorithms")
+    envs = _as_list(envs, "envs")
+    seeds = _as_list(seeds, "seeds")
+    names = [algorithm_class(algorithm)[0] for algorithm in algorithms]
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError(f"algorithms: an algorithm is given twice in {names}")
+    for env in envs:
+        if not isinstance(env, str) or not env:
+            raise InvalidArgumentError(f"envs must be Gymnasium environment ids (strings), got {env!r}")
+    if len(set(envs)) != len(envs):
+        raise InvalidArgumentError(f"envs: an env is given twice in {envs}")
+    seeds = [_checks.integer(seed, "seed", 0, 2**63 - 1) for seed in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise InvalidArgumentError(f"seeds: a seed is given twice in {seeds}")
+    timesteps = _checks.integer(timesteps, "timesteps", 1, 2**53)
+    eval_every = max(1, timesteps // 10) if eval_every is None else eval_every
+    eval_every = _checks.integer(eval_every, "eval_every", 1, 2**53)
+    eval_episodes = _checks.integer(eval_episodes, "eval_episodes", 1, 2**31)
+    pretrain_steps = _checks.integer(pretrain_steps, "pretrain_steps", 0, 2**53)
+    blas_threads = _checks.integer(blas_threads, "blas_threads", 1, 1024)
+    dataset = _dataset_reference(dataset)
+    configurations = hyperparameter_grid(hyperparameters)
+    specs = [TrialSpec(name, env, seed, configuration, timesteps, eval_every, eval_episodes, dataset, pretrain_steps,
+                       folder_name(name, env, configuration, seed), blas_threads)
+             for name in names for env in envs for configuration in configurations for seed in seeds]
+    folders = [spec.name for spec in specs]
+    if len(set(folders)) != len(folders):  # two configurations that print alike: name them by hash
+        specs = [TrialSpec(**{**spec.to_dict(), "name": folder_name(spec.algorithm, spec.env, {"hp": spec.configuration[2]},
+                                                                     spec.seed)}) for spec in specs]
+    return specs
+
+
+def validate(specs: Sequence[TrialSpec]) -> None:
+    """Creates each trial's agent once (not trained) and loads the dataset, so that an unknown env,
+    an unknown or out-of-range hyperparameter or a dataset that does not fit fails before any
+    trial runs.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the env, the algorithm and hyperparameter, or the dataset.
+    """
+    spaces: dict[str, tuple[Any, Any]] = {}
+    for env_id in sorted({spec.env for spec in specs}):
+        try:
+            env = gym.make(env_id)
+        except Exception as error:  # gymnasium's own errors (unregistered id, missing extra)
+            raise InvalidArgumentError(f"env {env_id!r} cannot be made: {type(error).__name__}: {error}") from None
+        spaces[env_id] = (env.observation_space, env.action_space)
+        env.close()
+    for spec in specs:
+        observation_space, action_space = spaces[spec.env]
+        try:
+            agent = ALGORITHMS[spec.algorithm](observation_space=observation_space, action_space=action_space,
+                                               seed=spec.seed, **spec.hyperparameters)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(f"{spec.algorithm} on {spec.env} with {spec.hyperparameters}: {error}") from None
+        agent.close()
+    datasets_checked: set[str] = set()
+    for spec in specs:
+        if spec.dataset is None or spec.env in datasets_checked:
+            continue
+        datasets.as_transitions(spec.dataset, *spaces[spec.env])
+        datasets_checked.add(spec.env)
+
+
+def _dataset_reference(dataset: Any) -> Optional[str]:
+    """A dataset as a string every trial process can read: an existing path made absolute, or a
+    Minari id as it is."""
+    if dataset is None:
+        return None
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise InvalidArgumentError(f"dataset must be a flowrl.datasets id or path (a string), got "
+                                   f"{type(dataset).__name__}; save a Transitions with save_npz and pass its path")
+    text = os.fspath(dataset)
+    if not text:
+        raise InvalidArgumentError("dataset is an empty string")
+    return os.path.abspath(text) if os.path.exists(text) else text
+
+
+def _as_list(values: Any, name: str) -> list[Any]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple, np.ndarray, range)):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise InvalidArgumentError(f"{name} is empty")
+    return values

@@ -1,0 +1,308 @@
+"""One trial: learn in chunks of ``eval_every`` steps, evaluate and checkpoint after each, resume
+from the last checkpoint, and mark the trial done with ``result.json``.
+
+Why a resumed trial ends exactly where an uninterrupted one does: the checkpoint holds everything
+of the agent (weights, optimisers, the core's random state, counters, the replay buffer, the
+random-action generator), and a checkpoint is only written right after an evaluation, at a chunk
+boundary. What a checkpoint cannot hold is the env's state, so no chunk ever uses it: each chunk
+after the first starts a new episode from an env reset whose seed is derived from
+``(seed, step)``, in the uninterrupted run as in a resumed one. The evaluation env is reset with
+a seed derived the same way. So the state at every boundary is a function of the checkpoint alone.
+
+The folder of a trial::
+
+    config.json          the spec (what decides the result) and the flowrl version
+    progress.csv         the agent's training log (rows past the last checkpoint dropped on resume)
+    evaluations.json     one record per evaluation: step, mean_return, std_return, returns, lengths
+    evaluations.csv      the same, without the per-episode lists
+    checkpoint-N.flowrl  the agent after N steps, with its replay buffer (only the latest is kept)
+    state.json           the commit point: step, checkpoint file, evaluations so far, wall time
+    result.json          written last: the trial's row; its presence marks the trial done
+    error.txt            the traceback of the last failure (removed when the trial completes)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import gymnasium as gym
+import numpy as np
+
+from .. import _lib
+from ..agent import Agent
+from ..callbacks import MaybeCallback
+from ..errors import InvalidArgumentError
+from ..evaluation import evaluate_episodes
+from ._grid import ALGORITHMS, TrialSpec
+
+CONFIG_FILE = "config.json"
+STATE_FILE = "state.json"
+RESULT_FILE = "result.json"
+EVALUATIONS_FILE = "evaluations.json"
+EVALUATIONS_CSV = "evaluations.csv"
+ERROR_FILE = "error.txt"
+PROGRESS_FILE = "progress.csv"
+
+#: What a derived seed is for (the third entry of the seed sequence).
+_TRAINING_ENV, _EVALUATION_ENV = 0, 1
+
+#: Called after each evaluation with the trial's progress (the Ray backend reports it to Tune).
+Reporter = Callable[[dict[str, Any]], None]
+
+
+def derived_seed(seed: int, step: int, purpose: int) -> int:
+    """A 32-bit seed for the env reset at ``step`` of the trial seeded ``seed``:
+    ``numpy.random.SeedSequence([seed, step, purpose])``'s first word (``purpose`` 0: training env,
+    1: evaluation env)."""
+    return int(np.random.SeedSequence([seed, step, purpose]).generate_state(1, np.uint32)[0])
+
+
+def limit_blas_threads(threads: int) -> int:
+    """Sets OpenBLAS to ``threads`` threads in this process (before flowrl first loads OpenBLAS,
+    through ``OPENBLAS_NUM_THREADS`` as well) and returns the count :func:`flowrl.info` reports."""
+    os.environ["OPENBLAS_NUM_THREADS"] = str(threads)
+    _lib.set_blas_threads(threads)
+    return int(_lib.info()["blas"]["threads"])
+
+
+def run_trial(spec: TrialSpec, folder: os.PathLike[str] | str, callback: MaybeCallback = None,
+              reporter: Optional[Reporter] = None) -> dict[str, Any]:
+    """Runs (or resumes, or only reads) one trial in ``folder``.
+
+    Parameters
+    ----------
+    spec : TrialSpec
+    folder : str or os.PathLike
+        The trial's folder; created if missing. A folder with ``result.json`` is a finished trial:
+        its row is returned and nothing runs. A folder with ``state.json`` continues from its
+        checkpoint.
+    callback : flowrl callback, optional
+        Passed to every ``learn`` chunk (it sees ``num_timesteps`` of the whole trial).
+    reporter : callable, optional
+        Called with ``{"step", "mean_return", "best_return"}`` after each evaluation.
+
+    Returns
+    -------
+    dict
+        The trial's row (see :func:`flowrl.experiments.sweep`).
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the folder holds a trial of another spec (``config.json`` differs).
+    Exception
+        Whatever the trial raised; the traceback is also written to ``error.txt`` and the last
+        checkpoint is kept, so the next call resumes from it.
+    """
+    folder = Path(folder).absolute()
+    finished = read_json(folder / RESULT_FILE)
+    if finished is not None:
+        check_config(folder, spec)
+        return finished
+    folder.mkdir(parents=True, exist_ok=True)
+    check_config(folder, spec, write=True)
+    try:
+        row = _run(spec, folder, callback, reporter)
+    except BaseException:
+        (folder / ERROR_FILE).write_text(traceback.format_exc())
+        raise
+    if (folder / ERROR_FILE).exists():
+        (folder / ERROR_FILE).unlink()
+    return row
+
+
+def check_config(folder: Path, spec: TrialSpec, write: bool = False) -> None:
+    """Raises InvalidArgumentError if ``folder/config.json`` describes another trial; writes it
+    when missing and ``write``."""
+    path = folder / CONFIG_FILE
+    stored = read_json(path)
+    if stored is None:
+        if write:
+            write_json(path, {**spec.to_dict(), "flowrl_version": _lib.version()})
+        return
+    expected = json.loads(json.dumps(spec.identity()))
+    differences = [key for key, value in expected.items() if stored.get(key) != value]
+    if differences:
+        raise InvalidArgumentError(
+            f"{folder} holds a trial with other settings ({', '.join(f'{key}={stored.get(key)!r}' for key in differences)}"
+            f" where this sweep has {', '.join(f'{key}={expected[key]!r}' for key in differences)}); use another "
+            f"storage folder, or remove that trial's folder to run it again")
+
+
+def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optional[Reporter]) -> dict[str, Any]:
+    blas_threads = limit_blas_threads(spec.blas_threads)
+    clock = _Clock()
+    env = gym.make(spec.env)
+    evaluation_env = gym.make(spec.env)
+    cls = ALGORITHMS[spec.algorithm]
+    state = read_json(folder / STATE_FILE)
+    try:
+        if state is None:
+            agent: Agent = cls(env, seed=spec.seed, log_dir=folder, **spec.hyperparameters)
+            step, evaluations = 0, []
+            if spec.dataset is not None:
+                agent.pretrain(spec.dataset, steps=spec.pretrain_steps)
+                evaluations.append(_evaluate(agent, evaluation_env, spec, 0))
+                _commit(folder, agent, 0, evaluations, clock.times())
+        else:
+            step = int(state["step"])
+            clock.resume(state)
+            agent = cls.load(folder / state["checkpoint"], env=env)
+            agent.log_dir = str(folder)
+            if agent.num_timesteps != step:
+                raise InvalidArgumentError(f"{folder / state['checkpoint']} holds {agent.num_timesteps} steps; "
+                                           f"state.json says {step}")
+            evaluations = [record for record in read_json(folder / EVALUATIONS_FILE) or [] if record["step"] <= step]
+            _truncate_progress(folder / PROGRESS_FILE, step)
+        stopped = False
+        while step < spec.timesteps and not stopped:
+            if step > 0:  # a new episode from an env state the step decides (the env is not checkpointed)
+                env.reset(seed=derived_seed(spec.seed, step, _TRAINING_ENV))
+                agent.set_env(env)
+            target = min(step + spec.eval_every, spec.timesteps)
+            agent.learn(target - step, callback=callback, reset_num_timesteps=step == 0)
+            stopped = agent.num_timesteps < target  # a callback stopped training
+            step = agent.num_timesteps
+            evaluations.append(_evaluate(agent, evaluation_env, spec, step))
+            _commit(folder, agent, step, evaluations, clock.times())
+            if reporter is not None:
+                reporter({"step": step, "mean_return": evaluations[-1]["mean_return"],
+                          "best_return": max(record["mean_return"] for record in evaluations)})
+        state = read_json(folder / STATE_FILE) or {}
+        row = _row(spec, folder, evaluations, step, {**clock.times(), **state}, state.get("checkpoint"), blas_threads,
+                   "stopped" if stopped else "done")
+        write_json(folder / RESULT_FILE, row)
+        agent.close()
+        return row
+    finally:
+        env.close()
+        evaluation_env.close()
+
+
+class _Clock:
+    """The trial's wall-clock and CPU time (this process's, all threads), summed over resumptions."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.time(), time.process_time()
+        self.wall_before = self.cpu_before = 0.0
+
+    def resume(self, state: dict[str, Any]) -> None:
+        """Continues the times a ``state.json`` recorded."""
+        self.wall_before, self.cpu_before = float(state.get("wall_time", 0.0)), float(state.get("cpu_time", 0.0))
+
+    def times(self) -> dict[str, float]:
+        return {"wall_time": self.wall_before + time.time() - self.wall,
+                "cpu_time": self.cpu_before + time.process_time() - self.cpu}
+
+
+def _evaluate(agent: Agent, env: Any, spec: TrialSpec, step: int) -> dict[str, Any]:
+    returns, lengths = evaluate_episodes(agent, env, spec.eval_episodes, deterministic=True,
+                                         seed=derived_seed(spec.seed, step, _EVALUATION_ENV))
+    return {"step": int(step), "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+            "returns": [float(value) for value in returns], "lengths": [int(value) for value in lengths]}
+
+
+def _commit(folder: Path, agent: Agent, step: int, evaluations: list[dict[str, Any]], times: dict[str, float]) -> None:
+    """Checkpoint, then evaluations, then ``state.json`` (the commit point), each written
+    atomically; older checkpoints are removed last."""
+    name = f"checkpoint-{step}.flowrl"
+    agent.save(folder / name, include_replay_buffer=True)
+    write_json(folder / EVALUATIONS_FILE, evaluations)
+    _write_evaluations_csv(folder / EVALUATIONS_CSV, evaluations)
+    write_json(folder / STATE_FILE, {"step": int(step), "checkpoint": name, **times})
+    for old in folder.glob("checkpoint-*.flowrl"):
+        if old.name != name:
+            old.unlink()
+
+
+def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step: int, times: dict[str, Any],
+         checkpoint: Optional[str], blas_threads: int, status: str) -> dict[str, Any]:
+    means = [record["mean_return"] for record in evaluations]
+    best = int(np.argmax(means)) if means else None
+    return {"trial": spec.name, "algorithm": spec.algorithm, "env": spec.env, "seed": spec.seed,
+            "hyperparameters": dict(spec.hyperparameters), "dataset": spec.dataset, "status": status,
+            "final_return": means[-1] if means else math.nan,
+            "best_return": means[best] if best is not None else math.nan,
+            "best_step": evaluations[best]["step"] if best is not None else None,
+            "steps": int(step), "wall_time": round(float(times.get("wall_time", 0.0)), 3),
+            "cpu_time": round(float(times.get("cpu_time", 0.0)), 3), "evaluations": len(evaluations),
+            "blas_threads": blas_threads, "path": str(folder),
+            "checkpoint": str(folder / checkpoint) if checkpoint else None}
+
+
+def unfinished_row(spec: TrialSpec, folder: Path, error: Optional[str] = None) -> dict[str, Any]:
+    """The row of a trial without ``result.json``: status ``"failed"`` (or ``"pending"`` when it
+    has no error), its evaluations so far, and the last line of its error."""
+    state = read_json(folder / STATE_FILE) or {}
+    step = int(state.get("step", 0))
+    evaluations = [record for record in read_json(folder / EVALUATIONS_FILE) or [] if record["step"] <= step]
+    if error is None and (folder / ERROR_FILE).exists():
+        lines = (folder / ERROR_FILE).read_text().strip().splitlines()
+        error = lines[-1] if lines else "failed"
+    row = _row(spec, folder, evaluations, step, state, state.get("checkpoint"),
+               spec.blas_threads, "failed" if error else "pending")
+    row["error"] = error
+    return row
+
+
+def _truncate_progress(path: Path, step: int) -> None:
+    """Drops the rows of ``progress.csv`` logged after ``step`` (by a run that did not reach its
+    next checkpoint), so that the resumed run's rows follow on without duplicates."""
+    if not path.exists():
+        return
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    kept = [row for row in rows if _float(row.get("time/total_timesteps")) <= step]
+    if len(kept) == len(rows):
+        return
+    temporary = path.with_suffix(".csv.tmp")
+    with open(temporary, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(kept)
+    os.replace(temporary, path)
+
+
+def _float(text: Optional[str]) -> float:
+    try:
+        return float(text) if text else -math.inf
+    except ValueError:
+        return -math.inf
+
+
+def _write_evaluations_csv(path: Path, evaluations: list[dict[str, Any]]) -> None:
+    temporary = path.with_suffix(".csv.tmp")
+    with open(temporary, "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["step", "mean_return", "std_return", "episodes"])
+        for record in evaluations:
+            writer.writerow([record["step"], repr(record["mean_return"]), repr(record["std_return"]), len(record["returns"])])
+    os.replace(temporary, path)
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in ``path``, or None when the file does not exist."""
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return None
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Writes ``value`` as JSON to ``path`` atomically (a temporary file, fsynced, then renamed)."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as file:
+        json.dump(value, file, indent=1)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,408 @@
+"""flowrl.experiments: grids, the serial and Ray backends, resumption after an exception and after
+a hard kill (identical to an uninterrupted run), the report's statistics against a direct
+computation, the command line, and the errors before any trial runs.
+
+Every trial is tiny (a few hundred Pendulum steps, 32-unit layers), so the file runs in well under
+a minute besides the Ray test's start-up.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import flowrl
+import numpy as np
+import pytest
+from flowrl import experiments
+from flowrl.callbacks import BaseCallback
+from flowrl.experiments import __main__ as cli
+from flowrl.experiments import _trial
+
+#: Small settings every algorithm here takes.
+SMALL: dict[str, Any] = {"hidden_sizes": [[32, 32]], "batch_size": 32, "buffer_size": 2000, "learning_starts": 100}
+#: A 2 × 2 grid: two learning rates × two seeds of SAC, 300 steps, evaluated every 100.
+GRID: dict[str, Any] = {"algorithms": ["SAC"], "envs": ["Pendulum-v1"], "seeds": [0, 1], "timesteps": 300,
+                        "hyperparameters": {**SMALL, "learning_rate": [3e-4, 1e-3]}, "eval_every": 100,
+                        "eval_episodes": 2}
+
+
+def evaluations(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return json.loads((Path(row["path"]) / "evaluations.json").read_text())
+
+
+def parameters(row: dict[str, Any]) -> dict[str, np.ndarray]:
+    agent = experiments.ALGORITHMS[row["algorithm"]].load(row["checkpoint"])
+    try:
+        return agent.get_parameters()
+    finally:
+        agent.close()
+
+
+# ---------------------------------------------------------------------------------------- statistics
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    """floor(n/4) values dropped at each end, for every n from 1 to 12 (scipy's trim_mean(x, 0.25))."""
+    rng = np.random.default_rng(3)
+    for n in range(1, 13):
+        values = rng.normal(size=n)
+        ordered = sorted(values)
+        cut = n // 4
+        middle = ordered[cut:n - cut]
+        assert experiments.iqm(values) == pytest.approx(sum(middle) / len(middle), abs=1e-12)
+    assert experiments.iqm([1.0, 2.0, 3.0]) == pytest.approx(2.0)                 # n < 4: the mean
+    assert experiments.iqm([1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.5)          # the middle two
+    assert experiments.iqm([-50.0, 1.0, 2.0, 3.0, 100.0]) == pytest.approx(2.0)  # the middle three
+    assert experiments.iqm(np.arange(8.0)) == pytest.approx(3.5)                  # values 2..5
+
+
+def test_bootstrap_ci_against_a_direct_resampling() -> None:
+    values = np.array([-150.0, -170.0, -210.0, -400.0, -160.0])
+    low, high = experiments.bootstrap_ci(values, 0.95, resamples=2000, seed=7)
+    rng = np.random.default_rng(7)
+    indices = rng.integers(0, len(values), size=(2000, len(values)))
+    means = sorted(sum(values[i] for i in row) / len(values) for row in indices)
+    # numpy's linear interpolation of the 2.5% and 97.5% quantiles, written out
+    def quantile(q: float) -> float:
+        position = q * (len(means) - 1)
+        below = math.floor(position)
+        return means[below] + (position - below) * (means[min(below + 1, len(means) - 1)] - means[below])
+    assert low == pytest.approx(quantile(0.025), abs=1e-9) and high == pytest.approx(quantile(0.975), abs=1e-9)
+    assert low <= np.mean(values) <= high
+    assert experiments.bootstrap_ci(values) == experiments.bootstrap_ci(values)  # seeded
+    assert experiments.bootstrap_ci([5.0]) == (5.0, 5.0)
+    with pytest.raises(ValueError):
+        experiments.bootstrap_ci([1.0, math.nan])
+
+
+def _fake_trial(storage: Path, algorithm: str, seed: int, learning_rate: float, curve: list[float]) -> None:
+    """A finished trial folder written by hand: its evaluations' mean returns are ``curve``."""
+    spec = experiments.TrialSpec(algorithm, "Pendulum-v1", seed, {"learning_rate": learning_rate}, timesteps=300,
+                                 eval_every=100, eval_episodes=1,
+                                 name=f"{algorithm}_lr{learning_rate}_seed{seed}")
+    folder = storage / spec.name
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(spec.to_dict()))
+    records = [{"step": 100 * (index + 1), "mean_return": value, "std_return": 0.0, "returns": [value],
+                "lengths": [200]} for index, value in enumerate(curve)]
+    (folder / "evaluations.json").write_text(json.dumps(records))
+    (folder / "result.json").write_text(json.dumps({"final_return": curve[-1], "best_return": max(curve),
+                                                    "steps": 300}))
+
+
+def test_report_against_a_direct_computation(tmp_path: Path) -> None:
+    finals = {0: -300.0, 1: -150.0, 2: -1000.0, 3: -200.0, 4: -180.0}
+    for seed, final in finals.items():
+        _fake_trial(tmp_path, "SAC", seed, 1e-3, [-1200.0, -600.0 + seed, final])
+    _fake_trial(tmp_path, "SWFP", 0, 3e-4, [-900.0, -500.0, -400.0])
+    table = experiments.report(tmp_path, resamples=4000, seed=1)
+    assert [(row["algorithm"], row["seeds"]) for row in table.rows] == [("SAC", 5), ("SWFP", 1)]
+    sac = table.rows[0]
+    values = np.array([finals[seed] for seed in sorted(finals)])
+    assert sac["finals"] == list(values)
+    assert sac["final_mean"] == pytest.approx(values.mean())
+    assert sac["final_iqm"] == pytest.approx(np.mean(sorted(values)[1:4]))  # n = 5: drop one at each end
+    rng = np.random.default_rng(1)
+    means = values[rng.integers(0, 5, size=(4000, 5))].mean(axis=1)
+    assert (sac["final_ci_low"], sac["final_ci_high"]) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    best = np.array([max(-600.0 + seed, finals[seed]) for seed in sorted(finals)])
+    assert sac["best_mean"] == pytest.approx(best.mean()) and sac["best_iqm"] == pytest.approx(np.mean(sorted(best)[1:4]))
+    swfp = table.rows[1]
+    assert swfp["final_mean"] == swfp["final_ci_low"] == swfp["final_ci_high"] == swfp["final_iqm"] == -400.0
+    assert "| SAC | Pendulum-v1 | learning_rate=0.001 | 5 | 300 |" in table.markdown
+    assert (tmp_path / "report.md").read_text().strip() == table.markdown
+    steps, mean, low, high = experiments._report.curve(
+        [experiments._report._Trial(*_read(tmp_path / f"SAC_lr0.001_seed{seed}")) for seed in finals], band="minmax")
+    assert list(steps) == [100, 200, 300] and mean[2] == pytest.approx(values.mean())
+    assert (low[2], high[2]) == (-1000.0, -150.0)
+    if table.plots:  # matplotlib present
+        assert Path(table.plots[0]).name == "curves_Pendulum-v1.png" and Path(table.plots[0]).stat().st_size > 1000
+
+
+def _read(folder: Path) -> tuple[Any, Any, Any]:
+    config = json.loads((folder / "config.json").read_text())
+    return (experiments.TrialSpec.from_dict(config), json.loads((folder / "result.json").read_text()),
+            json.loads((folder / "evaluations.json").read_text()))
+
+
+# ---------------------------------------------------------------------------------------- checks
+
+
+def test_errors_name_the_bad_input_before_any_trial_runs(tmp_path: Path) -> None:
+    storage = tmp_path / "sweep"
+    base = {**GRID, "storage": storage, "backend": "serial", "verbose": 0}
+    with pytest.raises(flowrl.InvalidArgumentError, match="'PPO'"):
+        experiments.sweep(**{**base, "algorithms": ["SAC", "PPO"]})
+    with pytest.raises(flowrl.InvalidArgumentError, match="NoSuchEnv-v0"):
+        experiments.sweep(**{**base, "envs": ["NoSuchEnv-v0"]})
+    with pytest.raises(flowrl.InvalidArgumentError, match="learning_rat"):
+        experiments.sweep(**{**base, "hyperparameters": {"learning_rat": [1e-3]}})
+    with pytest.raises(flowrl.InvalidArgumentError, match="flow_steps"):  # SWFP's key, not SAC's
+        experiments.sweep(**{**base, "algorithms": ["SWFP", "SAC"], "hyperparameters": {"flow_steps": [4]}})
+    with pytest.raises(flowrl.InvalidArgumentError, match="batch_size"):
+        experiments.sweep(**{**base, "hyperparameters": {"batch_size": [0]}})
+    with pytest.raises(flowrl.InvalidArgumentError, match="backend"):
+        experiments.sweep(**{**base, "backend": "slurm"})
+    with pytest.raises(flowrl.InvalidArgumentError, match="seeds"):
+        experiments.sweep(**{**base, "seeds": [1, 1]})
+    with pytest.raises(flowrl.InvalidArgumentError, match="seed"):
+        experiments.sweep(**{**base, "hyperparameters": {"seed": [1, 2]}})
+    assert not storage.exists()
+
+
+def test_the_grid_expands_in_order() -> None:
+    specs = experiments.expand(["swfp", flowrl.SAC], ["Pendulum-v1"], [0, 1], 1000,
+                               {"learning_rate": [3e-4, 1e-3], "hidden_sizes": [[64, 64]]})
+    assert [(spec.algorithm, spec.hyperparameters["learning_rate"], spec.seed) for spec in specs] == [
+        ("SWFP", 3e-4, 0), ("SWFP", 3e-4, 1), ("SWFP", 1e-3, 0), ("SWFP", 1e-3, 1),
+        ("SAC", 3e-4, 0), ("SAC", 3e-4, 1), ("SAC", 1e-3, 0), ("SAC", 1e-3, 1)]
+    assert specs[0].eval_every == 100 and specs[0].hyperparameters["hidden_sizes"] == [64, 64]
+    assert specs[0].name == "SWFP_Pendulum-v1_hidden_sizes=64x64_learning_rate=0.0003_seed0"
+    explicit = experiments.hyperparameter_grid([{"learning_rate": 1e-3}, {"learning_rate": 3e-4, "batch_size": 64}])
+    assert explicit == [{"learning_rate": 1e-3}, {"learning_rate": 3e-4, "batch_size": 64}]
+
+
+def test_ray_missing_raises_an_import_error_naming_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ImportError, match=r'pip install "flowrl\[ray\]"'):
+        experiments.sweep(**GRID, storage=tmp_path / "sweep", backend="ray")
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_importing_flowrl_imports_no_ray() -> None:
+    code = "import sys, flowrl, flowrl.experiments; assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------- running
+
+
+@pytest.fixture(autouse=True)
+def _keep_blas_settings() -> Any:
+    """run_trial sets the process's BLAS threads and OPENBLAS_NUM_THREADS; later tests see them restored."""
+    with experiments._backends._blas_settings_kept():
+        yield
+
+
+@pytest.fixture(scope="module")
+def serial_rows(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """The 2 × 2 grid, run serially once for the tests that compare with it."""
+    return experiments.sweep(**GRID, storage=tmp_path_factory.mktemp("serial") / "sweep", backend="serial", verbose=0)
+
+
+def test_serial_sweep_rows_and_folders(serial_rows: list[dict[str, Any]]) -> None:
+    assert len(serial_rows) == 4
+    assert [(row["hyperparameters"]["learning_rate"], row["seed"]) for row in serial_rows] == [
+        (3e-4, 0), (3e-4, 1), (1e-3, 0), (1e-3, 1)]
+    for row in serial_rows:
+        assert row["status"] == "done" and row["steps"] == 300 and row["evaluations"] == 3
+        assert row["algorithm"] == "SAC" and row["env"] == "Pendulum-v1" and row["blas_threads"] == 1
+        assert row["best_return"] >= row["final_return"] and row["wall_time"] > 0
+        folder = Path(row["path"])
+        names = {path.name for path in folder.iterdir()}
+        assert {"config.json", "progress.csv", "evaluations.json", "evaluations.csv", "state.json", "result.json",
+                "checkpoint-300.flowrl"} <= names and "error.txt" not in names
+        assert [record["step"] for record in evaluations(row)] == [100, 200, 300]
+        assert evaluations(row)[-1]["mean_return"] == row["final_return"]
+    assert serial_rows[0]["final_return"] != serial_rows[1]["final_return"]  # seeds differ
+
+
+def test_a_finished_sweep_is_read_not_run_again(serial_rows: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished trial ran again")
+
+    monkeypatch.setattr(experiments._backends, "run_trial", fail)
+    storage = Path(serial_rows[0]["path"]).parent
+    again = experiments.sweep(**GRID, storage=storage, backend="serial", verbose=0)
+    assert again == serial_rows
+    with pytest.raises(flowrl.InvalidArgumentError, match="timesteps"):
+        experiments.sweep(**{**GRID, "timesteps": 400}, storage=storage, backend="serial", verbose=0)
+
+
+def test_a_failed_trial_is_reported_and_the_others_finish(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_run_trial = experiments._backends.run_trial
+
+    def run_trial(spec: experiments.TrialSpec, folder: Path, **kwargs: Any) -> dict[str, Any]:
+        if spec.seed == 1:
+            raise flowrl.NumericalError("simulated NaN")
+        return real_run_trial(spec, folder, **kwargs)
+
+    monkeypatch.setattr(experiments._backends, "run_trial", run_trial)
+    grid = {**GRID, "hyperparameters": {**SMALL, "learning_rate": 1e-3}, "timesteps": 100}
+    with pytest.warns(RuntimeWarning, match="1 of 2 trials did not finish"):
+        rows = experiments.sweep(**grid, storage=tmp_path / "sweep", backend="serial", verbose=0)
+    assert [row["status"] for row in rows] == ["done", "failed"]
+    assert rows[1]["error"] == "NumericalError: simulated NaN" and rows[1]["steps"] == 0
+    monkeypatch.setattr(experiments._backends, "run_trial", real_run_trial)
+    rows = experiments.sweep(**grid, storage=tmp_path / "sweep", backend="serial", verbose=0)  # the retry
+    assert [row["status"] for row in rows] == ["done", "done"]
+
+
+class StopAt(BaseCallback):
+    """Raises (a crash) once the trial reaches ``step``."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__()
+        self.step = step
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.step:
+            raise RuntimeError(f"simulated crash at step {self.num_timesteps}")
+        return True
+
+
+def test_a_trial_resumed_after_an_exception_ends_as_an_uninterrupted_one(
+        serial_rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    storage = tmp_path / "sweep"
+    spec = experiments.expand(**GRID)[1]  # learning rate 3e-4, seed 1
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        experiments.run_trial(spec, storage / spec.name, callback=StopAt(250))
+    folder = storage / spec.name
+    assert json.loads((folder / "state.json").read_text())["step"] == 200  # the checkpoint after the 2nd evaluation
+    assert "simulated crash" in (folder / "error.txt").read_text() and not (folder / "result.json").exists()
+    rows = experiments.sweep(**GRID, storage=storage, backend="serial", verbose=0)
+    resumed = rows[1]
+    uninterrupted = serial_rows[1]
+    assert resumed["trial"] == uninterrupted["trial"] and resumed["status"] == "done"
+    assert evaluations(resumed) == evaluations(uninterrupted)
+    assert resumed["final_return"] == uninterrupted["final_return"]
+    assert not (folder / "error.txt").exists()
+    final, reference = parameters(resumed), parameters(uninterrupted)
+    assert all(np.array_equal(final[name], reference[name]) for name in reference)
+
+
+def test_resuming_drops_the_log_rows_past_the_checkpoint(tmp_path: Path) -> None:
+    """Rows a crashed run logged after its last checkpoint are dropped, so the resumed run's rows
+    follow on without duplicates."""
+    path = tmp_path / "progress.csv"
+    path.write_text("rollout/ep_rew_mean,time/total_timesteps\n-1200.5,800\n-1100.0,1600\n-900.0,2400\n")
+    _trial._truncate_progress(path, 2000)
+    assert path.read_text().splitlines() == ["rollout/ep_rew_mean,time/total_timesteps", "-1200.5,800", "-1100.0,1600"]
+
+
+def test_a_killed_trial_resumes_to_the_same_end(serial_rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    """SIGKILL in the middle of learning (no cleanup at all), then the sweep call again."""
+    storage = tmp_path / "sweep"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from flowrl import experiments
+        from flowrl.callbacks import BaseCallback
+
+        class Kill(BaseCallback):
+            def _on_step(self):
+                if self.num_timesteps >= 170:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return True
+
+        grid = {GRID!r}
+        spec = experiments.expand(**grid)[2]
+        experiments.run_trial(spec, {str(storage)!r} + "/" + spec.name, callback=Kill())
+    """)
+    process = subprocess.run([sys.executable, "-c", script])
+    assert process.returncode == -signal.SIGKILL
+    spec = experiments.expand(**GRID)[2]
+    assert json.loads((storage / spec.name / "state.json").read_text())["step"] == 100
+    rows = experiments.sweep(**GRID, storage=storage, backend="serial", verbose=0)
+    assert evaluations(rows[2]) == evaluations(serial_rows[2])
+    assert [row["status"] for row in rows] == ["done"] * 4
+
+
+def test_pretraining_on_a_dataset_first(tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    env = gym.make("Pendulum-v1")
+    path = tmp_path / "demos.npz"
+    flowrl.datasets.collect(env, lambda observation: env.action_space.sample(), 400, path=path, seed=0)
+    rows = experiments.sweep(["SWFP"], ["Pendulum-v1"], [0], 200, {**SMALL, "flow_steps": 2}, eval_every=100,
+                             eval_episodes=1, dataset=path, pretrain_steps=20, storage=tmp_path / "sweep",
+                             backend="serial", verbose=0)
+    assert rows[0]["status"] == "done" and rows[0]["dataset"] == str(path)
+    assert [record["step"] for record in evaluations(rows[0])] == [0, 100, 200]  # step 0: the pretrained policy
+    agent = flowrl.SWFP.load(rows[0]["checkpoint"])
+    assert agent.info()["counters"]["pretrain_steps"] == 20 and agent.replay_buffer.size() == 600
+    agent.close()
+    with pytest.raises(flowrl.InvalidArgumentError):
+        experiments.sweep(["SAC"], ["Pendulum-v1"], [0], 100, dataset=tmp_path / "missing.npz",
+                          storage=tmp_path / "other", backend="serial", verbose=0)
+
+
+def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid = {**GRID, "seeds": [0], "hyperparameters": {**SMALL, "learning_rate": 1e-3}, "timesteps": 200,
+            "storage": str(tmp_path / "sweep"), "backend": "serial", "verbose": 0}
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(grid))
+    assert cli.main(["run", str(path), "--no-report"]) == 0
+    assert "SAC_Pendulum-v1" in capsys.readouterr().out
+    assert cli.main(["report", str(tmp_path / "sweep"), "--no-plot"]) == 0
+    assert "| SAC | Pendulum-v1 |" in capsys.readouterr().out
+    yaml = pytest.importorskip("yaml")
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump({**grid, "algorithms": ["PPO"]}))
+    assert cli.main(["run", str(tmp_path / "grid.yaml")]) == 2
+    assert "'PPO'" in capsys.readouterr().err
+    assert cli.main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_command_line_without_pyyaml_reads_json_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml raises ImportError
+    path = tmp_path / "grid.yaml"
+    path.write_text("algorithms: [SAC]\n")
+    with pytest.raises(flowrl.InvalidArgumentError, match="pip install pyyaml"):
+        cli.read_grid(path)
+    path.write_text('{"algorithms": ["SAC"]}')
+    assert cli.read_grid(path) == {"algorithms": ["SAC"]}
+
+
+def test_ray_grid_matches_the_serial_one(serial_rows: list[dict[str, Any]], tmp_path: Path) -> None:
+    """The 2 × 2 grid as Ray Tune trials on a local Ray of 2 CPUs (two trials at once): the same
+    evaluations as in-process, bit for bit (one BLAS thread per trial), and Ray shut down after."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.tune")
+    assert not ray.is_initialized()
+    try:
+        rows = experiments.sweep(**GRID, storage=tmp_path / "sweep", backend="ray", ray_init={"num_cpus": 2},
+                                 verbose=0)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+    assert not ray.is_initialized()  # the sweep shuts down the Ray it started
+    assert [row["status"] for row in rows] == ["done"] * 4
+    assert [row["blas_threads"] for row in rows] == [1] * 4
+    for row, reference in zip(rows, serial_rows):
+        assert row["trial"] == reference["trial"]
+        assert evaluations(row) == evaluations(reference)
+    assert (tmp_path / "sweep" / "_ray").is_dir()
+
+
+def test_trial_sets_one_blas_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")  # restored after the test
+    threads = flowrl.info()["blas"]["threads"]
+    _trial.limit_blas_threads(2)
+    assert flowrl.info()["blas"]["threads"] == 2
+    assert _trial.limit_blas_threads(1) == 1 and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert flowrl.info()["blas"]["threads"] == 1
+    flowrl.set_blas_threads(threads)
+
+
+def test_the_serial_backend_restores_the_blas_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    threads = flowrl.info()["blas"]["threads"]
+    rows = experiments.sweep(**{**GRID, "seeds": [0], "hyperparameters": SMALL, "timesteps": 50}, storage=tmp_path,
+                             backend="serial", blas_threads=2, verbose=0)
+    assert rows[0]["blas_threads"] == 2
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and flowrl.info()["blas"]["threads"] == threads
