@@ -251,6 +251,26 @@ final class AlgorithmContractTests: XCTestCase {
         }
     }
 
+    func testPretrainLearningRateAppliesToPretrainingOnly() throws {
+        let demonstrations = List.transitions(16, seed: 6)
+        for model in List.all {
+            // Pretraining at pretrain_learning_rate equals pretraining at that learning_rate ...
+            let fast = try List.agent(model, #""seed": 4, "learning_rate": 0.001"#)
+            let split = try List.agent(model, #""seed": 4, "learning_rate": 0.0001, "pretrain_learning_rate": 0.001"#)
+            _ = try fast.pretrain(observations: demonstrations.observations, actions: demonstrations.actions, steps: 5)
+            _ = try split.pretrain(observations: demonstrations.observations, actions: demonstrations.actions, steps: 5)
+            XCTAssertEqual(fast.agent.captureState(includeReplayBuffer: false).tensors,
+                           split.agent.captureState(includeReplayBuffer: false).tensors, model.label)
+            // ... and fine-tuning then runs at learning_rate: as an agent of that rate given the same state.
+            let slow = try List.agent(model, #""seed": 4, "learning_rate": 0.0001"#)
+            try slow.agent.restoreState(fast.agent.captureState(includeReplayBuffer: false))
+            for agent in [split, slow] { try agent.observe(demonstrations) }
+            XCTAssertEqual(try split.update(gradientSteps: 3), try slow.update(gradientSteps: 3), model.label)
+            XCTAssertEqual(split.agent.captureState(includeReplayBuffer: false).tensors,
+                           slow.agent.captureState(includeReplayBuffer: false).tensors, model.label)
+        }
+    }
+
     func testAlphaAfterPretrainingFollowsTheRewardScale() throws {
         for model in List.all where model.algorithm == "sac" || model.algorithm == "sac_flow" || model.algorithm == "swfp" {
             // "auto": min(α, 0.1 · mean|r| / d) with d = 2; |r| = 0.4 gives 0.02.

@@ -82,6 +82,9 @@ public final class SWFP: OffPolicyAgent {
         public static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] {
             ["paper": { configuration in
                 configuration.common.learningRate = 1e-5
+                // The paper gives no pretraining rate; at 1e-5 a pretraining of thousands of
+                // steps leaves the flow near its initialisation (docs/finetuning-investigation.md).
+                configuration.common.pretrainLearningRate = .value(3e-4)
                 configuration.replay.batchSize = 256
                 configuration.options.actorBatchSize = 1024
                 configuration.temperature.alpha = .value(4)

@@ -22,12 +22,23 @@ public protocol ConfigurationGroup: Codable, Equatable, Sendable {
 /// The policy's learning rate and the seed: keys every algorithm has.
 public struct CommonSettings: ConfigurationGroup {
     public var learningRate: Float = 3e-4
+    /// "auto": `learning_rate`. Its own value lets a small fine-tuning rate (SWFP's paper: 1e-5)
+    /// follow a pretraining that still learns.
+    public var pretrainLearningRate = AutoOrNumber.auto
     public var seed: UInt64 = 0
 
     public init() {}
 
+    /// The policy's learning rate during `pretrain`.
+    public var resolvedPretrainLearningRate: Float {
+        if case .value(let rate) = pretrainLearningRate { return rate }
+        return learningRate
+    }
+
     public static var keys: [ConfigKey<Self>] {
         [.number("learning_rate", \.learningRate, in: 1e-8...1, "Adam's learning rate for the policy (and for α when it is tuned)."),
+         .numberOrAuto("pretrain_learning_rate", \.pretrainLearningRate, in: 1e-8...1,
+                       "The policy's learning rate in pretrain(); \"auto\" uses learning_rate."),
          .unsigned("seed", \.seed, "Seeds every random choice: initial weights, noise, minibatches, the loop's random actions.")]
     }
 }

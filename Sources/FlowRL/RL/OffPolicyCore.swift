@@ -35,6 +35,8 @@ public final class OffPolicyCore {
     public var progress = TrainingCounters()
     /// Rows per minibatch (`batch_size`).
     public let batchSize: Int
+    /// The policy optimiser's learning rate while `pretrain` runs (`pretrain_learning_rate`).
+    let pretrainLearningRate: Float
     let policyDelay: Int
     let targetUpdateInterval: Int
     /// The algorithm's networks and optimisers with their checkpoint prefixes, in the order they
@@ -78,6 +80,7 @@ public final class OffPolicyCore {
         policyDelay = groups.contains(.critic) ? critic.policyDelay : 1
         targetUpdateInterval = groups.contains(.critic) ? critic.targetUpdateInterval : 1
         batchSize = configuration.replay.batchSize
+        pretrainLearningRate = configuration.common.resolvedPretrainLearningRate
         buffer = try ReplayBuffer(capacity: configuration.replay.bufferSize, observationSize: observationSize, actionSize: actionSize,
                                   particleWidth: particleWidth)
         self.generator = generator
@@ -207,13 +210,16 @@ public final class OffPolicyCore {
         metrics.addPerActorStep("train/entropy", -Double(logProbability.sum()) / Double(logProbability.count))
     }
 
-    /// `steps` Adam steps of `optimizer` on `loss` over minibatches of `batch_size`
-    /// demonstrations drawn with replacement, counted as pretraining; returns the mean loss of
+    /// `steps` Adam steps of `optimizer` (at `pretrain_learning_rate`) on `loss` over minibatches
+    /// of `batch_size` demonstrations drawn with replacement, counted as pretraining; returns the mean loss of
     /// the last 100 steps. `loss` records on the tape it is given (already reset).
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int, optimizer: Adam,
                          loss: (_ observations: Tensor, _ actions: Tensor, _ tape: Tape, _ generator: inout RandomGenerator) -> Variable) -> Double {
         progress.pretrainSteps += steps
         let tape = self.tape
+        let fineTuningRate = optimizer.learningRate
+        optimizer.learningRate = pretrainLearningRate
+        defer { optimizer.learningRate = fineTuningRate }
         return trainOnMinibatches(observations: observations, actions: actions, steps: steps, batchSize: batchSize,
                                   generator: &generator) { s, a, generator in
             tape.reset()
