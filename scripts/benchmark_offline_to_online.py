@@ -126,8 +126,13 @@ def summary(results: list[dict[str, Any]]) -> str:
         ratios = [r["final"] / r["start"] if r["start"] > 0 else float("nan") for r in runs]
         kept = sum(1 for r in runs if r["dip"] >= -0.10)
         ratio = cell(ratios, 2) if all(np.isfinite(ratios)) else "n/a (score ≤ 0)"
-        lines.append(f"| {dataset} ({steps // 1000}k) | {row} | {len(runs)} | {cell(starts)} | {cell(worsts)} ({cell(dips, 0)}%) "
-                     f"| {cell(finals)} | {ratio} | {cell([r['auc'] for r in runs])} | {kept}/{len(runs)} |")
+        # Without pretraining there is no pretrained score to keep: the start is the untrained policy.
+        pretrained = all(r["pretrained"] for r in runs)
+        start_label = cell(starts) if pretrained else f"({cell(starts)} untrained)"
+        dip = f"{cell(worsts)} ({cell(dips, 0)}%)" if pretrained else cell(worsts)
+        lines.append(f"| {dataset} ({steps // 1000}k) | {row} | {len(runs)} | {start_label} | {dip} "
+                     f"| {cell(finals)} | {ratio if pretrained else '–'} | {cell([r['auc'] for r in runs])} "
+                     f"| {f'{kept}/{len(runs)}' if pretrained else '–'} |")
     return "\n".join(lines)
 
 
