@@ -152,9 +152,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             steps = sorted(int(step) for step in runs[0]["curve"])
             values = np.array([[r["curve"][str(step)] if str(step) in r["curve"] else r["curve"][step] for step in steps] for r in runs])
             mean = values.mean(axis=0)
-            axis.plot(steps, mean, label=f"{row} ({len(runs)} seeds)")
+            (line,) = axis.plot(steps, mean, label=f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, mean; band: min–max)")
             if len(runs) > 1:
-                axis.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2)
+                axis.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color())
         axis.set_title(dataset)
         axis.set_xlabel("online env steps")
         axis.set_ylabel("evaluation return (10 episodes)")
