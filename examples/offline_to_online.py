@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def main() -> None:
     controller = make_controller(np.random.default_rng(args.seed))
     with tempfile.TemporaryDirectory() as folder:
         if args.minari:
-            import os
-
             os.environ["MINARI_DATASETS_PATH"] = folder   # a private Minari root for this run
             flowrl.datasets.collect(env, controller, args.transitions, dataset_id="pendulum/example-v0", seed=args.seed)
             dataset: object = "pendulum/example-v0"
