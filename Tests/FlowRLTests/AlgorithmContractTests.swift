@@ -10,30 +10,31 @@ enum AlgorithmList {
         /// How failures name it.
         let label: String
         let algorithm: String
-        /// A small configuration (without `seed`, which the tests add where they need one).
+        /// A small configuration (without `seed`, which the tests add where they need one; a short
+        /// critic warm-up, as "auto" means thousands of steps: CriticWarmupTests checks "auto").
         let json: String
     }
 
     static let all: [Model] = [
         Model(label: "flow_bc", algorithm: "flow_bc", json: #"{"hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "swfp", algorithm: "swfp",
-              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         // The paper's choices (docs/algorithms.md, "SWFP: differences from the paper"): stored chains
         // add replay columns and a state part, the prior acts, and the actor's batch is larger.
         Model(label: "swfp paper options", algorithm: "swfp",
-              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "value_samples": 3, "solver": "midpoint", "actor_batch_size": 6}"#),
-        Model(label: "sac", algorithm: "sac", json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16}"#),
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "value_samples": 3, "solver": "midpoint", "actor_batch_size": 6}"#),
+        Model(label: "sac", algorithm: "sac", json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16}"#),
         Model(label: "sac_flow gated", algorithm: "sac_flow",
-              json: #"{"hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+              json: #"{"hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "sac_flow mlp", algorithm: "sac_flow",
-              json: #"{"velocity": "mlp", "hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+              json: #"{"velocity": "mlp", "hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "sac_flow decoder", algorithm: "sac_flow",
-              json: #"{"velocity": "decoder", "decoder_width": 8, "decoder_heads": 2, "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
+              json: #"{"velocity": "decoder", "decoder_width": 8, "decoder_heads": 2, "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),
         Model(label: "rldt", algorithm: "rldt",
-              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2}"#),
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2}"#),
         // Reward scaling adds a state part, and the extrapolation noise its own draws in `act`.
         Model(label: "rldt options", algorithm: "rldt",
-              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2, "reward_scaling": "running_abs_mean", "exploration": "min_extrp"}"#),
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2, "reward_scaling": "running_abs_mean", "exploration": "min_extrp"}"#),
     ]
 
     static let observationSize = 3, actionSize = 2

@@ -7,7 +7,7 @@ import XCTest
 /// algorithm is covered by being registered.
 final class ConfigurationSchemaTests: XCTestCase {
     static let groups: Set<String> = ["algorithm", "common", "replay", "critic", "temperature", "training_loop"]
-    static let valueTypes: Set<String> = ["integer", "number", "string", "integer_list", "number_or_auto"]
+    static let valueTypes: Set<String> = ["integer", "number", "string", "integer_list", "number_or_auto", "integer_or_auto"]
 
     /// One key's schema entry.
     struct Entry {
@@ -88,7 +88,7 @@ final class ConfigurationSchemaTests: XCTestCase {
                 XCTAssertEqual(key.fields["default"], defaults[key.name], "\(label): the schema's default is not the configuration's")
                 if let source = key.string("follows") { XCTAssertNotNil(defaults[source], "\(label) follows an unknown key") }
                 if key.type == "string" { XCTAssertFalse(key.choices.isEmpty, "\(label) lists no choices") }
-                if key.type == "integer" || key.type == "number" || key.type == "integer_list" {
+                if ["integer", "number", "integer_list", "integer_or_auto"].contains(key.type) {
                     XCTAssertNotNil(key.fields["minimum"], "\(label) has no minimum")
                 }
             }
@@ -120,7 +120,8 @@ final class ConfigurationSchemaTests: XCTestCase {
             for key in keys {
                 var outside: [String] = []
                 switch key.type {
-                case "integer":
+                case "integer", "integer_or_auto":
+                    if key.type == "integer_or_auto" { outside += [#""automatic""#, "1.5"] }
                     if let minimum = key.integer("minimum") { outside.append("\(key.exclusiveMinimum ? minimum : minimum - 1)") }
                     if let maximum = key.integer("maximum") { outside.append("\(maximum + 1)") }
                     if let step = key.integer("multiple_of"), let minimum = key.integer("minimum") { outside.append("\(minimum + step - 1)") }

@@ -73,3 +73,52 @@ final class ConfigurationTests: XCTestCase {
         }
     }
 }
+
+/// The critic warm-up's length and target rate (docs/algorithms.md, "The start of fine-tuning").
+final class CriticWarmupTests: XCTestCase {
+    func steps(_ json: String) throws -> Int {
+        try SAC.Configuration.decode(json: json, algorithm: "sac").critic.resolvedCriticWarmupSteps
+    }
+
+    func testAutoFollowsTheHorizonAndTheWarmupRate() throws {
+        XCTAssertEqual(try steps("{}"), 6000)                                   // 3 / (0.05 · 0.01)
+        XCTAssertEqual(try steps(#"{"gamma": 0.8}"#), 300)                      // 3 / (0.05 · 0.2)
+        XCTAssertEqual(try steps(#"{"gamma": 0.98, "critic_warmup_tau": 0.1}"#), 1500)
+        XCTAssertEqual(try steps(#"{"gamma": 0.999}"#), CriticSettings.autoWarmupStepsCap)
+        XCTAssertEqual(try steps(#"{"gamma": 1}"#), CriticSettings.autoWarmupStepsCap)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": 7}"#), 7)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": 0}"#), 0)
+        for bad in [#"{"critic_warmup_steps": -1}"#, #"{"critic_warmup_steps": 2.5}"#, #"{"critic_warmup_steps": "some"}"#,
+                    #"{"critic_warmup_tau": 0}"#, #"{"critic_warmup_tau": 2}"#] {
+            XCTAssertThrowsError(try steps(bad), bad) { error in
+                XCTAssertTrue("\(error)".contains("critic_warmup"), "\(bad): \(error)")
+            }
+        }
+        // "auto" and a count both round-trip through the configuration's JSON.
+        for json in ["{}", #"{"critic_warmup_steps": 12}"#] {
+            let configuration = try SAC.Configuration.decode(json: json, algorithm: "sac")
+            XCTAssertEqual(try SAC.Configuration.decode(json: configuration.jsonString(), algorithm: "sac"), configuration)
+        }
+    }
+
+    func testTheWarmupMovesTheTargetsAtItsOwnRate() throws {
+        // τ_w = 1: after one warm-up step the targets equal the critic; with `critic_tau` (0.005)
+        // every 1,000 updates they would not have moved at all.
+        let agent = try SAC(configurationJSON: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "batch_size": 4, "critic_warmup_steps": 1, "critic_warmup_tau": 1, "target_update_interval": 1000}"#,
+                            observationSize: 3, actionSize: 2)
+        var generator = RandomGenerator(seed: 1)
+        let transitions = Transitions(observations: generator.normalTensor(rows: 8, cols: 3),
+                                      actions: generator.uniformTensor(rows: 8, cols: 2, lower: -1, upper: 1),
+                                      rewards: generator.normalTensor(rows: 8, cols: 1),
+                                      nextObservations: generator.normalTensor(rows: 8, cols: 3),
+                                      terminated: Tensor(rows: 8, cols: 1))
+        let critic = agent.core.softCritic!
+        let initial = critic.critic.parameters.map(\.value)
+        XCTAssertEqual(initial, critic.target.parameters.map(\.value))
+        let metrics = agent.storeDemonstrations(transitions).metrics
+        XCTAssertEqual(metrics["critic_warmup/steps"], 1)
+        XCTAssertEqual(agent.core.progress.updates, 1)
+        XCTAssertNotEqual(critic.critic.parameters.map(\.value), initial, "the critic did not learn")
+        XCTAssertEqual(critic.critic.parameters.map(\.value), critic.target.parameters.map(\.value), "the targets did not follow at τ_w = 1")
+    }
+}

@@ -20,7 +20,8 @@ from typing import Any, Optional
 from . import _lib
 
 #: The schema's value types and how numpydoc names them.
-_TYPE_NAMES = {"integer": "int", "number": "float", "integer_list": "list of int", "number_or_auto": "float or 'auto'"}
+_TYPE_NAMES = {"integer": "int", "number": "float", "integer_list": "list of int", "number_or_auto": "float or 'auto'",
+               "integer_or_auto": "int or 'auto'"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Key:
         ``"algorithm"`` for the algorithm's own keys, else the shared group (``"common"``,
         ``"replay"``, ``"critic"``, ``"temperature"``, ``"training_loop"``).
     type : str
-        ``"integer"``, ``"number"``, ``"string"``, ``"integer_list"`` or ``"number_or_auto"``.
+        ``"integer"``, ``"number"``, ``"string"``, ``"integer_list"``, ``"number_or_auto"`` or
+        ``"integer_or_auto"``.
     default : Any
         The core's default.
     description : str

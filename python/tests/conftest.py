@@ -52,21 +52,23 @@ class Model(NamedTuple):
 
 
 _SAC_FLOW_SMALL: dict[str, Any] = {"hidden_sizes": [32], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [32], "flow_steps": 2,
-                                   "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
+                                   "critic_warmup_steps": 40, "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
 
-_RLDT_SMALL: dict[str, Any] = {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "particles": 4, "actor_batch_size": 8,
+_RLDT_SMALL: dict[str, Any] = {"hidden_sizes": [32], "critic_hidden_sizes": [32], "critic_warmup_steps": 40, "flow_steps": 2, "particles": 4, "actor_batch_size": 8,
                                "batch_size": 32, "buffer_size": 1000, "learning_starts": 50}
 
 #: Every algorithm (and every variant with its own network or its own state), with tiny networks: the contract
 #: suite (test_contract.py) and the persistence, error and reliability suites run over this list,
 #: so a new algorithm gets all of them by one entry here (SB3's MODEL_LIST).
+#: (A short critic warm-up everywhere: "auto" means thousands of critic steps; test_offline_to_online.py
+#: and the Swift CriticWarmupTests check "auto".)
 MODEL_LIST: list[Model] = [
     Model(flowrl.FlowBC, SMALL),
-    Model(flowrl.SAC, {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "batch_size": 32, "buffer_size": 1000,
+    Model(flowrl.SAC, {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "critic_warmup_steps": 40, "batch_size": 32, "buffer_size": 1000,
                        "learning_starts": 50}),
-    Model(flowrl.SWFP, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "batch_size": 32,
+    Model(flowrl.SWFP, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "critic_warmup_steps": 40, "flow_steps": 2, "batch_size": 32,
                         "buffer_size": 1000, "learning_starts": 50}),
-    Model(flowrl.SWFP, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "flow_steps": 2, "batch_size": 32,
+    Model(flowrl.SWFP, {"hidden_sizes": [32], "critic_hidden_sizes": [32], "critic_warmup_steps": 40, "flow_steps": 2, "batch_size": 32,
                         "buffer_size": 1000, "learning_starts": 50, "value_samples": 2, "actor_batch_size": 48, "alpha": 2.0},
           {"act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "solver": "midpoint"}),
     Model(flowrl.SACFlow, _SAC_FLOW_SMALL, {"velocity": "gated"}),

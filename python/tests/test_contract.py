@@ -293,7 +293,9 @@ def test_pretrain_then_fine_tune(model: Model) -> None:
         info = agent.info()
         assert info["counters"]["pretrain_steps"] == 300 and info["replay_size"] == len(actions)
         # the critic warm-up: critic-only updates on the stored demonstrations
-        warmup = info["config"].get("critic_warmup_steps", 0)
+        warmup = int(metrics.get("critic_warmup/steps", 0))
+        assert info["config"].get("critic_warmup_steps", 0) in (warmup, "auto"), (info["config"], metrics)
+        assert (info["config"].get("critic_warmup_steps", 0) != 0) == (warmup > 0), metrics  # "auto" is never 0 steps
         assert info["counters"]["updates"] == warmup and info["counters"]["actor_updates"] == 0
         assert ("critic_warmup/critic_loss" in metrics) == (warmup > 0), metrics
         after = error()

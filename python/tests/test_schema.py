@@ -103,6 +103,9 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         elif key["type"] == "number_or_auto":
             assert key["choices"] == ["auto"], label
             assert default == "auto" or (isinstance(default, (int, float)) and in_range(default)), label
+        elif key["type"] == "integer_or_auto":
+            assert key["choices"] == ["auto"], label
+            assert default == "auto" or (isinstance(default, int) and in_range(default)), label
         elif key["type"] == "string":
             assert default in key["choices"], label
         elif key["type"] == "integer_list":

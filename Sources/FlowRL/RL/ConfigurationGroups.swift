@@ -65,16 +65,31 @@ public struct CriticSettings: ConfigurationGroup {
     public var criticTau: Float = 0.005
     public var targetUpdateInterval = 1
     public var policyDelay = 1
-    /// Measured on a 2-D reaching task (docs/finetuning-investigation.md): with a small α, 2,000
-    /// critic-only updates on the demonstrations turned the fine-tuning dip into none.
-    public var criticWarmupSteps = 2000
+    /// "auto": `warmupStepsForAuto` (docs/algorithms.md, "The start of fine-tuning").
+    public var criticWarmupSteps = AutoOrCount.auto
+    /// The Polyak rate of the critic targets during the warm-up: faster than `criticTau`, because
+    /// the actor is held and values must travel a whole horizon before fine-tuning starts.
+    public var criticWarmupTau: Float = 0.05
+
+    /// The most warm-up steps "auto" asks for (it is reached only for γ above about 0.985).
+    public static let autoWarmupStepsCap = 20_000
+
+    /// The warm-up's length: the value given, or for "auto" enough target steps for the Bellman
+    /// error to shrink by e⁻³: each target step moves the target by `criticWarmupTau`, so about
+    /// 1/τ_w steps make one Bellman iteration, and an iteration shrinks the error by γ, so
+    /// 3/(1 − γ) iterations are needed: 3 / (τ_w (1 − γ)) steps, rounded, capped at `autoWarmupStepsCap`.
+    public var resolvedCriticWarmupSteps: Int {
+        if case .value(let steps) = criticWarmupSteps { return steps }
+        let needed = 3 / (Double(criticWarmupTau) * max(1 - Double(gamma), 1e-9))
+        return needed >= Double(Self.autoWarmupStepsCap) ? Self.autoWarmupStepsCap : Int(needed.rounded())
+    }
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
         // The decoder converts snake-case JSON keys to camel case before matching these.
         case hiddenSizes = "criticHiddenSizes", learningRate = "criticLearningRate"
-        case gamma, criticTau, targetUpdateInterval, policyDelay, criticWarmupSteps
+        case gamma, criticTau, targetUpdateInterval, policyDelay, criticWarmupSteps, criticWarmupTau
     }
 
     public static var keys: [ConfigKey<Self>] {
@@ -84,8 +99,10 @@ public struct CriticSettings: ConfigurationGroup {
          .number("critic_tau", \.criticTau, in: 0...1, "Polyak rate τ_Q of the critic's target networks."),
          .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
          .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time."),
-         .integer("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
-                  "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none.")]
+         .integerOrAuto("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
+                        "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (critic_warmup_tau·(1 − γ)) rounded, at most 20,000."),
+         .number("critic_warmup_tau", \.criticWarmupTau, in: 1e-6...1,
+                 "Polyak rate of the critic targets during the critic warm-up (every warm-up step).")]
     }
 }
 

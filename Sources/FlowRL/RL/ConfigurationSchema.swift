@@ -1,7 +1,7 @@
 /// The values a configuration key takes, as published in an algorithm's schema
 /// (`flowrl_algorithm_schema`): its JSON type and its range or choices.
 public struct ConfigDomain: Sendable, Equatable {
-    /// "integer", "number", "string", "integer_list" or "number_or_auto".
+    /// "integer", "number", "string", "integer_list", "number_or_auto" or "integer_or_auto".
     public var type: String
     /// Inclusive bounds of the value (of each item for "integer_list"), where there are some.
     public var minimum: JSONValue?
@@ -87,6 +87,16 @@ public struct ConfigKey<Group> {
                                                      maximum: range.map { .float($0.upperBound) }, choices: ["auto"])) {
             guard case .value(let value) = $0[keyPath: path] else { return }
             if let range { try ConfigCheck.inRange(value, range, name) } else { try ConfigCheck.finite(value, name) }
+        }
+    }
+
+    /// "auto" or an integer in `range`.
+    public static func integerOrAuto(_ name: String, _ path: KeyPath<Group, AutoOrCount>, in range: ClosedRange<Int>,
+                                     _ description: String) -> Self {
+        Self(name, description, domain: ConfigDomain(type: "integer_or_auto", minimum: .integer(Int64(range.lowerBound)),
+                                                     maximum: .integer(Int64(range.upperBound)), choices: ["auto"])) {
+            guard case .value(let value) = $0[keyPath: path] else { return }
+            try ConfigCheck.inRange(value, range, name)
         }
     }
 

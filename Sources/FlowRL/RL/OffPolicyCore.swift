@@ -169,7 +169,10 @@ public final class OffPolicyCore {
     /// returns the averaged metrics and, with a temperature, `train/alpha` after the last step.
     /// With `actorTurns` false no step is an actor turn: the critic learns alone (the critic
     /// warm-up after pretraining) while the actor, α and lagged copies stay as they are.
-    public func update(gradientSteps: Int, actorTurns: Bool = true, _ step: (UpdateStep, inout Metrics) -> Void) -> [String: Double] {
+    /// `warmupTargetRate`, given only with `actorTurns` false, replaces the Polyak rate and moves
+    /// the targets on every step.
+    public func update(gradientSteps: Int, actorTurns: Bool = true, warmupTargetRate: Float? = nil,
+                       _ step: (UpdateStep, inout Metrics) -> Void) -> [String: Double] {
         var metrics = Metrics()
         for _ in 0..<gradientSteps {
             let batch = buffer.sample(batchSize, generator: &generator)
@@ -178,7 +181,11 @@ public final class OffPolicyCore {
             metrics.actorStepped = false
             step(context, &metrics)
             if metrics.actorStepped { progress.actorUpdates += 1 }
-            if let softCritic, (progress.updates + 1) % targetUpdateInterval == 0 { softCritic.updateTarget() }
+            if let softCritic, let warmupTargetRate {
+                softCritic.updateTarget(rate: warmupTargetRate)
+            } else if let softCritic, (progress.updates + 1) % targetUpdateInterval == 0 {
+                softCritic.updateTarget()
+            }
             progress.updates += 1
         }
         var averages = metrics.averages(gradientSteps: gradientSteps)
@@ -352,15 +359,18 @@ extension OffPolicyAgent {
         }
         var metrics: [String: Double] = core.temperature.map { ["pretrain/alpha": Double($0.alpha)] } ?? [:]
         if let warmup = criticWarmupSteps, warmup > 0 {
-            let averages = core.update(gradientSteps: warmup, actorTurns: false) { step, metrics in trainStep(step, metrics: &metrics) }
+            let averages = core.update(gradientSteps: warmup, actorTurns: false, warmupTargetRate: configuration.critic.criticWarmupTau) {
+                step, metrics in trainStep(step, metrics: &metrics)
+            }
             for (key, value) in averages where key != "train/alpha" { metrics["critic_warmup/" + key.split(separator: "/").last!] = value }
+            metrics["critic_warmup/steps"] = Double(warmup)
         }
         return (metrics, rewind)
     }
 
-    /// `critic_warmup_steps`, or nil for an algorithm without a critic.
+    /// `critic_warmup_steps` resolved ("auto" made a count), or nil for an algorithm without a critic.
     public var criticWarmupSteps: Int? {
-        Options.groups.contains(.critic) ? configuration.critic.criticWarmupSteps : nil
+        Options.groups.contains(.critic) ? configuration.critic.resolvedCriticWarmupSteps : nil
     }
     /// Replaces the generator's stream.
     public func reseed(_ seed: UInt64) { core.generator = RandomGenerator(seed: seed) }

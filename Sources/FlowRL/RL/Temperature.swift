@@ -1,35 +1,3 @@
-/// A number in a configuration that may also be `"auto"` (α, the target entropy).
-public enum AutoOrNumber: Codable, Equatable, Sendable, CustomStringConvertible {
-    case auto
-    case value(Float)
-
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let number = try? container.decode(Float.self) {
-            self = .value(number)
-        } else if let text = try? container.decode(String.self), text == "auto" {
-            self = .auto
-        } else {
-            throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a number or \"auto\"")
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .auto: try container.encode("auto")
-        case .value(let number): try container.encode(number)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .auto: return "auto"
-        case .value(let number): return "\(number)"
-        }
-    }
-}
-
 /// The entropy temperature α of soft actor-critic methods: fixed, or tuned on `log α` so that the
 /// policy's entropy tracks a target (SAC; Stable-Baselines3's `ent_coef="auto"`):
 /// `L(log α) = −mean(log α · (log π(a|s) + H̄))`, with `log π` treated as a constant.

@@ -78,7 +78,9 @@ public final class SoftCritic {
     }
 
     /// `φ̄ ← (1 − τ_Q) φ̄ + τ_Q φ`.
-    public func updateTarget() { target.polyakUpdate(towards: critic, rate: targetRate) }
+    public func updateTarget() { updateTarget(rate: targetRate) }
+    /// One Polyak step of the targets at `rate` (the critic warm-up's).
+    public func updateTarget(rate: Float) { target.polyakUpdate(towards: critic, rate: rate) }
 
     public func capture(into state: inout AgentState) {
         state.capture(critic, as: "critic")
