@@ -236,7 +236,8 @@ def test_unknown_hyperparameter_names_key_and_lists_valid_keys() -> None:
 
 @pytest.mark.parametrize("key, value", [
     ("learning_rate", -1),
-    ("learning_rate", 0.0),
+    ("learning_rate", -1e-9),  # 0 is valid (it freezes the networks it drives)
+    ("learning_rate", 1.5),
     ("learning_rate", float("nan")),
     ("flow_steps", 0),
     ("hidden_sizes", []),
