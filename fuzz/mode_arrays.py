@@ -130,6 +130,10 @@ def abi_step(inp: Input, agent: flowrl.Agent, findings: Findings) -> None:
                                     inp.pick([0, -1, 1, -2**63]), ctypes.byref(out))),
         ("set_metadata", lambda: c_call("flowrl_agent_set_metadata", handle, inp.pick([None, b"", b"[]", b"{", b"\xff\xfe", b"[" * 100_000,
                                                                                         b'{"a":' * 50_000, b"{}" + b" " * 10]))),
+        ("set_config", lambda: c_call("flowrl_agent_set_config", handle, inp.pick([
+            None, b"", b"{}", b"[]", b"{", b"\xff\xfe", b'{"learning_rate": 1e400}', b'{"learning_rate": -0.0}', b'{"learning_rate": 1}',
+            b'{"critic_learning_rate": 1e-30}', b'{"learning_rate": "auto"}', b'{"batch_size": 1}', b'{"learning_rate": ' + b"[" * 100_000,
+            b'{"learning_rate": 0.001, "learning_rate": 2}']))),
         ("info", lambda: c_call("flowrl_agent_info", handle, ctypes.byref(out))),
         ("save_bytes", lambda: c_call("flowrl_agent_save_bytes", handle, 1, ctypes.cast(floats.ctypes.data, ctypes.POINTER(ctypes.c_uint8)),
                                       min(capacity, floats.nbytes), ctypes.byref(size))),

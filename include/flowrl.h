@@ -29,7 +29,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python package refuses a library whose ABI
  * version differs from the one it was written for. */
-#define FLOWRL_ABI_VERSION 3
+#define FLOWRL_ABI_VERSION 4
 
 /* Status codes. */
 #define FLOWRL_OK 0
@@ -79,8 +79,11 @@ int32_t flowrl_algorithms(const char **json_out);
  * "default", "description" (one line)} with, where they apply, "minimum" and "maximum" (inclusive
  * bounds of the value, or of each item of a list), "exclusive_minimum": true (the minimum itself
  * excluded), "choices" (the allowed strings), "multiple_of", "min_length" and "max_length" (of a
- * list), and "follows" (the key whose value this one takes when only that one is given). An unknown
- * algorithm is FLOWRL_INVALID_ARGUMENT. */
+ * list), "follows" (the key whose value this one takes when only that one is given) and
+ * "settable": true (flowrl_agent_set_config may change it on a live agent). "renamed_keys" maps
+ * keys renamed since checkpoints were first written to their new names (checkpoints that store an
+ * old name still load; a config_json that uses one is refused). An unknown algorithm is
+ * FLOWRL_INVALID_ARGUMENT. */
 int32_t flowrl_algorithm_schema(const char *algorithm, const char **json_out);
 
 /* Creates an agent running `algorithm` for observations of `observation_size` floats and actions
@@ -144,6 +147,15 @@ int32_t flowrl_agent_pretrain_transitions(flowrl_agent *agent, const float *obse
 /* Attaches a JSON object of the caller's own (such as the environment's spaces) to the agent.
  * It is saved in checkpoints and returned under "metadata" by flowrl_agent_info. */
 int32_t flowrl_agent_set_metadata(flowrl_agent *agent, const char *metadata_json);
+
+/* Changes configuration keys of a live agent: `config_json` is a JSON object of keys the schema
+ * marks "settable" (the learning rates, "learning_rate" and, with a critic, "critic_learning_rate"),
+ * such as {"learning_rate": 1e-4}. Each value is checked exactly as flowrl_agent_create checks it;
+ * any other key, a value out of range or malformed JSON is FLOWRL_INVALID_ARGUMENT naming the key,
+ * and then nothing changed. Every optimiser that uses a key takes the new value (for
+ * "learning_rate": the policy's and, when it is tuned, α's); flowrl_agent_info and checkpoints
+ * report the new values. */
+int32_t flowrl_agent_set_config(flowrl_agent *agent, const char *config_json);
 
 /* Reseeds the agent's random generator (action noise, minibatch sampling). */
 int32_t flowrl_agent_seed(flowrl_agent *agent, uint64_t seed);

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what flowrl builds and runs with, only when it is missing: Python's venv (a Debian
-# package) and OpenBLAS, the pinned scipy-openblas32 wheel from PyPI unpacked into .deps/ (where
-# development builds find it; the Python package bundles its own copy). Checks that the Swift
+# package), a C and a C++ compiler (gcc, g++: for the C examples) and OpenBLAS, the pinned
+# scipy-openblas32 wheel from PyPI unpacked into .deps/ (where development builds find it; the
+# Python package bundles its own copy). Checks that the Swift
 # toolchain is present (it is not a Debian package; see swift.org/install).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 missing=()
 command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+# A C and a C++ compiler for the C examples (scripts/build-c-examples.sh).
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
 # The scripts make virtual environments; Debian's own Python needs python3-venv for that.
 if command -v python3 >/dev/null 2>&1; then
     python3 -c "import venv, ensurepip" 2>/dev/null || missing+=(python3-venv)

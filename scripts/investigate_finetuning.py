@@ -149,7 +149,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "alpha=0.001_fixed": {"config": {"alpha": 0.001}},
     # 4. the trust region (SWFP) and the actor learning rate
     "w2_scale=4": {"config": {"w2_scale": 4.0}},
-    "tau=0.01": {"config": {"tau": 0.01}},
+    "jko_step=0.01": {"config": {"jko_step": 0.01}},  # the JKO step, called tau when measured
     "prior_update=0.001": {"config": {"prior_update": 0.001}},
     "actor_lr=1e-5": {"finetune_config": {"learning_rate": 1e-5}},
     "w2_scale=0.04": {"config": {"w2_scale": 0.04}},

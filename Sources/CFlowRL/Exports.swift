@@ -198,6 +198,14 @@ public func flowrl_agent_set_metadata(_ agent: OpaquePointer?, _ metadataJSON: U
 }
 
 @c @implementation
+public func flowrl_agent_set_config(_ agent: OpaquePointer?, _ configJSON: UnsafePointer<CChar>?) -> Int32 {
+    runCall {
+        let json = try Arrays.string(configJSON, "config_json")
+        try Handles.withAgent(agent) { try $0.setConfiguration(json) }
+    }
+}
+
+@c @implementation
 public func flowrl_agent_seed(_ agent: OpaquePointer?, _ seed: UInt64) -> Int32 {
     runCall { try Handles.withAgent(agent) { $0.reseed(seed) } }
 }

@@ -303,8 +303,9 @@ final class AlgorithmContractTests: XCTestCase {
         for model in List.all {
             let unknown = message(model, #""learning_rat": 0.1"#)
             XCTAssertTrue(unknown.contains("'learning_rat'") && unknown.contains(model.algorithm), "\(model.label): \(unknown)")
-            for key in ["batch_size", "buffer_size", "learning_rate"] {
-                XCTAssertTrue(message(model, #""\#(key)": 0"#).contains("'\(key)'"), "\(model.label): \(key)")
+            // (a learning rate of 0 is valid: it freezes the networks it drives)
+            for (key, value) in [("batch_size", "0"), ("buffer_size", "0"), ("learning_rate", "-0.001")] {
+                XCTAssertTrue(message(model, #""\#(key)": \#(value)"#).contains("'\(key)'"), "\(model.label): \(key)")
             }
             let hasCritic = model.algorithm != "flow_bc"
             for key in ["critic_learning_rate", "target_update_interval", "policy_delay", "critic_tau"] {

@@ -23,10 +23,18 @@ final class CheckpointCompatibilityTests: XCTestCase {
             let state = agent.checkpoint(includeReplayBuffer: true).state
             XCTAssertEqual(state, stored.state, file)
             XCTAssertEqual(agent.metadataJSON, stored.metadataJSON, file)
-            // Keys added since take the values that keep the old behaviour.
+            // Keys added since take the values that keep the old behaviour; keys renamed since
+            // (SWFP's `tau`, now `jko_step`) keep their values under the new names.
             guard case .object(let old) = try JSONValue.parse(stored.configurationJSON),
-                  case .object(let new) = try JSONValue.parse(agent.agent.configurationJSON) else { return XCTFail(file) }
-            for (key, value) in old { XCTAssertEqual(new[key], value, "\(file): '\(key)'") }
+                  case .object(let new) = try JSONValue.parse(agent.agent.configurationJSON),
+                  case .object(let renamed)? = try AgentRegistry.schema(algorithm: stored.algorithm).objectField("renamed_keys")
+            else { return XCTFail(file) }
+            for (key, value) in old {
+                guard case .string(let newName)? = renamed[key] else { XCTAssertEqual(new[key], value, "\(file): '\(key)'"); continue }
+                XCTAssertEqual(new[newName], value, "\(file): '\(key)' renamed '\(newName)'")
+                XCTAssertNil(new[key], "\(file): '\(key)'")
+            }
+            if stored.algorithm == "swfp" { XCTAssertNotNil(old["tau"], "\(file): written before the rename") }
             if stored.algorithm == "sac" || stored.algorithm == "sac_flow" {
                 // One learning rate for actor and critic, as before `critic_learning_rate` existed.
                 XCTAssertEqual(new["critic_learning_rate"], old["learning_rate"], file)
@@ -43,5 +51,13 @@ final class CheckpointCompatibilityTests: XCTestCase {
             let metrics = try agent.update(gradientSteps: 2)
             XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(file): \(metrics)")
         }
+    }
+}
+
+private extension JSONValue {
+    /// The field `name` of an object (nil for anything else).
+    func objectField(_ name: String) -> JSONValue? {
+        guard case .object(let fields) = self else { return nil }
+        return fields[name]
     }
 }

@@ -19,7 +19,7 @@ from . import _checks
 from .errors import InternalError, error_for_status
 
 #: The ABI version this package was written for (FLOWRL_ABI_VERSION in flowrl.h).
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 _agent_p = c_void_p  # flowrl_agent * (an opaque token)
 _float_p = c_void_p  # const float * / float *, passed as the array's address
@@ -45,6 +45,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_agent_pretrain_transitions": (c_int32, [_agent_p, _float_p, _float_p, _float_p, _float_p, _uint8_p, c_int64,
                                                     c_int64, c_int64, c_int64, POINTER(c_char_p)]),
     "flowrl_agent_set_metadata": (c_int32, [_agent_p, c_char_p]),
+    "flowrl_agent_set_config": (c_int32, [_agent_p, c_char_p]),
     "flowrl_agent_seed": (c_int32, [_agent_p, c_uint64]),
     "flowrl_agent_info": (c_int32, [_agent_p, POINTER(c_char_p)]),
     "flowrl_agent_save": (c_int32, [_agent_p, c_char_p, c_int32]),

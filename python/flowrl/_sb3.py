@@ -15,8 +15,10 @@ Imports :mod:`flowrl._checks`, :mod:`flowrl._schema` and :mod:`flowrl.errors` on
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from . import _checks
 from ._schema import Schema
@@ -65,12 +67,19 @@ class Mapped:
         The action noise object (not kept in checkpoints).
     sources : dict
         ``core key -> the Stable-Baselines3 argument it came from``, for error messages.
+    schedules : dict
+        ``settable core key -> schedule``: Stable-Baselines3's learning-rate schedules, callables of
+        the progress remaining (1.0 at the start of a ``learn`` call, 0.0 at its end). ``config``
+        holds each one's value at 1.0. A key that follows a scheduled key (SAC's
+        ``critic_learning_rate`` follows ``learning_rate``) and was not given follows its schedule.
+        Not kept in checkpoints (they keep the value in use).
     """
 
     config: dict[str, Any] = field(default_factory=dict)
     python: dict[str, Any] = field(default_factory=dict)
     action_noise: Any = None
     sources: dict[str, str] = field(default_factory=dict)
+    schedules: dict[str, Callable[[float], Any]] = field(default_factory=dict)
 
 
 def policy_settings(policy: Any, aliases: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -221,20 +230,24 @@ def _train_freq(value: Any) -> tuple[Any, str]:
 def map_hyperparameters(hyperparameters: dict[str, Any], schema: Schema) -> Mapped:
     """Stable-Baselines3's keyword arguments split into configuration keys and Python settings.
 
-    Names the schema knows pass unchanged (so a flowrl key always wins its own meaning: SWFP's
-    ``tau`` is its own, not Polyak's). Renamed where the schema lacks the name: ``tau`` →
-    ``critic_tau``, ``ent_coef`` → ``alpha`` (``"auto_0.1"`` → ``alpha="auto"``,
-    ``initial_alpha=0.1``). Python-side: ``train_freq=(n, "episode")``, ``gradient_steps=-1``,
+    Names the schema knows pass unchanged (so a flowrl key always wins its own meaning). Renamed
+    where the schema lacks the name: ``tau`` → ``critic_tau`` (for every algorithm with a critic;
+    SWFP's JKO step, once called ``tau``, is ``jko_step``, and ``tau`` given to SWFP warns of that),
+    ``ent_coef`` → ``alpha`` (``"auto_0.1"`` → ``alpha="auto"``, ``initial_alpha=0.1``). A callable
+    for a settable key (``learning_rate``, ``critic_learning_rate``) is a schedule
+    (:attr:`Mapped.schedules`). Python-side: ``train_freq=(n, "episode")``, ``gradient_steps=-1``,
     ``action_noise``, ``stats_window_size``.
 
     Raises
     ------
     InvalidArgumentError
-        Naming the argument, for a learning-rate schedule, an argument fixed to its unused
-        value, or an ent_coef / train_freq flowrl cannot read.
+        Naming the argument, for a schedule of a key that takes none (or one whose value at 1.0 is
+        not a number), an argument fixed to its unused value, or an ent_coef / train_freq flowrl
+        cannot read.
     """
     mapped = Mapped()
     names = set(schema.names)
+    settable = [key.name for key in schema.keys if key.settable]
     for name, value in hyperparameters.items():
         if name in _FIXED_ARGUMENTS:
             allowed, reason = _FIXED_ARGUMENTS[name]
@@ -253,21 +266,53 @@ def map_hyperparameters(hyperparameters: dict[str, Any], schema: Schema) -> Mapp
                 mapped.python["train_freq_unit"] = unit
         elif name == "gradient_steps" and "gradient_steps" in names and _is_minus_one(value):
             mapped.python["gradient_steps"] = -1  # as many gradient steps as transitions collected
-        elif name in ("learning_rate", "critic_learning_rate") and callable(value):
-            raise InvalidArgumentError(
-                f"{name}: learning-rate schedules (callables of the progress remaining) are not supported yet; the "
-                "C ABI has no call to change an agent's learning rate after creation. Pass a number")
+        elif callable(value) and name in names:
+            if name not in settable:
+                raise InvalidArgumentError(f"{name} takes no schedule (a callable): only {settable} can change during "
+                                           "training; pass a value")
+            mapped.schedules[name] = value
+            mapped.config[name] = schedule_value(value, 1.0, name)
         elif name in names:
             if name in mapped.sources:
                 raise InvalidArgumentError(f"{mapped.sources[name]} and {name} both set {name}; pass one of them")
             mapped.config[name] = value
         elif name == "tau" and "critic_tau" in names:
+            if "tau" in schema.renamed_keys:
+                warnings.warn(f"{schema.algorithm}: tau is Stable-Baselines3's Polyak rate of the critic's targets "
+                              f"(critic_tau) here; the key once called tau is now {schema.renamed_keys['tau']}",
+                              FutureWarning, stacklevel=3)
             _put(mapped, "critic_tau", value, "tau")
         elif name == "ent_coef" and "alpha" in names:
             _map_ent_coef(mapped, value)
         else:
             mapped.config[name] = value  # the core refuses an unknown key by name, listing the valid ones
+    for key in schema.keys:  # a key that follows a scheduled one, not given itself, follows its schedule
+        if key.settable and key.follows in mapped.schedules and key.name not in mapped.config:
+            mapped.schedules[key.name] = mapped.schedules[key.follows]
     return mapped
+
+
+def schedule_value(schedule: Callable[[float], Any], progress_remaining: float, key: str) -> float:
+    """A schedule's value at ``progress_remaining``, as a finite float (the core checks its range).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming ``key``, when the schedule raises or returns something other than a finite real number.
+    """
+    try:
+        value = schedule(progress_remaining)
+    except Exception as error:
+        raise InvalidArgumentError(f"the {key} schedule raised {type(error).__name__} at progress_remaining="
+                                   f"{progress_remaining}: {error}") from error
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, (bool, str, complex)) or not math.isfinite(number):
+        raise InvalidArgumentError(f"the {key} schedule returned {value!r} at progress_remaining={progress_remaining}; "
+                                   "expected a finite number")
+    return number
 
 
 def _is_minus_one(value: Any) -> bool:

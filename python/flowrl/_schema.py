@@ -54,6 +54,10 @@ class Key:
         Bounds of a list's length.
     follows : str, optional
         The key whose value this one takes when only that one is given.
+    settable : bool
+        True for a key a live agent may change (the learning rates): it takes a Stable-Baselines3
+        schedule, a callable of the progress remaining, which :meth:`~flowrl.Agent.learn`
+        evaluates before each update.
     """
 
     name: str
@@ -69,12 +73,16 @@ class Key:
     min_length: Optional[int] = None
     max_length: Optional[int] = None
     follows: Optional[str] = None
+    settable: bool = False
 
     @property
     def type_name(self) -> str:
-        """The numpydoc type: ``int``, ``float``, ``list of int``, ``{'a', 'b'}``, ``float or 'auto'``."""
+        """The numpydoc type: ``int``, ``float``, ``list of int``, ``{'a', 'b'}``, ``float or 'auto'``
+        (``float or callable`` for a key that takes a schedule)."""
         if self.type == "string":
             return "{" + ", ".join(repr(choice) for choice in self.choices) + "}"
+        if self.settable:
+            return f"{_TYPE_NAMES.get(self.type, self.type)} or callable"
         return _TYPE_NAMES.get(self.type, self.type)
 
     @property
@@ -108,6 +116,10 @@ class Schema:
     presets : dict of str to dict
         The named configurations (the ``preset`` keyword): each name with the keys it changes and
         their values. The core applies them; keywords given explicitly override them.
+    renamed_keys : dict of str to str
+        Keys renamed since checkpoints were first written, old name to new (SWFP's ``tau`` is
+        ``jko_step``). The core migrates them in old checkpoints and refuses them in new
+        configurations.
     """
 
     algorithm: str
@@ -115,6 +127,7 @@ class Schema:
     keys: tuple[Key, ...]
     training_loop_defaults: dict[str, Any]
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    renamed_keys: dict[str, str] = field(default_factory=dict)
 
     def key(self, name: str) -> Key:
         """The key called ``name``; KeyError if there is none."""
@@ -163,7 +176,8 @@ def schema(algorithm: str) -> Schema:
     fields = set(Key.__dataclass_fields__)
     keys = tuple(Key(**{name: tuple(value) if name == "choices" else value for name, value in entry.items() if name in fields})
                  for entry in raw["keys"])
-    return Schema(raw["algorithm"], raw["description"], keys, dict(raw["training_loop_defaults"]), dict(raw.get("presets", {})))
+    return Schema(raw["algorithm"], raw["description"], keys, dict(raw["training_loop_defaults"]), dict(raw.get("presets", {})),
+                  dict(raw.get("renamed_keys", {})))
 
 
 def parameter_entry(key: Key, presets: Optional[dict[str, dict[str, Any]]] = None) -> str:
@@ -172,6 +186,9 @@ def parameter_entry(key: Key, presets: Optional[dict[str, dict[str, Any]]] = Non
     notes = [key.description, key.range_text]
     if key.follows:
         notes.append(f"Takes ``{key.follows}``'s value when only that is given.")
+    if key.settable:
+        notes.append("A callable of the progress remaining (1 to 0 over a learn call) is a schedule, as in "
+                     "Stable-Baselines3: learn sets the value before each update; checkpoints keep the value in use.")
     for name, values in (presets or {}).items():
         settings = ", ".join(f"{setting}={value!r}" for setting, value in sorted(values.items()))
         notes.append(f"{name!r} sets {settings}.")

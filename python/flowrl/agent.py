@@ -56,13 +56,15 @@ action_noise : flowrl.noise.ActionNoise, optional
 device : str, default 'auto'
     ``"cpu"`` or ``"auto"``: flowrl computes on the CPU; any other device is refused.
 **sb3_names
-    Stable-Baselines3's names are accepted where flowrl's differ: ``tau`` (``critic_tau``),
+    Stable-Baselines3's names are accepted where flowrl's differ: ``tau`` (``critic_tau``, the
+    Polyak rate, for every algorithm with a critic; SWFP's JKO step is ``jko_step``),
     ``ent_coef`` (``alpha``; ``"auto_0.1"`` tunes α from 0.1), ``train_freq=(n, "episode")``,
     ``gradient_steps=-1`` (as many gradient steps as transitions collected),
     ``stats_window_size`` (episodes in ``rollout/ep_rew_mean``); ``replay_buffer_class``,
     ``replay_buffer_kwargs``, ``optimize_memory_usage``, ``use_sde``, ``sde_sample_freq`` and
-    ``use_sde_at_warmup`` only at their unused values. Learning-rate schedules (callables) are
-    refused: the core cannot change a learning rate yet."""
+    ``use_sde_at_warmup`` only at their unused values. ``learning_rate`` (and
+    ``critic_learning_rate``) may be a schedule: a callable of the progress remaining, evaluated
+    before each update of :meth:`learn`; checkpoints keep the value in use, not the callable."""
 
 #: The default of a keyword Python reads itself (the seed): the core's, looked up in the schema.
 _CORE_DEFAULT: Any = object()
@@ -146,6 +148,7 @@ class Agent(OffPolicyLearning):
         self._init_training_state(seed, training)
         self.env: Any = env
         self.action_noise = mapped.action_noise
+        self._schedules = dict(mapped.schedules)
         try:
             self._create(config)
         except InvalidArgumentError as error:

@@ -491,6 +491,28 @@ class CoreAgent:
         seed = _checks.integer(seed, "seed", 0, 2**64 - 1)
         _lib.call(_lib.lib.flowrl_agent_seed, self.handle, seed)
 
+    def set_config(self, **values: float) -> None:
+        """Changes configuration keys of the live agent: those the schema marks settable, the
+        learning rates (``learning_rate``, and ``critic_learning_rate`` where there is a critic).
+
+        Every optimiser that uses a key takes the new value (``learning_rate``: the policy's and,
+        when α is tuned, α's); :attr:`config` and checkpoints report it. :meth:`flowrl.Agent.learn`
+        calls this before each update for a learning-rate schedule.
+
+        Parameters
+        ----------
+        **values : float
+            Keys and their new values, such as ``learning_rate=1e-4``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming the key, for a key that cannot change or a value out of its range (checked as
+            at creation); then nothing changed.
+        """
+        config = {key: _checks.config_value(value, key) for key, value in values.items()}
+        _lib.call(_lib.lib.flowrl_agent_set_config, self.handle, json.dumps(config).encode())
+
     def info(self) -> dict[str, Any]:
         """Algorithm, sizes, full configuration (defaults included), counters and replay size."""
         return json.loads(_lib.string_result(_lib.lib.flowrl_agent_info, self.handle))

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, NamedTuple, Optional, TypeVar
 
 import numpy as np
 
@@ -214,6 +214,8 @@ class OffPolicyLearning(CoreAgent):
         self._gradient_steps_override: Optional[int] = saved.get("gradient_steps")
         self._stats_window_size: Optional[int] = saved.get("stats_window_size")
         self.action_noise: Any = None
+        # settable key -> learning-rate schedule (never in checkpoints: they keep the value in use)
+        self._schedules: dict[str, Callable[[float], Any]] = {}
         self.num_timesteps = int(saved.get("num_timesteps", 0))
         self._episode_num = int(saved.get("episode_num", 0))
         self._n_updates = 0
@@ -615,7 +617,12 @@ class OffPolicyLearning(CoreAgent):
         device : str
             ``"cpu"`` or ``"auto"``.
         custom_objects : dict, optional
-            Only ``action_noise`` is read (the noise is not stored in checkpoints).
+            ``action_noise`` (the noise is not stored in checkpoints); ``learning_rate``, a number
+            that replaces the stored rate or a schedule (a callable of the progress remaining), and
+            ``lr_schedule``, Stable-Baselines3's name for the schedule: checkpoints keep the rate in
+            use, not the schedule, so a schedule is given again here. A schedule also drives the
+            keys that follow ``learning_rate`` (SAC's ``critic_learning_rate``) where they still
+            have its value.
         print_system_info : bool
             Print :func:`flowrl.info`'s library and BLAS.
         force_reset : bool
@@ -633,15 +640,41 @@ class OffPolicyLearning(CoreAgent):
             raise InvalidArgumentError(f"load: {sorted(kwargs)} cannot be changed on load; the configuration is the "
                                        "checkpoint's (create a new agent and set_parameters to change it)")
         custom = dict(custom_objects or {})
-        unknown = sorted(set(custom) - {"action_noise"})
+        used = ("action_noise", "learning_rate", "lr_schedule")
+        unknown = sorted(set(custom) - set(used))
         if unknown:
-            raise InvalidArgumentError(f"load: custom_objects {unknown} are not used (only action_noise)")
+            raise InvalidArgumentError(f"load: custom_objects {unknown} are not used (only {', '.join(used)})")
+        rate, schedule = custom.get("learning_rate"), custom.get("lr_schedule")
+        if schedule is not None and not callable(schedule):
+            raise InvalidArgumentError(f"load: custom_objects['lr_schedule'] must be a callable, got {type(schedule).__name__}")
+        if callable(rate):
+            rate, schedule = None, schedule or rate
         agent = super().load(cls._existing_path(path), env=_sb3.make_env(env))
         if "action_noise" in custom:
             agent.action_noise = custom["action_noise"]
+        try:
+            agent._set_loaded_learning_rate(rate, schedule)
+        except InvalidArgumentError:
+            agent.close()
+            raise
         if print_system_info:
             print(json.dumps(_lib.info(), indent=2))
         return agent
+
+    def _set_loaded_learning_rate(self, rate: Any, schedule: Optional[Callable[[float], Any]]) -> None:
+        """``load``'s ``custom_objects``: a learning rate set now, or a schedule for ``learning_rate``
+        (and the keys that follow it and still have its value) from the next update on."""
+        if rate is None and schedule is None:
+            return
+        schema = _schema.schema(self.algorithm)
+        config = self.config
+        keys = ["learning_rate"] + [key.name for key in schema.keys if key.settable and key.follows == "learning_rate"
+                                    and config.get(key.name) == config.get("learning_rate")]
+        if rate is not None:
+            self.set_config(**{key: rate for key in keys})
+        if schedule is not None:
+            _sb3.schedule_value(schedule, 1.0, "learning_rate")  # a schedule that cannot be evaluated fails now
+            self._schedules = {key: schedule for key in keys}
 
     # ------------------------------------------------------------------ the parts of learn
 
@@ -841,8 +874,37 @@ class OffPolicyLearning(CoreAgent):
         unit = self._action_rng.uniform(-1.0, 1.0, size=(count, self.action_size))
         return self._env_actions(unit.astype(self.action_space.dtype) * self._half_range + self._middle)
 
+    @property
+    def _current_progress_remaining(self) -> float:
+        """Stable-Baselines3's progress remaining: ``1 - num_timesteps / total``, where ``total`` is
+        the budget of the current :meth:`learn` call plus the timesteps counted before it."""
+        return 1.0 - float(self.num_timesteps) / float(max(self._total_timesteps, 1))
+
+    def _update_learning_rates(self) -> None:
+        """Sets each scheduled key to its schedule's value at the progress remaining (one core
+        call for all of them) and logs ``train/learning_rate``.
+
+        Raises
+        ------
+        InvalidArgumentError
+            If a schedule raises, returns a non-number or a value the core refuses (named with
+            the progress remaining); the agent is then unchanged.
+        """
+        if not self._schedules:
+            return
+        progress = self._current_progress_remaining
+        values = {key: _sb3.schedule_value(schedule, progress, key) for key, schedule in self._schedules.items()}
+        try:
+            self.set_config(**values)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(f"{error} (a learning-rate schedule at progress_remaining={progress})") from None
+        if "learning_rate" in values:
+            self.logger.record("train/learning_rate", values["learning_rate"])
+
     def _train(self, gradient_steps: int) -> None:
-        """One ``update`` and its metrics into the logger (``train/`` prefix added where missing)."""
+        """One ``update`` (after setting scheduled learning rates) and its metrics into the logger
+        (``train/`` prefix added where missing)."""
+        self._update_learning_rates()
         metrics = self.update(gradient_steps)
         self._n_updates += gradient_steps
         for key, value in metrics.items():

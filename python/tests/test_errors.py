@@ -236,7 +236,8 @@ def test_unknown_hyperparameter_names_key_and_lists_valid_keys() -> None:
 
 @pytest.mark.parametrize("key, value", [
     ("learning_rate", -1),
-    ("learning_rate", 0.0),
+    ("learning_rate", -1e-9),  # 0 is valid (it freezes the networks it drives)
+    ("learning_rate", 1.5),
     ("learning_rate", float("nan")),
     ("flow_steps", 0),
     ("hidden_sizes", []),
@@ -421,6 +422,7 @@ def test_stale_handle_through_ctypes() -> None:
     assert _lib.lib.flowrl_agent_info(stale, ctypes.byref(text)) == INVALID_STATE
     assert _lib.lib.flowrl_agent_update(stale, 1, ctypes.byref(text)) == INVALID_STATE
     assert _lib.lib.flowrl_agent_seed(stale, 3) == INVALID_STATE
+    assert _lib.lib.flowrl_agent_set_config(stale, b'{"learning_rate": 0.001}') == INVALID_STATE
     # double free, and free(NULL)
     assert _lib.lib.flowrl_agent_free(stale) == INVALID_STATE
     assert "already freed" in last_error()
@@ -532,6 +534,12 @@ def test_update_pretrain_info_null_outputs(any_trained_agent: flowrl.Agent) -> N
     assert _lib.lib.flowrl_agent_set_metadata(handle, b"[1, 2]") == INVALID_ARGUMENT
     assert _lib.lib.flowrl_agent_set_metadata(handle, b"{not json") == INVALID_ARGUMENT
     assert any_trained_agent.info()["metadata"]["python_class"] == type(any_trained_agent).__name__
+    config_before = any_trained_agent.config
+    for config in (None, b"", b"[1]", b"{", b"\xff\xfe", b'{"learning_rate": 1e400}', b'{"learning_rate": 2}',
+                   b'{"learning_rate": 0.001, "buffer_size": 10}', b'{"learning_rate": 0.001, "nope": 1}'):
+        assert _lib.lib.flowrl_agent_set_config(handle, config) == INVALID_ARGUMENT, config
+        assert last_error(), config
+    assert any_trained_agent.config == config_before
     assert_unchanged(any_trained_agent, before)
 
 

@@ -472,16 +472,138 @@ def test_sb3_hyperparameter_names() -> None:
     assert (config["critic_tau"], config["alpha"], config["target_entropy"], config["gamma"]) == (0.02, 0.05, -2.0, 0.98)
     assert agent.ep_info_buffer.maxlen == 10
     assert SAC(env, ent_coef="auto").config["alpha"] == "auto"
-    assert flowrl.SWFP(env, tau=0.5).config["tau"] == 0.5  # SWFP's own tau keeps its meaning
     for kwargs, message in ((dict(use_sde=True), "gSDE"), (dict(optimize_memory_usage=True), "optimize_memory_usage"),
                             (dict(ent_coef="auto_x"), "ent_coef"), (dict(ent_coef="auto_0.1", initial_alpha=0.2), "ent_coef"),
-                            (dict(learning_rate=lambda progress: 3e-4 * progress), "schedules"),
+                            (dict(gamma=lambda progress: 0.99), "gamma takes no schedule"),
+                            (dict(learning_rate=lambda progress: "fast"), "learning_rate schedule returned 'fast'"),
+                            (dict(learning_rate=lambda progress: 2.0), "'learning_rate' must be in"),
                             (dict(train_freq=(4, "minute")), "unit"), (dict(gamma=object()), "gamma"),
                             (dict(gamma=1j), "gamma"), (dict(tau=2.0), "Stable-Baselines3's tau")):
         with pytest.raises(flowrl.InvalidArgumentError, match=message):
             SAC("MlpPolicy", env, **kwargs)
     with pytest.raises(flowrl.InvalidArgumentError, match="ent_coef"):
         flowrl.RLDT(env, ent_coef=0.1)  # RLDT has no temperature: the core names the unknown key
+
+
+def test_tau_is_the_polyak_rate_for_swfp_too_and_its_jko_step_is_jko_step() -> None:
+    env = gym.make("Pendulum-v1")
+    with pytest.warns(FutureWarning, match="now jko_step"):
+        agent = flowrl.SWFP(env, tau=0.02)
+    config = agent.config
+    assert config["critic_tau"] == 0.02 and "tau" not in config
+    assert config["jko_step"] == flowrl.SWFP.__signature__.parameters["jko_step"].default == 0.1
+    assert flowrl.SWFP(env, jko_step=0.5).config["jko_step"] == 0.5
+    assert "jko_step" in (flowrl.SWFP.__doc__ or "") and "renamed" not in flowrl.SAC.__doc__
+    with pytest.raises(flowrl.InvalidArgumentError, match="tau and critic_tau"), pytest.warns(FutureWarning):
+        flowrl.SWFP(env, tau=0.02, critic_tau=0.01)
+
+
+def test_an_swfp_checkpoint_written_with_tau_loads_with_it_as_jko_step() -> None:
+    """Before the rename, SWFP's checkpoints stored the JKO step as ``tau``: the core migrates it."""
+    from flowrl import _checkpoint
+
+    env = gym.make("Pendulum-v1")
+    agent = flowrl.SWFP(env, jko_step=0.25, hidden_sizes=[16], critic_hidden_sizes=[16], batch_size=8, seed=3)
+    stored = _checkpoint.parse(agent.to_bytes())
+    config = json.loads(stored.config_json)
+    config["tau"] = config.pop("jko_step")
+    stored.config_json = json.dumps(config)
+    old = flowrl.SWFP.from_bytes(_checkpoint.build(stored))
+    assert old.config == agent.config and old.config["jko_step"] == 0.25
+    observations = np.random.default_rng(0).normal(size=(5, 3))
+    np.testing.assert_array_equal(old.predict(observations, deterministic=True)[0],
+                                  agent.predict(observations, deterministic=True)[0])
+
+
+# ====================================================================== learning-rate schedules
+
+
+def trained_parameters(agent: flowrl.Agent) -> dict[str, np.ndarray]:
+    """The parameters an optimiser trains (the actor, the critic, log α; not the targets)."""
+    return {name: value for name, value in agent.get_parameters().items() if name.split(".")[0] in ("actor", "critic", "temperature")}
+
+
+def test_a_linear_learning_rate_schedule_is_set_before_each_update(tmp_path: Path) -> None:
+    env = gym.make("Pendulum-v1")
+    seen: list[float] = []
+
+    def linear(progress_remaining: float) -> float:
+        seen.append(progress_remaining)
+        return 1e-3 * progress_remaining + 1e-5
+
+    agent = SAC("MlpPolicy", env, learning_rate=linear, seed=0, **FAST)
+    assert seen == [1.0]  # the value at the start sets the optimisers at creation, as SB3's lr_schedule(1)
+    assert agent.config["learning_rate"] == pytest.approx(1e-3 + 1e-5)
+    agent.learn(120)
+    updates = agent.info()["counters"]["updates"]
+    assert updates == 120 - FAST["learning_starts"]
+    # One evaluation per update for learning_rate and one for critic_learning_rate, which follows it (SAC).
+    progress = seen[1::2]
+    assert len(seen) == 1 + 2 * updates and seen[1::2] == seen[2::2]
+    assert progress == sorted(progress, reverse=True) and progress[-1] == pytest.approx(0.0)
+    assert progress[0] == pytest.approx(1 - (FAST["learning_starts"] + 1) / 120)
+    final = np.float32(linear(progress[-1]))
+    assert np.float32(agent.config["learning_rate"]) == final == np.float32(agent.config["critic_learning_rate"])
+    # Checkpoints keep the rate in use; the schedule itself is not saved.
+    agent.save(tmp_path / "scheduled")
+    loaded = SAC.load(tmp_path / "scheduled", env=env)
+    assert np.float32(loaded.config["learning_rate"]) == final
+    calls = len(seen)
+    loaded.learn(60)  # ten updates, at the stored rate
+    assert loaded.info()["counters"]["updates"] == updates + 10
+    assert len(seen) == calls and np.float32(loaded.config["learning_rate"]) == final
+    # load(custom_objects=) gives a schedule again (SB3's lr_schedule) or a new rate.
+    again = SAC.load(tmp_path / "scheduled", env=env, custom_objects={"lr_schedule": lambda progress: 2e-4})
+    again.learn(60)
+    assert again.config["learning_rate"] == again.config["critic_learning_rate"] == pytest.approx(2e-4)
+    assert SAC.load(tmp_path / "scheduled", custom_objects={"learning_rate": 5e-4}).config["learning_rate"] == 5e-4
+
+
+def test_a_zero_learning_rate_from_a_schedule_freezes_the_networks() -> None:
+    env = gym.make("Pendulum-v1")
+    frozen = SAC("MlpPolicy", env, learning_rate=lambda progress: 0.0 if progress < 1 else 1e-3, seed=1, **FAST)
+    assert frozen.config["learning_rate"] == 1e-3
+    before = trained_parameters(frozen)
+    frozen.learn(100)
+    assert frozen.info()["counters"]["updates"] == 50 and frozen.config["learning_rate"] == 0.0
+    after = trained_parameters(frozen)
+    assert after.keys() == before.keys() and len(before) > 4
+    for name in before:
+        np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+    learning = SAC("MlpPolicy", env, learning_rate=lambda progress: 1e-3, seed=1, **FAST)
+    learning.learn(100)
+    changed = trained_parameters(learning)
+    assert all(not np.array_equal(changed[name], before[name]) for name in before if name.startswith(("actor.", "critic.")))
+
+
+def test_a_critic_learning_rate_schedule_of_its_own_and_set_config() -> None:
+    env = gym.make("Pendulum-v1")
+    agent = flowrl.SWFP(env, learning_rate=3e-4, critic_learning_rate=lambda progress: 1e-4 * progress,
+                        hidden_sizes=[16], critic_hidden_sizes=[16], **{key: FAST[key] for key in ("batch_size", "learning_starts")})
+    agent.learn(60)
+    assert agent.config["learning_rate"] == 3e-4  # not scheduled: unchanged
+    assert agent.config["critic_learning_rate"] == pytest.approx(0.0)
+    agent.set_config(learning_rate=2e-4)
+    assert agent.config["learning_rate"] == 2e-4
+    before = agent.to_bytes()
+    for values, message in ((dict(learning_rate=-1.0), "'learning_rate' must be in"),
+                            (dict(batch_size=16), "'batch_size' of swfp is fixed"),
+                            (dict(learning_rate=1e-4, flow_steps=2), "'flow_steps'"),
+                            (dict(learning_rate=float("nan")), "'learning_rate' must be finite")):
+        with pytest.raises(flowrl.InvalidArgumentError, match=message):
+            agent.set_config(**values)
+        assert agent.to_bytes() == before
+    with pytest.raises(flowrl.InvalidArgumentError, match="unknown config key 'critic_learning_rate'"):
+        flowrl.FlowBC(env).set_config(critic_learning_rate=1e-3)
+
+
+def test_a_failing_schedule_stops_learn_and_leaves_the_agent_usable() -> None:
+    env = gym.make("Pendulum-v1")
+    agent = SAC("MlpPolicy", env, learning_rate=lambda progress: 1e-3 if progress > 0.5 else 5.0, seed=2, **FAST)
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"'learning_rate' must be in .*progress_remaining="):
+        agent.learn(200)
+    assert agent.config["learning_rate"] == 1e-3
+    assert 0 < agent.info()["counters"]["updates"] < 150
 
 
 # ====================================================================== the training loop

@@ -76,7 +76,7 @@ def test_an_unknown_algorithm_has_no_schema() -> None:
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_the_schema_is_well_formed(algorithm: str) -> None:
     raw = raw_schema(algorithm)
-    assert set(raw) == {"algorithm", "description", "keys", "presets", "training_loop_defaults"}
+    assert set(raw) == {"algorithm", "description", "keys", "presets", "renamed_keys", "training_loop_defaults"}
     assert raw["algorithm"] == algorithm
     assert raw["description"] and "\n" not in raw["description"]
     assert set(raw["training_loop_defaults"]) == {*SCHEDULE, "warmup_actions"}
@@ -86,7 +86,8 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         label = f"{algorithm}.{key['name']}"
         assert {"name", "group", "type", "default", "description"} <= set(key), label
         assert set(key) <= {"name", "group", "type", "default", "description", "minimum", "maximum", "exclusive_minimum",
-                            "choices", "multiple_of", "min_length", "max_length", "follows"}, label
+                            "choices", "multiple_of", "min_length", "max_length", "follows", "settable"}, label
+        assert key.get("settable", True) is True, label  # present only when true
         assert key["group"] in GROUPS, label
         assert key["description"] and "\n" not in key["description"], label
         default, low, high = key["default"], key.get("minimum"), key.get("maximum")
@@ -123,6 +124,11 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         assert preset["default"] == "none" and set(preset["choices"]) == {"none", *raw["presets"]}
     for values in raw["presets"].values():
         assert values and set(values) <= set(names)
+    # Renamed keys: old names are no longer keys, new names are.
+    for old, new in raw["renamed_keys"].items():
+        assert old not in names and new in names, (old, new)
+    # Settable: exactly the learning rates the algorithm has (what learning-rate schedules set).
+    assert {key["name"] for key in raw["keys"] if key.get("settable")} == {"learning_rate", "critic_learning_rate"} & set(names)
 
 
 # --------------------------------------------------------------------------- what Python derives from it

@@ -46,7 +46,9 @@ public final class SWFP: OffPolicyAgent {
     /// and schedule keys are the shared groups'.
     public struct Options: AlgorithmOptions, VelocityNetworkOptions {
         public var flowSteps = 5
-        public var tau: Float = 0.1
+        /// τ, the JKO step size (`jko_step`; called `tau` before Stable-Baselines3's `tau`, the
+        /// critic's Polyak rate, took that name: `renamedKeys`).
+        public var jkoStep: Float = 0.1
         public var w2Scale: Float = 0.4
         public var energyAt = EnergyPoint.block
         public var priorUpdate: Float = 0.01
@@ -76,6 +78,11 @@ public final class SWFP: OffPolicyAgent {
         /// `actor_batch_size` takes `batch_size` when only that is given.
         public static var followingKeys: [String: String] { ["actor_batch_size": "batch_size"] }
 
+        /// `tau` was the JKO step's key until it was renamed `jko_step`, so that `tau` means what
+        /// Stable-Baselines3 users read in it, the critic's Polyak rate (`critic_tau`); checkpoints
+        /// written before store `tau`.
+        public static var renamedKeys: [String: String] { ["tau": "jko_step"] }
+
         /// `"paper"`: Appendix C, Table 2 and Algorithm 1 of arXiv:2510.15388 (the Robomimic column
         /// where the tasks differ); each value and each difference from our defaults is explained in
         /// docs/algorithms.md, "SWFP: the paper preset".
@@ -88,7 +95,7 @@ public final class SWFP: OffPolicyAgent {
                 configuration.replay.batchSize = 256
                 configuration.options.actorBatchSize = 1024
                 configuration.temperature.alpha = .value(4)
-                configuration.options.tau = 0.1
+                configuration.options.jkoStep = 0.1
                 configuration.options.w2Scale = 0.4
                 configuration.options.flowSteps = 5
                 configuration.options.hiddenSizes = [256, 256, 256]
@@ -109,7 +116,7 @@ public final class SWFP: OffPolicyAgent {
 
         public static var keys: [ConfigKey<Self>] {
             [.integer("flow_steps", \.flowSteps, in: 1...100, "N, the number of flow blocks (JKO steps per action)."),
-             .number("tau", \.tau, in: 1e-6...1e6, "τ, the JKO step size."),
+             .number("jko_step", \.jkoStep, in: 1e-6...1e6, "τ, the JKO step size (called tau before; tau is now the critic's Polyak rate, critic_tau)."),
              .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
              .choice("w2_terms", \.w2Terms,
                      "Wasserstein terms: the JKO movement cost and the trust region to the prior's particle (\"both\"), or the trust region alone."),
@@ -287,7 +294,7 @@ public final class SWFP: OffPolicyAgent {
         tape.reset()
         tape.freeze(critic)
         tape.freeze(prior)
-        let loss = SWFPBlockLoss(policy: policy, prior: prior, critic: critic, alpha: alpha, tau: options.tau,
+        let loss = SWFPBlockLoss(policy: policy, prior: prior, critic: critic, alpha: alpha, tau: options.jkoStep,
                                  w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
                                  energyAtTerminal: options.energyAt == .terminal,
                                  method: options.divergenceMethod)

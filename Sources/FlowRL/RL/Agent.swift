@@ -17,8 +17,15 @@ public protocol Agent: AnyObject {
 
     var observationSize: Int { get }
     var actionSize: Int { get }
-    /// The full configuration, defaults included, as JSON (stored in checkpoints).
+    /// The full configuration in use, defaults included, as JSON (stored in checkpoints).
     var configurationJSON: String { get }
+    /// Changes the keys a live agent may change (the schema's `"settable"` keys: the learning
+    /// rates), given as a JSON object; every value is checked as a new configuration's before any
+    /// changes, so a refused call changes nothing. Other keys are refused by name.
+    func setConfiguration(json: String) throws
+    /// A configuration read from a checkpoint, with keys renamed since it was written given their
+    /// new names (the configuration then decodes as one written today).
+    static func migratedConfiguration(json: String) -> String
     /// Progress counters reported by `info` (updates, transitions seen, …).
     var counters: [String: Int] { get }
     /// Transitions currently in the replay buffer (update needs at least one).

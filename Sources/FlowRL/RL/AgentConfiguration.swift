@@ -22,6 +22,12 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
     /// when the configuration has no such preset. A configuration with presets has a `"preset"`
     /// key; `decode` applies the named preset's values under the caller's keys.
     static func presetValues(_ name: String) -> [String: JSONValue]?
+    /// Keys renamed since checkpoints were first written: old name → new name. A checkpoint's
+    /// configuration is read with them migrated (`migrated(json:)`); a caller's configuration that
+    /// uses an old name is refused, naming the new one.
+    static var renamedKeys: [String: String] { get }
+    /// The keys a live agent may change (`changing(json:algorithm:)`; the schema's `"settable"`).
+    static var settableKeys: Set<String> { get }
 }
 
 extension AgentConfiguration {
@@ -29,6 +35,49 @@ extension AgentConfiguration {
     public static var followingKeys: [String: String] { [:] }
     /// No presets by default.
     public static func presetValues(_ name: String) -> [String: JSONValue]? { nil }
+    /// None by default.
+    public static var renamedKeys: [String: String] { [:] }
+    /// None by default.
+    public static var settableKeys: Set<String> { [] }
+
+    /// A stored configuration (a checkpoint's) in today's key names: each renamed key's value moved
+    /// to its new name, unless that name is present too. Text that is not a JSON object is returned
+    /// as it is, for `decode` to refuse.
+    public static func migrated(json: String) -> String {
+        guard !renamedKeys.isEmpty, case .object(var object)? = try? JSONValue.parse(json) else { return json }
+        var changed = false
+        for (old, new) in renamedKeys.sorted(by: { $0.key < $1.key }) where object[new] == nil {
+            guard let value = object.removeValue(forKey: old) else { continue }
+            object[new] = value
+            changed = true
+        }
+        return changed ? JSONValue.object(object).text : json
+    }
+
+    /// This configuration with the keys of the JSON object `json` changed, each checked exactly as
+    /// `decode` checks a new configuration (types, ranges, relations between keys). Only
+    /// `settableKeys` may be given; any other key is refused by name. Throws, leaving nothing
+    /// changed, on the first problem.
+    public func changing(json: String, algorithm: String) throws -> Self {
+        guard case .object(let changes)? = try? JSONValue.parse(json) else {
+            throw FlowRLError.invalidArgument("config must be a JSON object, got: \(json.prefix(200))")
+        }
+        guard case .object(var current) = jsonValue() else {
+            throw FlowRLError.invalidArgument("config for \(algorithm): the configuration cannot be encoded")
+        }
+        let settable = Self.settableKeys.sorted().joined(separator: ", ")
+        for key in changes.keys.sorted() where !Self.settableKeys.contains(key) {
+            if current[key] != nil {
+                throw FlowRLError.invalidArgument("config key '\(key)' of \(algorithm) is fixed when the agent is created; "
+                                                  + "keys a live agent may change: \(settable)")
+            }
+            throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); keys a live agent may change: \(settable)")
+        }
+        for (key, value) in changes { current[key] = value }
+        // Every key given: no preset or following key fills anything in, and each value passes the
+        // checks a new configuration's would.
+        return try Self.decode(json: JSONValue.object(current).text, algorithm: algorithm)
+    }
 
     /// Decodes a JSON object of overrides (nil or empty for the defaults) and validates it.
     public static func decode(json: String?, algorithm: String) throws -> Self {
@@ -53,6 +102,10 @@ extension AgentConfiguration {
         }
         let valid = merged.keys.sorted()
         for key in overrides.keys.sorted() where merged[key] == nil {
+            if let new = renamedKeys[key] {
+                throw FlowRLError.invalidArgument("config key '\(key)' for \(algorithm) has been renamed '\(new)'; "
+                                                  + "checkpoints that store '\(key)' still load")
+            }
             throw FlowRLError.invalidArgument("unknown config key '\(key)' for \(algorithm); valid keys: \(valid.joined(separator: ", "))")
         }
         var defaults = merged

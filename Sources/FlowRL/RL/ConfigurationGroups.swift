@@ -36,7 +36,8 @@ public struct CommonSettings: ConfigurationGroup {
     }
 
     public static var keys: [ConfigKey<Self>] {
-        [.number("learning_rate", \.learningRate, in: 1e-8...1, "Adam's learning rate for the policy (and for α when it is tuned)."),
+        [.number("learning_rate", \.learningRate, in: 0...1, settable: true,
+                 "Adam's learning rate for the policy (and for α when it is tuned); 0 freezes them."),
          .numberOrAuto("pretrain_learning_rate", \.pretrainLearningRate, in: 1e-8...1,
                        "The policy's learning rate in pretrain(); \"auto\" uses learning_rate."),
          .unsigned("seed", \.seed, "Seeds every random choice: initial weights, noise, minibatches, the loop's random actions.")]
@@ -94,7 +95,7 @@ public struct CriticSettings: ConfigurationGroup {
 
     public static var keys: [ConfigKey<Self>] {
         [.layerSizes("critic_hidden_sizes", \.hiddenSizes, "Hidden widths of each of the two Q-networks."),
-         .number("critic_learning_rate", \.learningRate, in: 1e-8...1, "Adam's learning rate for the critic."),
+         .number("critic_learning_rate", \.learningRate, in: 0...1, settable: true, "Adam's learning rate for the critic; 0 freezes it."),
          .number("gamma", \.gamma, in: 0...1, "Discount factor γ."),
          .number("critic_tau", \.criticTau, in: 0...1, "Polyak rate τ_Q of the critic's target networks."),
          .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
@@ -196,6 +197,11 @@ public protocol AlgorithmOptions: ConfigurationGroup {
     /// it changes. An algorithm with presets declares a `"preset"` choice key whose cases are
     /// `"none"` and these names.
     static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] { get }
+    /// The algorithm's keys renamed since checkpoints were first written: old name → new name
+    /// (SWFP's `tau` → `jko_step`). Checkpoints that store an old name load with it migrated; a new
+    /// configuration that uses it is refused, naming the new one. The schema publishes them
+    /// (`"renamed_keys"`).
+    static var renamedKeys: [String: String] { get }
 }
 
 extension AlgorithmOptions {
@@ -205,6 +211,8 @@ extension AlgorithmOptions {
     public static var followingKeys: [String: String] { [:] }
     /// No presets.
     public static var presets: [String: (inout OffPolicyConfiguration<Self>) -> Void] { [:] }
+    /// No renamed keys.
+    public static var renamedKeys: [String: String] { [:] }
 }
 
 /// An algorithm's configuration: its own `Options` composed with the shared groups it declares.
@@ -233,6 +241,10 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
 
     /// The algorithm's following keys.
     public static var followingKeys: [String: String] { Options.followingKeys }
+    /// The algorithm's renamed keys.
+    public static var renamedKeys: [String: String] { Options.renamedKeys }
+    /// The keys of the groups the algorithm uses that are marked `settable` (the learning rates).
+    public static var settableKeys: Set<String> { Set(keyTable.filter { $0.key.settable }.map { $0.key.name }) }
 
     /// The keys the algorithm's preset `name` changes, with their values (JSON, as the
     /// configuration encodes them), or nil for an unknown name.

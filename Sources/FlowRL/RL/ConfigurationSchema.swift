@@ -43,11 +43,17 @@ public struct ConfigKey<Group> {
     public let domain: ConfigDomain
     /// Throws `FlowRLError.invalidArgument` naming the key when `group`'s value is out of its domain.
     public let check: (Group) throws -> Void
+    /// True for a key a live agent may change (`flowrl_agent_set_config`; the schema's
+    /// `"settable": true`): the learning rates, which Stable-Baselines3's schedules move during
+    /// training. Every other key is fixed when the agent is created.
+    public let settable: Bool
 
-    public init(_ name: String, _ description: String, domain: ConfigDomain, check: @escaping (Group) throws -> Void) {
+    public init(_ name: String, _ description: String, domain: ConfigDomain, settable: Bool = false,
+                check: @escaping (Group) throws -> Void) {
         self.name = name
         self.description = description
         self.domain = domain
+        self.settable = settable
         self.check = check
     }
 
@@ -70,11 +76,11 @@ public struct ConfigKey<Group> {
         Self(name, description, domain: ConfigDomain(type: "integer", minimum: .integer(0), maximum: .unsigned(UInt64.max))) { _ in }
     }
 
-    /// A finite number in `range`.
-    public static func number(_ name: String, _ path: KeyPath<Group, Float>, in range: ClosedRange<Float>,
+    /// A finite number in `range`; `settable` when a live agent may change it (see `settable`).
+    public static func number(_ name: String, _ path: KeyPath<Group, Float>, in range: ClosedRange<Float>, settable: Bool = false,
                               _ description: String) -> Self {
         Self(name, description, domain: ConfigDomain(type: "number", minimum: .float(range.lowerBound),
-                                                     maximum: .float(range.upperBound))) {
+                                                     maximum: .float(range.upperBound)), settable: settable) {
             try ConfigCheck.finite($0[keyPath: path], name)
             try ConfigCheck.inRange($0[keyPath: path], range, name)
         }
@@ -148,7 +154,9 @@ extension OffPolicyConfiguration {
     /// the algorithm's own, then the shared groups.
     static var keyTable: [(group: String, key: ConfigKey<Self>)] {
         func lift<Group>(_ group: String, _ keys: [ConfigKey<Group>], _ path: KeyPath<Self, Group>) -> [(group: String, key: ConfigKey<Self>)] {
-            keys.map { key in (group, ConfigKey<Self>(key.name, key.description, domain: key.domain) { try key.check($0[keyPath: path]) }) }
+            keys.map { key in
+                (group, ConfigKey<Self>(key.name, key.description, domain: key.domain, settable: key.settable) { try key.check($0[keyPath: path]) })
+            }
         }
         let groups = Options.groups
         return lift("algorithm", Options.keys, \.options) + lift("common", CommonSettings.keys, \.common)
@@ -172,6 +180,7 @@ extension OffPolicyConfiguration {
             fields["description"] = .string(entry.key.description)
             fields["default"] = values[entry.key.name] ?? .null
             if let source = followingKeys[entry.key.name] { fields["follows"] = .string(source) }
+            if entry.key.settable { fields["settable"] = .bool(true) }
             return .object(fields)
         }
         guard case .object(let loop) = snakeCaseJSON(defaults.trainingLoop) else { return .null }
@@ -181,6 +190,7 @@ extension OffPolicyConfiguration {
             "description": .string(summary),
             "keys": .array(keys),
             "presets": .object(Dictionary(uniqueKeysWithValues: presets)),
+            "renamed_keys": .object(Options.renamedKeys.mapValues(JSONValue.string)),
             "training_loop_defaults": .object(loop),
         ])
     }

@@ -29,9 +29,11 @@ public final class ManagedAgent {
     public convenience init(checkpoint: Checkpoint) throws {
         let agent: any Agent
         do {
+            // Keys renamed since the file was written take their new names (SWFP's `tau` is `jko_step`).
+            let configurationJSON = try AgentRegistry.type(named: checkpoint.algorithm).migratedConfiguration(json: checkpoint.configurationJSON)
             // The sizes and configuration come from the file: check that it really holds an agent
             // that large before allocating one (a small file must not claim a huge agent).
-            let (_, estimate) = try AgentRegistry.estimate(algorithm: checkpoint.algorithm, configurationJSON: checkpoint.configurationJSON,
+            let (_, estimate) = try AgentRegistry.estimate(algorithm: checkpoint.algorithm, configurationJSON: configurationJSON,
                                                            observationSize: checkpoint.observationSize, actionSize: checkpoint.actionSize)
             let stored = checkpoint.state.tensors.values.reduce(0.0) { $0 + Double($1.count) }
             guard stored >= estimate.checkpointFloats else {
@@ -39,7 +41,7 @@ public final class ManagedAgent {
                                      + "action size \(checkpoint.actionSize) and configuration describe \(Int(estimate.checkpointFloats)) "
                                      + "parameters and optimiser moments")
             }
-            agent = try AgentRegistry.make(algorithm: checkpoint.algorithm, configurationJSON: checkpoint.configurationJSON,
+            agent = try AgentRegistry.make(algorithm: checkpoint.algorithm, configurationJSON: configurationJSON,
                                            observationSize: checkpoint.observationSize, actionSize: checkpoint.actionSize)
         } catch let error as FlowRLError {
             throw FlowRLError.io("checkpoint does not describe a valid agent: \(error.description)")
@@ -176,6 +178,13 @@ public final class ManagedAgent {
     }
 
     public func reseed(_ seed: UInt64) { agent.reseed(seed) }
+
+    /// Changes the settable configuration keys (the learning rates) given in the JSON object
+    /// `json`; each value is checked as a new configuration's, and a refused call changes nothing
+    /// (`Agent.setConfiguration`). The new values are what `info` reports and checkpoints store.
+    public func setConfiguration(_ json: String) throws {
+        try agent.setConfiguration(json: json)
+    }
 
     /// Algorithm, sizes, configuration and counters as a JSON object.
     public func infoJSON() -> String {

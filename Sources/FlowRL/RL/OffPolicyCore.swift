@@ -35,8 +35,15 @@ public final class OffPolicyCore {
     public var progress = TrainingCounters()
     /// Rows per minibatch (`batch_size`).
     public let batchSize: Int
-    /// The policy optimiser's learning rate while `pretrain` runs (`pretrain_learning_rate`).
-    let pretrainLearningRate: Float
+    /// The policy optimiser's learning rate while `pretrain` runs (`pretrain_learning_rate`), or nil
+    /// for "auto": the learning rate in use (`learningRate`).
+    let pretrainLearningRate: Float?
+    /// `learning_rate` in use: the rate of every optimiser the algorithm registers (its policy's)
+    /// and of α's when α is tuned. Set at creation, changed by `setLearningRates`.
+    public private(set) var learningRate: Float
+    /// `critic_learning_rate` in use: the critic optimiser's rate (the configuration's value, unused,
+    /// for an algorithm without a critic).
+    public private(set) var criticLearningRate: Float
     let policyDelay: Int
     let targetUpdateInterval: Int
     /// The algorithm's networks and optimisers with their checkpoint prefixes, in the order they
@@ -80,10 +87,32 @@ public final class OffPolicyCore {
         policyDelay = groups.contains(.critic) ? critic.policyDelay : 1
         targetUpdateInterval = groups.contains(.critic) ? critic.targetUpdateInterval : 1
         batchSize = configuration.replay.batchSize
-        pretrainLearningRate = configuration.common.resolvedPretrainLearningRate
+        if case .value(let rate) = configuration.common.pretrainLearningRate { pretrainLearningRate = rate } else { pretrainLearningRate = nil }
+        learningRate = configuration.common.learningRate
+        criticLearningRate = critic.learningRate
         buffer = try ReplayBuffer(capacity: configuration.replay.bufferSize, observationSize: observationSize, actionSize: actionSize,
                                   particleWidth: particleWidth)
         self.generator = generator
+    }
+
+    /// Sets the learning rates of every optimiser: `policy` (`learning_rate`) for the algorithm's
+    /// registered optimisers and α's, `critic` (`critic_learning_rate`) for the critic's. The
+    /// values were checked by the configuration (`AgentConfiguration.changing`).
+    public func setLearningRates(policy: Float, critic: Float) {
+        learningRate = policy
+        criticLearningRate = critic
+        for (_, optimizer) in optimizers { optimizer.learningRate = policy }
+        temperature?.optimizer?.learningRate = policy
+        softCritic?.optimizer.learningRate = critic
+    }
+
+    /// `configuration` with the learning rates in use (`setLearningRates` may have changed them
+    /// since the agent was built from it).
+    public func current<Options: AlgorithmOptions>(_ configuration: OffPolicyConfiguration<Options>) -> OffPolicyConfiguration<Options> {
+        var current = configuration
+        current.common.learningRate = learningRate
+        if Options.groups.contains(.critic) { current.critic.learningRate = criticLearningRate }
+        return current
     }
 
     /// State an algorithm keeps besides its networks and optimisers (a running statistic, a
@@ -217,7 +246,7 @@ public final class OffPolicyCore {
         metrics.addPerActorStep("train/entropy", -Double(logProbability.sum()) / Double(logProbability.count))
     }
 
-    /// `steps` Adam steps of `optimizer` (at `pretrain_learning_rate`) on `loss` over minibatches
+    /// `steps` Adam steps of `optimizer` (at `pretrain_learning_rate`, or at its own rate for "auto") on `loss` over minibatches
     /// of `batch_size` demonstrations drawn with replacement, counted as pretraining; returns the mean loss of
     /// the last 100 steps. `loss` records on the tape it is given (already reset).
     public func pretrain(observations: Tensor, actions: Tensor, steps: Int, optimizer: Adam,
@@ -225,7 +254,7 @@ public final class OffPolicyCore {
         progress.pretrainSteps += steps
         let tape = self.tape
         let fineTuningRate = optimizer.learningRate
-        optimizer.learningRate = pretrainLearningRate
+        optimizer.learningRate = pretrainLearningRate ?? fineTuningRate
         defer { optimizer.learningRate = fineTuningRate }
         return trainOnMinibatches(observations: observations, actions: actions, steps: steps, batchSize: batchSize,
                                   generator: &generator) { s, a, generator in
@@ -318,8 +347,24 @@ extension OffPolicyAgent {
     public var observationSize: Int { core.observationSize }
     /// The core's action size.
     public var actionSize: Int { core.actionSize }
-    /// The full configuration, defaults included, flat JSON.
-    public var configurationJSON: String { configuration.jsonString() }
+    /// The configuration in use: the one the agent was built from (`configuration`) with the
+    /// learning rates `setConfiguration` changed since.
+    public var currentConfiguration: OffPolicyConfiguration<Options> { core.current(configuration) }
+    /// The full configuration in use, defaults included, flat JSON (what `info` reports and
+    /// checkpoints store).
+    public var configurationJSON: String { currentConfiguration.jsonString() }
+
+    /// Changes the settable keys (the learning rates) given in the JSON object `json`, all checked
+    /// as a new configuration's first (`AgentConfiguration.changing`); on any error nothing changes.
+    public func setConfiguration(json: String) throws {
+        let changed = try currentConfiguration.changing(json: json, algorithm: Self.algorithm)
+        core.setLearningRates(policy: changed.common.learningRate, critic: changed.critic.learningRate)
+    }
+
+    /// A checkpoint's configuration with the algorithm's renamed keys migrated (`AlgorithmOptions.renamedKeys`).
+    public static func migratedConfiguration(json: String) -> String {
+        OffPolicyConfiguration<Options>.migrated(json: json)
+    }
     /// The core's counters by their JSON names.
     public var counters: [String: Int] { core.progress.dictionary }
     /// Transitions in the core's replay buffer.
