@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (only what is missing) and runs every test: the Swift core with
-# XCTest, then the Python package (built and installed into .venv-test) with pytest, then a short
-# fuzz run against the installed package.
+# XCTest, then the Python package (built and installed into .venv-test) with pytest, then builds its
+# API reference (warnings as errors), then a short fuzz run against the installed package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +17,5 @@ extras=("minari[hdf5]>=0.5,<0.6" pillow tensorboard "ray[tune]>=2.41")
 ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${extras[@]}" atheris \
     || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${extras[@]}"
 .venv-test/bin/python -X faulthandler -m pytest
+./scripts/build-api-docs.sh .venv-test  # the API reference (docs/api.md): fails on any docstring problem
 .venv-test/bin/python fuzz/run.py all --seconds 100   # the short fuzz run (RELIABILITY.md); fails on any finding

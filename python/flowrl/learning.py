@@ -356,7 +356,7 @@ class OffPolicyLearning(CoreAgent):
         A Stable-Baselines3 ``VecEnv`` is returned as it is; a gymnasium env is shown through a
         :class:`~flowrl.envs.VecEnvAdapter` (``obs = agent.get_env().reset()`` gives the
         ``(n_envs, *obs_shape)`` observations; ``step`` returns ``(obs, rewards, dones, infos)``).
-        The gymnasium env itself is :attr:`env`. Resetting the adapter makes the next
+        The gymnasium env itself is the ``env`` attribute. Resetting the adapter makes the next
         :meth:`learn` reset too.
         """
         if self.env is None or is_sb3_vec_env(self.env):
