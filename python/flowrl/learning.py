@@ -154,6 +154,17 @@ class ReplayBufferView:
         return f"ReplayBufferView(size={self.size()}, buffer_size={self.buffer_size})"
 
 
+def _is_policy_file(path: str) -> bool:
+    """True if ``path`` holds a valid policy file of :mod:`flowrl.policies` (for a clearer error
+    when an agent's ``load`` is given one)."""
+    try:
+        with open(path, "rb") as file:
+            metadata = json.loads(_checkpoint.parse(file.read()).metadata_json)
+    except (OSError, ValueError, CheckpointError):
+        return False
+    return isinstance(metadata, dict) and metadata.get("kind") == _checkpoint.POLICY_FILE_KIND
+
+
 class OffPolicyLearning(CoreAgent):
     """SB3's off-policy training loop and API (:meth:`learn`, :meth:`evaluate`, the env, the
     logger), written on :class:`~flowrl.core.CoreAgent`'s step-level calls."""
@@ -636,7 +647,14 @@ class OffPolicyLearning(CoreAgent):
         unknown = sorted(set(custom) - {"action_noise"})
         if unknown:
             raise InvalidArgumentError(f"load: custom_objects {unknown} are not used (only action_noise)")
-        agent = super().load(cls._existing_path(path), env=_sb3.make_env(env))
+        existing = cls._existing_path(path)
+        try:
+            agent = super().load(existing, env=_sb3.make_env(env))
+        except CheckpointError:
+            if _is_policy_file(existing):
+                raise CheckpointError(f"{existing!r} is a policy file (written by policy.save), not an agent checkpoint: "
+                                      "load it with flowrl.policies.MlpPolicy.load") from None
+            raise
         if "action_noise" in custom:
             agent.action_noise = custom["action_noise"]
         if print_system_info:
