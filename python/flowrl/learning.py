@@ -160,7 +160,7 @@ def _is_policy_file(path: str) -> bool:
     try:
         with open(path, "rb") as file:
             metadata = json.loads(_checkpoint.parse(file.read()).metadata_json)
-    except (OSError, ValueError, CheckpointError):
+    except (OSError, ValueError, RecursionError, CheckpointError):  # RecursionError: JSON nested too deeply
         return False
     return isinstance(metadata, dict) and metadata.get("kind") == _checkpoint.POLICY_FILE_KIND
 

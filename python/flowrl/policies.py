@@ -258,7 +258,7 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     """A policy file's JSON field, which must be an object."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply for Python's decoder
         raise CheckpointError(f"the policy file's {what} is not valid JSON") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"the policy file's {what} is not a JSON object")

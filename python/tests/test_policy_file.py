@@ -264,6 +264,8 @@ CHANGES: dict[str, tuple[Callable[[_checkpoint.Checkpoint], None], str]] = {
     "space sizes": (_set_metadata("observation_shape", [4]), "recorded spaces"),
     "metadata": (lambda c: setattr(c, "metadata_json", "[1, 2]"), "metadata is not a JSON object"),
     "config json": (lambda c: setattr(c, "config_json", "{"), "configuration is not valid JSON"),
+    "deep metadata": (lambda c: setattr(c, "metadata_json", "[" * 100_000), "metadata is not valid JSON"),
+    "deep config": (lambda c: setattr(c, "config_json", '{"a":' * 2000), "configuration is not valid JSON"),
     "config value": (_set_config("hidden_sizes", [0]), "configuration is invalid: .*hidden_sizes"),
     "config key": (_set_config("no_such_key", 1), "configuration is invalid: .*no_such_key"),
     "algorithm": (lambda c: setattr(c, "algorithm", "no_such_algorithm"), "unknown algorithm 'no_such_algorithm'"),
@@ -285,6 +287,19 @@ def test_an_agent_load_of_a_policy_file_says_so(sac_policy_file: Path, tmp_path:
     agent.save(tmp_path / "agent.flowrl")
     with pytest.raises(flowrl.CheckpointError, match="agent checkpoint: load it with the algorithm's load"):
         MlpPolicy.load(tmp_path / "agent.flowrl")
+
+
+def test_an_agent_load_of_a_damaged_checkpoint_stays_a_checkpoint_error(tmp_path: Path) -> None:
+    """The check for a policy file behind an agent's load error survives what the core refuses
+    (JSON nested beyond Python's recursion limit, found by the fuzz run)."""
+    agent = trained(MODEL_LIST[1])
+    for metadata in ("[" * 100_000, '{"a":' * 2000):
+        checkpoint = _checkpoint.parse(agent.to_bytes(include_replay_buffer=False))
+        checkpoint.metadata_json = metadata
+        path = tmp_path / "deep.flowrl"
+        path.write_bytes(_checkpoint.build(checkpoint))
+        with pytest.raises(flowrl.CheckpointError):
+            flowrl.SAC.load(path)
 
 
 def test_load_arguments(sac_policy_file: Path) -> None:
