@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (only what is missing) and runs every test: the Swift core with
 # XCTest, then the Python package (built and installed into .venv-test) with pytest, then the C and
-# C++ examples against the installed library, then a short fuzz run against the installed package.
+# C++ examples against the installed library, then the API reference (warnings as errors), then a
+# short fuzz run against the installed package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +19,5 @@ extras=("minari[hdf5]>=0.5,<0.6" pillow tensorboard "ray[tune]>=2.41")
     || ./scripts/python-env.sh .venv-test pytest tqdm matplotlib "${extras[@]}"
 .venv-test/bin/python -X faulthandler -m pytest
 ./scripts/build-c-examples.sh .venv-test   # the C and C++ examples, compiled against the installed library and run
+./scripts/build-api-docs.sh .venv-test  # the API reference (docs/api.md): fails on any docstring problem
 .venv-test/bin/python fuzz/run.py all --seconds 100   # the short fuzz run (RELIABILITY.md); fails on any finding

@@ -8,7 +8,7 @@
 >>> action, _ = agent.predict(env.reset(seed=1)[0], deterministic=True)
 """
 
-from . import callbacks, datasets, evaluation, experiments, logger, noise
+from . import callbacks, datasets, evaluation, experiments, logger, noise, policies
 from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
 from .agent import Agent, FlowBC
 from .callbacks import (
@@ -73,6 +73,7 @@ __all__ = [
     "noise",
     "info",
     "plot_learning_curve",
+    "policies",
     "set_blas_threads",
     "version",
 ]

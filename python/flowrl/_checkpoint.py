@@ -150,3 +150,29 @@ def is_parameter(name: str) -> bool:
 def is_replay(name: str) -> bool:
     """True for a replay-buffer entry (tensor or integer)."""
     return name.startswith("replay.")
+
+
+#: ``metadata["kind"]`` of a policy file (:mod:`flowrl.policies`): a checkpoint holding only what acting needs.
+POLICY_FILE_KIND = "flowrl-policy"
+
+#: The networks an algorithm acts with, by checkpoint prefix (the ``policy:`` of each algorithm's
+#: ``OffPolicyCore``: SAC's and SAC Flow's ``actor``, the flow policy ``policy`` of SWFP, RLDT and
+#: flow BC); SWFP with ``act_with="prior"`` also samples from its ``prior``. Not the critics,
+#: the temperature, RLDT's reference or reward scale, nor SWFP's remembered chains.
+_ACTING_NETWORKS = ("actor", "policy")
+
+
+def is_acting(name: str, config: dict[str, object]) -> bool:
+    """True for a parameter of a network the agent acts with (``config`` is its configuration).
+
+    tests/test_policy_file.py checks, for every algorithm and variant, that a policy file holding
+    these tensors acts exactly as the agent does.
+    """
+    prefix = name.split(".")[0]
+    acting = prefix in _ACTING_NETWORKS or (prefix == "prior" and config.get("act_with") == "prior")
+    return acting and is_parameter(name)
+
+
+def is_random_state(name: str) -> bool:
+    """True for an integer of the agent's random generator (``generator.0`` ...)."""
+    return name.startswith("generator.")

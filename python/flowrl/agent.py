@@ -4,7 +4,7 @@
 Swift core (:class:`flowrl.core.CoreAgent`: act, predict, observe, update, pretrain, save, load,
 pickling) and Stable-Baselines3's training loop on top of them
 (:class:`flowrl.learning.OffPolicyLearning`: learn, evaluate, the env, logging, callbacks). It
-adds only the constructor. An algorithm's Python class names its algorithm and describes it; its
+adds the constructor and Stable-Baselines3's ``policy`` (:mod:`flowrl.policies`). An algorithm's Python class names its algorithm and describes it; its
 hyperparameters, their defaults and its docstring's ``Parameters`` come from the core's schema
 (:mod:`flowrl._schema`).
 """
@@ -21,6 +21,7 @@ from . import _checks, _sb3, _schema
 from .core import PathLike
 from .errors import InvalidArgumentError
 from .learning import OffPolicyLearning
+from .policies import MlpPolicy
 
 #: The constructor's parameters before the algorithm's keys (numpydoc entries).
 _SPACE_PARAMETERS = """\
@@ -153,6 +154,13 @@ class Agent(OffPolicyLearning):
             self._create(config)
         except InvalidArgumentError as error:
             raise InvalidArgumentError(_sb3.explain_error(str(error), mapped.sources)) from None
+
+    @property
+    def policy(self) -> MlpPolicy:
+        """Stable-Baselines3's ``model.policy``: a view of this agent's acting policy, with
+        ``predict`` (the agent's) and ``save(path)``, which writes a policy-only file that
+        ``flowrl.policies.MlpPolicy.load(path)`` reads back (:mod:`flowrl.policies`)."""
+        return MlpPolicy(self)
 
     @classmethod
     def _policy_and_env(cls, policy: Any, env: Any) -> tuple[Any, Any]:

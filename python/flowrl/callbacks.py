@@ -35,10 +35,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: A legacy callback: ``callback(locals_dict, globals_dict)``; ``False`` stops training.
 LegacyCallback = Callable[[dict[str, Any], dict[str, Any]], Optional[bool]]
 
-#: What ``learn(callback=...)`` accepts.
-MaybeCallback = Union[None, "BaseCallback", LegacyCallback, list[Any]]
-
-
 class BaseCallback:
     """The base class of every callback.
 
@@ -144,6 +140,11 @@ class BaseCallback:
 
     def update_child_locals(self, locals_: dict[str, Any]) -> None:
         """Passes the loop's variables on to child callbacks."""
+
+
+#: What ``learn(callback=...)`` accepts (defined after :class:`BaseCallback`, so that the alias holds
+#: the class itself and resolves in any module that imports it).
+MaybeCallback = Union[None, BaseCallback, LegacyCallback, list[Any]]
 
 
 class EventCallback(BaseCallback):

@@ -63,6 +63,32 @@ def _space_dtype(name: Any) -> np.dtype:
     return dtype
 
 
+def recorded_spaces(metadata: dict[str, Any]) -> tuple[spaces.Box, spaces.Box]:
+    """The observation and action spaces recorded by :meth:`CoreAgent._metadata` (not yet checked
+    as the constructor checks them: pass them to :meth:`CoreAgent._spaces`).
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        For a missing or malformed entry.
+    """
+    shape = tuple(metadata["observation_shape"])
+    observation_dtype = _space_dtype(metadata.get("observation_dtype"))
+    action_dtype = _space_dtype(metadata.get("action_dtype"))
+    observation_space = spaces.Box(_bounds_from_json(metadata["observation_low"], observation_dtype, shape),
+                                   _bounds_from_json(metadata["observation_high"], observation_dtype, shape),
+                                   dtype=observation_dtype)
+    action_space = spaces.Box(_bounds_from_json(metadata["action_low"], action_dtype, -1),
+                              _bounds_from_json(metadata["action_high"], action_dtype, -1), dtype=action_dtype)
+    return observation_space, action_space
+
+
+def registered_class(algorithm: str) -> Optional[type[CoreAgent]]:
+    """The class registered for the core's ``algorithm`` name (the one whose :attr:`CoreAgent.algorithm`
+    it is), or None."""
+    return _registry.get(algorithm)
+
+
 class CoreAgent:
     """One agent of the Swift core seen from Python: its handle, its spaces and the step-level calls.
 
@@ -622,14 +648,7 @@ class CoreAgent:
         agent.__class__ = target
         metadata = info.get("metadata", {})
         try:
-            shape = tuple(metadata["observation_shape"])
-            observation_dtype = _space_dtype(metadata.get("observation_dtype"))
-            action_dtype = _space_dtype(metadata.get("action_dtype"))
-            observation_space = spaces.Box(_bounds_from_json(metadata["observation_low"], observation_dtype, shape),
-                                           _bounds_from_json(metadata["observation_high"], observation_dtype, shape),
-                                           dtype=observation_dtype)
-            action_space = spaces.Box(_bounds_from_json(metadata["action_low"], action_dtype, -1),
-                                      _bounds_from_json(metadata["action_high"], action_dtype, -1), dtype=action_dtype)
+            observation_space, action_space = recorded_spaces(metadata)
         except (KeyError, TypeError, ValueError):
             if env is None:
                 agent.close()

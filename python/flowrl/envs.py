@@ -339,6 +339,7 @@ class VecEnvAdapter:
         return [None if seed is None else seed + index for index in range(self.num_envs)]
 
     def reset(self) -> np.ndarray:
+        """Resets every sub-env (with the seed of :meth:`seed`, once); returns the ``(n, *obs_shape)`` observations."""
         observations = self._batch.reset(seed=self._seed)
         self._seed = None
         if self._on_reset is not None:
@@ -346,9 +347,11 @@ class VecEnvAdapter:
         return observations
 
     def step_async(self, actions: Any) -> None:
+        """Keeps ``actions`` (one row per sub-env) for :meth:`step_wait`."""
         self._actions = np.asarray(actions)
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Steps every sub-env with the actions of :meth:`step_async`; returns ``(obs, rewards, dones, infos)``."""
         actions, self._actions = self._actions, None
         if actions is None:
             raise RuntimeError("step_wait without step_async")
@@ -367,6 +370,7 @@ class VecEnvAdapter:
         return self.env.render()
 
     def close(self) -> None:
+        """Closes the env."""
         self.env.close()
 
     def get_attr(self, attr_name: str, indices: Optional[Sequence[int]] = None) -> list[Any]:

@@ -154,6 +154,17 @@ class ReplayBufferView:
         return f"ReplayBufferView(size={self.size()}, buffer_size={self.buffer_size})"
 
 
+def _is_policy_file(path: str) -> bool:
+    """True if ``path`` holds a valid policy file of :mod:`flowrl.policies` (for a clearer error
+    when an agent's ``load`` is given one)."""
+    try:
+        with open(path, "rb") as file:
+            metadata = json.loads(_checkpoint.parse(file.read()).metadata_json)
+    except (OSError, ValueError, RecursionError, CheckpointError):  # RecursionError: JSON nested too deeply
+        return False
+    return isinstance(metadata, dict) and metadata.get("kind") == _checkpoint.POLICY_FILE_KIND
+
+
 class OffPolicyLearning(CoreAgent):
     """SB3's off-policy training loop and API (:meth:`learn`, :meth:`evaluate`, the env, the
     logger), written on :class:`~flowrl.core.CoreAgent`'s step-level calls."""
@@ -358,7 +369,7 @@ class OffPolicyLearning(CoreAgent):
         A Stable-Baselines3 ``VecEnv`` is returned as it is; a gymnasium env is shown through a
         :class:`~flowrl.envs.VecEnvAdapter` (``obs = agent.get_env().reset()`` gives the
         ``(n_envs, *obs_shape)`` observations; ``step`` returns ``(obs, rewards, dones, infos)``).
-        The gymnasium env itself is :attr:`env`. Resetting the adapter makes the next
+        The gymnasium env itself is the ``env`` attribute. Resetting the adapter makes the next
         :meth:`learn` reset too.
         """
         if self.env is None or is_sb3_vec_env(self.env):
@@ -649,7 +660,14 @@ class OffPolicyLearning(CoreAgent):
             raise InvalidArgumentError(f"load: custom_objects['lr_schedule'] must be a callable, got {type(schedule).__name__}")
         if callable(rate):
             rate, schedule = None, schedule or rate
-        agent = super().load(cls._existing_path(path), env=_sb3.make_env(env))
+        existing = cls._existing_path(path)
+        try:
+            agent = super().load(existing, env=_sb3.make_env(env))
+        except CheckpointError:
+            if _is_policy_file(existing):
+                raise CheckpointError(f"{existing!r} is a policy file (written by policy.save), not an agent checkpoint: "
+                                      "load it with flowrl.policies.MlpPolicy.load") from None
+            raise
         if "action_noise" in custom:
             agent.action_noise = custom["action_noise"]
         try:

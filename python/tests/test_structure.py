@@ -143,6 +143,10 @@ def test_package_imports_are_at_module_level() -> None:
     # datasets takes policies by duck typing: no agent, core or loop
     ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl.datasets._transitions", "flowrl.datasets._minari",
                          "flowrl.datasets._collect"}),
+    # the policy file sits on the step-level core: no training loop, no callbacks
+    ("flowrl.policies", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl._checkpoint", "flowrl._sb3",
+                         "flowrl._schema", "flowrl.core", "flowrl.datasets", "flowrl.datasets._transitions",
+                         "flowrl.datasets._minari", "flowrl.datasets._collect"}),
     # the sweep's statistics are plain numerics
     ("flowrl.experiments._stats", set()),
 ])
