@@ -185,7 +185,10 @@ class Layout:
                 for index, child in enumerate(node.spaces):
                     gather(child, given[index], _where(path, index))
             else:
-                arrays.append((_checks.real_array(given, path, np.float64), node, path))
+                array = _checks.real_array(given, path, np.float64)
+                if array.size == 1 and np.ndim(given) == 0:  # a scalar (np.ascontiguousarray made it 1-D)
+                    array = array.reshape(())
+                arrays.append((array, node, path))
 
         gather(self.space, value, name)
         single: Optional[bool] = None

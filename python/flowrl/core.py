@@ -200,6 +200,7 @@ class CoreAgent:
 
     def _set_spaces(self, observation_space: spaces.Space, action_space: spaces.Box) -> None:
         self.observation_space = observation_space
+        self.action_space = action_space
         #: how a Dict / Tuple observation space is flattened (None for a Box)
         self._layout: Optional[_spaces.Layout] = _spaces.layout(observation_space)
         #: the Box the core sees (the observation space itself, or its flattening)
@@ -370,12 +371,14 @@ class CoreAgent:
             else:
                 result = action * self._half_range if self._centred else action * self._half_range + self._middle
             return result if alone else result.reshape(1, self.action_size)
-        batch, _ = self._observations(observations)
+        batch, single = self._observations(observations)
         rows = batch.shape[0]
         unit = np.empty((rows, self.action_size), dtype=np.float32)
         _lib.call(_lib.lib.flowrl_agent_act, handle, batch.ctypes.data, rows, self.observation_size,
                   flag, unit.ctypes.data, unit.size)
-        return self._scale_actions(unit)
+        actions = self._scale_actions(unit)
+        # one structured observation (a dict without batch axes) gives one action, as one array does
+        return actions[0] if single and self._layout is not None and _spaces.is_structured_value(observations) else actions
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:
