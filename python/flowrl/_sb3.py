@@ -27,10 +27,15 @@ from .errors import InvalidArgumentError
 #: Stable-Baselines3's name for a multilayer-perceptron policy: every flowrl algorithm's own policy.
 MLP_POLICY = "MlpPolicy"
 
-#: Stable-Baselines3 policies flowrl does not implement, and why.
+#: Stable-Baselines3's name for the policy of Dict observation spaces: flowrl's own policy on the
+#: flattened observations, accepted for a Dict or Tuple observation space only (as Stable-Baselines3).
+MULTI_INPUT_POLICY = "MultiInputPolicy"
+
+#: Stable-Baselines3 policies flowrl does not implement (or not for every space), and why.
 UNSUPPORTED_POLICIES = {
-    "CnnPolicy": "flowrl's networks are multilayer perceptrons on flat Box observations (no CNN)",
-    "MultiInputPolicy": "flowrl takes a single Box observation space (no Dict observations)",
+    "CnnPolicy": "flowrl's networks are multilayer perceptrons on flat observations (no CNN, no image observations)",
+    MULTI_INPUT_POLICY: "it is for Dict (or Tuple) observation spaces, which flowrl flattens; this observation "
+                        "space is a Box: use 'MlpPolicy'",
 }
 
 #: Stable-Baselines3 arguments accepted only with the value that means "not used", and why.
@@ -82,15 +87,18 @@ class Mapped:
     schedules: dict[str, Callable[[float], Any]] = field(default_factory=dict)
 
 
-def policy_settings(policy: Any, aliases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def policy_settings(policy: Any, aliases: dict[str, dict[str, Any]], structured: bool = False) -> dict[str, Any]:
     """The configuration a policy name selects.
 
     Parameters
     ----------
     policy : str
-        ``"MlpPolicy"`` (the algorithm's own policy) or a name of ``aliases``.
+        ``"MlpPolicy"`` (the algorithm's own policy), ``"MultiInputPolicy"`` (the same policy on
+        a flattened Dict or Tuple observation space) or a name of ``aliases``.
     aliases : dict
         The class's policy names and the keys each sets (``{"FlowG": {"velocity": "gated"}}``).
+    structured : bool
+        Whether the observation space is a Dict or Tuple (``"MultiInputPolicy"`` needs one).
 
     Raises
     ------
@@ -101,7 +109,7 @@ def policy_settings(policy: Any, aliases: dict[str, dict[str, Any]]) -> dict[str
         raise InvalidArgumentError(
             f"policy must be a policy name such as {MLP_POLICY!r}, got {type(policy).__name__} "
             f"(flowrl builds its own networks; Stable-Baselines3 policy classes are not used)")
-    if policy == MLP_POLICY:
+    if policy == MLP_POLICY or (policy == MULTI_INPUT_POLICY and structured):
         return {}
     if policy in aliases:
         return dict(aliases[policy])

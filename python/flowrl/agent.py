@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Optional
 import numpy as np
 from gymnasium import spaces
 
-from . import _checks, _sb3, _schema
+from . import _checks, _sb3, _schema, _spaces
 from .core import PathLike
 from .errors import InvalidArgumentError
 from .learning import OffPolicyLearning
@@ -27,12 +27,17 @@ from .policies import MlpPolicy
 _SPACE_PARAMETERS = """\
 policy : str, optional
     Stable-Baselines3's first argument: ``"MlpPolicy"`` (the algorithm's own policy) or one of
-    the class's :attr:`policy_aliases`. May be left out: ``SAC(env)`` is ``SAC("MlpPolicy", env)``.
+    the class's :attr:`policy_aliases`; ``"MultiInputPolicy"`` (the same policy) for a ``Dict``
+    or ``Tuple`` observation space. May be left out: ``SAC(env)`` is ``SAC("MlpPolicy", env)``.
 env : gymnasium.Env, gymnasium vector env, Stable-Baselines3 VecEnv or str, optional
-    Supplies ``observation_space`` and ``action_space`` (both ``Box``); a vector env's single
-    spaces are used. A string is an environment id for ``gymnasium.make``.
-observation_space, action_space : gymnasium.spaces.Box, optional
-    Instead of ``env``."""
+    Supplies ``observation_space`` and ``action_space``; a vector env's single spaces are used.
+    A string is an environment id for ``gymnasium.make``.
+observation_space : gymnasium.spaces.Box, Dict or Tuple, optional
+    Instead of ``env``. A ``Dict`` or ``Tuple`` space (nested, of ``Box``, ``Discrete`` and
+    ``MultiBinary`` spaces) is flattened as gymnasium's ``spaces.flatten_space`` does it; the
+    agent then takes dicts (tuples) of arrays, and its checkpoints record the space.
+action_space : gymnasium.spaces.Box, optional
+    Instead of ``env``: one-dimensional, with finite bounds."""
 
 #: The constructor's parameters after the algorithm's keys: Python only (not sent to the core; kept in checkpoints).
 _PYTHON_PARAMETERS = """\
@@ -138,7 +143,8 @@ class Agent(OffPolicyLearning):
             seed = _random_seed()
         seed = _checks.integer(seed_key.default if seed is _CORE_DEFAULT else seed, "seed", seed_key.minimum, seed_key.maximum)
         mapped = _sb3.map_hyperparameters({**hyperparameters, "action_noise": action_noise}, schema)
-        for key, value in [*_sb3.policy_settings(policy, self.policy_aliases).items(),
+        structured = _spaces.is_structured(observation_space)
+        for key, value in [*_sb3.policy_settings(policy, self.policy_aliases, structured).items(),
                            *_sb3.map_policy_kwargs(policy_kwargs, schema).items()]:
             if key in mapped.config and mapped.config[key] != value:
                 raise InvalidArgumentError(f"{key} is set twice (by the policy or policy_kwargs and by the keyword); pass it once")

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Optional, TypeVar, Union
 import numpy as np
 from gymnasium import spaces
 
-from . import _checks, _lib, datasets
+from . import _checks, _lib, _spaces, datasets
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -63,14 +63,20 @@ def _space_dtype(name: Any) -> np.dtype:
     return dtype
 
 
-def recorded_spaces(metadata: dict[str, Any]) -> tuple[spaces.Box, spaces.Box]:
+def recorded_spaces(metadata: dict[str, Any]) -> tuple[spaces.Space, spaces.Box]:
     """The observation and action spaces recorded by :meth:`CoreAgent._metadata` (not yet checked
     as the constructor checks them: pass them to :meth:`CoreAgent._spaces`).
+
+    The observation space is the flat ``Box`` the core sees, or, where the metadata records an
+    ``observation_structure`` (a ``Dict`` / ``Tuple`` space, :func:`flowrl._spaces.to_json`),
+    that space, whose flattening must be the recorded ``Box``.
 
     Raises
     ------
     KeyError, TypeError, ValueError
         For a missing or malformed entry.
+    CheckpointError
+        For an ``observation_structure`` that is malformed or does not flatten to the recorded ``Box``.
     """
     shape = tuple(metadata["observation_shape"])
     observation_dtype = _space_dtype(metadata.get("observation_dtype"))
@@ -80,7 +86,33 @@ def recorded_spaces(metadata: dict[str, Any]) -> tuple[spaces.Box, spaces.Box]:
                                    dtype=observation_dtype)
     action_space = spaces.Box(_bounds_from_json(metadata["action_low"], action_dtype, -1),
                               _bounds_from_json(metadata["action_high"], action_dtype, -1), dtype=action_dtype)
+    if "observation_structure" in metadata:
+        try:
+            structured = _spaces.from_json(metadata["observation_structure"])
+        except (ValueError, TypeError, OverflowError, RecursionError) as error:
+            raise CheckpointError(f"the checkpoint's recorded observation structure is invalid: {error}") from None
+        flat = _spaces.Layout(structured).flat_space
+        if flat.shape != observation_space.shape or not (
+                np.array_equal(flat.low, observation_space.low.astype(np.float32))
+                and np.array_equal(flat.high, observation_space.high.astype(np.float32))):
+            raise CheckpointError("the checkpoint's recorded observation structure does not flatten to its recorded "
+                                  f"observation Box (shape {flat.shape}, recorded {observation_space.shape})")
+        return structured, action_space
     return observation_space, action_space
+
+
+def flat_observation_size(space: spaces.Space) -> int:
+    """The length of the flat vector the core sees for an observation space :meth:`CoreAgent._spaces` accepts."""
+    layout = _spaces.layout(space)
+    return layout.size if layout is not None else int(np.prod(space.shape))
+
+
+def same_observation_layout(first: spaces.Space, second: spaces.Space) -> bool:
+    """Whether two observation spaces give the core the same vectors: two Boxes of one shape, or
+    two ``Dict`` / ``Tuple`` spaces of the same structure (keys in order, leaf shapes)."""
+    if _spaces.is_structured(first) or _spaces.is_structured(second):
+        return _spaces.is_structured(first) and _spaces.is_structured(second) and _spaces.same_structure(first, second)
+    return tuple(first.shape) == tuple(second.shape)
 
 
 def registered_class(algorithm: str) -> Optional[type[CoreAgent]]:
@@ -106,7 +138,8 @@ class CoreAgent:
     #: The core's name of the algorithm (``flowrl_agent_create``'s first argument); "" for an abstract class.
     algorithm: ClassVar[str] = ""
 
-    observation_space: spaces.Box
+    #: The observation space as given: a ``Box``, or a ``Dict`` / ``Tuple`` space flattened for the core.
+    observation_space: spaces.Space
     action_space: spaces.Box
     observation_size: int
     action_size: int
@@ -135,7 +168,16 @@ class CoreAgent:
     # ------------------------------------------------------------------ spaces and handle
 
     @staticmethod
-    def _spaces(env: Any, observation_space: Any, action_space: Any) -> tuple[spaces.Box, spaces.Box]:
+    def _spaces(env: Any, observation_space: Any, action_space: Any) -> tuple[spaces.Space, spaces.Box]:
+        """The observation and action spaces of ``env`` (a vector env's single spaces) or the ones
+        given, checked: the observation space a ``Box`` or a ``Dict`` / ``Tuple`` space that
+        :mod:`flowrl._spaces` flattens, the action space a one-dimensional ``Box`` with finite bounds.
+
+        Raises
+        ------
+        InvalidArgumentError
+            Naming what is refused.
+        """
         if env is not None:
             observation_space = getattr(env, "single_observation_space", None) or getattr(env, "observation_space", None)
             action_space = getattr(env, "single_action_space", None) or getattr(env, "action_space", None)
@@ -143,8 +185,11 @@ class CoreAgent:
                 raise InvalidArgumentError(f"env must have an observation_space and an action_space, got {type(env).__name__}")
         if observation_space is None or action_space is None:
             raise InvalidArgumentError("pass an env, or both observation_space and action_space")
-        if not isinstance(observation_space, spaces.Box):
-            raise InvalidArgumentError(f"the observation space must be a gymnasium Box, got {observation_space}")
+        if _spaces.is_structured(observation_space):
+            _spaces.check(observation_space)
+        elif not isinstance(observation_space, spaces.Box):
+            raise InvalidArgumentError(f"the observation space must be a gymnasium Box, or a Dict or Tuple of Box, "
+                                       f"Discrete and MultiBinary spaces (flattened), got {observation_space}")
         if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
             raise InvalidArgumentError(f"the action space must be a one-dimensional gymnasium Box, got {action_space}")
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
@@ -153,11 +198,16 @@ class CoreAgent:
             raise InvalidArgumentError("the action space's high bound must exceed its low bound")
         return observation_space, action_space
 
-    def _set_spaces(self, observation_space: spaces.Box, action_space: spaces.Box) -> None:
+    def _set_spaces(self, observation_space: spaces.Space, action_space: spaces.Box) -> None:
         self.observation_space = observation_space
         self.action_space = action_space
-        self.observation_size = int(np.prod(observation_space.shape))
-        self._observation_shape = tuple(observation_space.shape)
+        #: how a Dict / Tuple observation space is flattened (None for a Box)
+        self._layout: Optional[_spaces.Layout] = _spaces.layout(observation_space)
+        #: the Box the core sees (the observation space itself, or its flattening)
+        self._flat_observation_space: spaces.Box = (
+            observation_space if self._layout is None else self._layout.flat_space)
+        self.observation_size = int(np.prod(self._flat_observation_space.shape))
+        self._observation_shape = tuple(self._flat_observation_space.shape)
         self._one_row_shape = (1, *self._observation_shape)
         self.action_size = int(action_space.shape[0])
         self._low = action_space.low.astype(np.float64)
@@ -172,16 +222,20 @@ class CoreAgent:
 
     def _metadata(self) -> dict[str, Any]:
         """What the checkpoint's metadata records: the spaces (subclasses add their own entries)."""
-        return {
+        flat = self._flat_observation_space
+        metadata = {
             "python_class": type(self).__name__,
-            "observation_shape": list(self.observation_space.shape),
-            "observation_low": _bounds_to_json(self.observation_space.low),
-            "observation_high": _bounds_to_json(self.observation_space.high),
-            "observation_dtype": np.dtype(self.observation_space.dtype).name,
+            "observation_shape": list(flat.shape),
+            "observation_low": _bounds_to_json(flat.low),
+            "observation_high": _bounds_to_json(flat.high),
+            "observation_dtype": np.dtype(flat.dtype).name,
             "action_low": _bounds_to_json(self.action_space.low),
             "action_high": _bounds_to_json(self.action_space.high),
             "action_dtype": np.dtype(self.action_space.dtype).name,
         }
+        if self._layout is not None:
+            metadata["observation_structure"] = _spaces.to_json(self.observation_space)
+        return metadata
 
     def _store_metadata(self) -> None:
         """Attaches the spaces and the Python-side training state to the core agent (checkpointed)."""
@@ -227,17 +281,26 @@ class CoreAgent:
     # ------------------------------------------------------------------ array helpers
 
     def _observations(self, observations: Any, name: str = "observations") -> tuple[np.ndarray, bool]:
-        """A C-contiguous float32 ``(n, observation_size)`` array and whether one row was given."""
+        """A C-contiguous float32 ``(n, observation_size)`` array and whether one row was given.
+
+        With a ``Dict`` / ``Tuple`` observation space, ``observations`` is the structure (one
+        observation or a batch, as :meth:`flowrl._spaces.Layout.flatten` takes it) or already
+        flattened arrays ``(observation_size,)`` / ``(n, observation_size)``.
+        """
+        if self._layout is not None and _spaces.is_structured_value(observations):
+            return self._layout.flatten(observations, name)
         array = _checks.real_array(observations, name, np.float32)
-        single = array.shape == self.observation_space.shape
+        shape = self._observation_shape
+        single = array.shape == shape
         if single:
             array = array.reshape(1, self.observation_size)
-        elif array.ndim >= 2 and array.shape[1:] == self.observation_space.shape:
+        elif array.ndim >= 2 and array.shape[1:] == shape:
             array = array.reshape(array.shape[0], self.observation_size)
         else:
-            raise InvalidArgumentError(
-                f"{name} have shape {array.shape}; "
-                f"expected {self.observation_space.shape} or (n, *{self.observation_space.shape})")
+            expected = f"expected {shape} or (n, *{shape})"
+            if self._layout is not None:
+                expected += f" (flattened), or a {type(self.observation_space).__name__} observation of {self.observation_space}"
+            raise InvalidArgumentError(f"{name} have shape {array.shape}; {expected}")
         return array, single
 
     def _normalise_actions(self, actions: Any, rows: int, name: str = "actions") -> np.ndarray:
@@ -261,7 +324,7 @@ class CoreAgent:
         try:
             return self._scratch.buffers
         except AttributeError:
-            observation = np.empty(self.observation_space.shape, dtype=np.float32)
+            observation = np.empty(self._observation_shape, dtype=np.float32)
             action = np.empty(self.action_size, dtype=np.float32)
             buffers = (observation, action, observation.ctypes.data, action.ctypes.data)
             self._scratch.buffers = buffers
@@ -274,8 +337,11 @@ class CoreAgent:
 
         Parameters
         ----------
-        observations : array_like
-            Shape ``observation_space.shape`` (one) or ``(n, *observation_space.shape)``.
+        observations : array_like or dict
+            Shape ``observation_space.shape`` (one) or ``(n, *observation_space.shape)``. With a
+            ``Dict`` (``Tuple``) observation space: a dict (tuple) of arrays, each of its
+            sub-space's shape (one) or with a leading batch axis (a batch), as Stable-Baselines3's
+            ``MultiInputPolicy`` takes them; or the flattened arrays (``spaces.flatten``'s layout).
         deterministic : bool
             Start the flow from zero noise instead of sampling it.
 
@@ -305,12 +371,14 @@ class CoreAgent:
             else:
                 result = action * self._half_range if self._centred else action * self._half_range + self._middle
             return result if alone else result.reshape(1, self.action_size)
-        batch, _ = self._observations(observations)
+        batch, single = self._observations(observations)
         rows = batch.shape[0]
         unit = np.empty((rows, self.action_size), dtype=np.float32)
         _lib.call(_lib.lib.flowrl_agent_act, handle, batch.ctypes.data, rows, self.observation_size,
                   flag, unit.ctypes.data, unit.size)
-        return self._scale_actions(unit)
+        actions = self._scale_actions(unit)
+        # one structured observation (a dict without batch axes) gives one action, as one array does
+        return actions[0] if single and self._layout is not None and _spaces.is_structured_value(observations) else actions
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = False) -> tuple[np.ndarray, None]:
@@ -318,9 +386,10 @@ class CoreAgent:
 
         Parameters
         ----------
-        observation : array_like
+        observation : array_like or dict
             Exactly ``observation_space.shape`` gives one action ``(action_size,)``; a batch
-            ``(n, *observation_space.shape)`` gives ``(n, action_size)``.
+            ``(n, *observation_space.shape)`` gives ``(n, action_size)``. With a ``Dict`` or
+            ``Tuple`` observation space, a dict (tuple) of arrays, single or batched (see :meth:`act`).
         state, episode_start
             Ignored (the policy has no recurrent state); accepted so that Stable-Baselines3's
             ``evaluate_policy`` can drive the agent.
@@ -649,6 +718,9 @@ class CoreAgent:
         metadata = info.get("metadata", {})
         try:
             observation_space, action_space = recorded_spaces(metadata)
+        except CheckpointError:
+            agent.close()
+            raise
         except (KeyError, TypeError, ValueError):
             if env is None:
                 agent.close()
@@ -662,7 +734,7 @@ class CoreAgent:
                 raise CheckpointError(f"the checkpoint's recorded spaces are invalid: {error}") from None
         if env is not None:
             env_observation, env_action = CoreAgent._spaces(env, None, None)
-            if env_observation.shape != observation_space.shape or env_action.shape != action_space.shape or not (
+            if not same_observation_layout(env_observation, observation_space) or env_action.shape != action_space.shape or not (
                     np.allclose(env_action.low, action_space.low) and np.allclose(env_action.high, action_space.high)):
                 agent.close()
                 raise InvalidArgumentError("the env's spaces differ from the ones the agent was saved with")

@@ -26,6 +26,11 @@ the episode's (they are the raw rewards' even under ``VecNormalize``).
 
 :class:`VecEnvAdapter` goes the other way: it shows a gymnasium env (single or vector) with
 Stable-Baselines3's ``VecEnv`` interface, which is what :meth:`flowrl.Agent.get_env` returns.
+
+An env whose observation space is a ``Dict`` or ``Tuple`` (:mod:`flowrl._spaces`) is flattened
+here: :class:`EnvBatch` gives the flat ``(n, size)`` float32 arrays the core takes (gymnasium's
+``spaces.flatten`` layout), and :meth:`EnvBatch.user_observations` the dicts (tuples) of batched
+arrays that Stable-Baselines3's ``VecEnv`` would give, for callbacks and :class:`VecEnvAdapter`.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+
+from . import _spaces
 
 NEXT_STEP = "NextStep"
 SAME_STEP = "SameStep"
@@ -135,6 +142,8 @@ class Step:
     finished_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     elapsed: float = 0.0
     _info_list: Optional[list[dict[str, Any]]] = None
+    #: one flat observation as the user's side sees it (a Dict env's dict); None: the flat row itself
+    _user: Optional[Callable[[np.ndarray], Any]] = None
 
     @property
     def dones(self) -> np.ndarray:
@@ -150,7 +159,8 @@ class Step:
             for index, (episode_return, length) in zip(self.finished_indices, self.finished):
                 info = self._info_list[index]
                 info.setdefault("episode", {"r": episode_return, "l": length, "t": round(self.elapsed, 6)})
-                info.setdefault("terminal_observation", self.next_observations[index])
+                info.setdefault("terminal_observation", self.next_observations[index] if self._user is None
+                                else self._user(self.next_observations[index]))
                 info.setdefault("TimeLimit.truncated", bool(self.truncated[index] and not self.terminated[index]))
         return self._info_list
 
@@ -189,6 +199,9 @@ class EnvBatch:
 
     def __init__(self, env: Any) -> None:
         self.env = env
+        space = getattr(env, "single_observation_space", None) or getattr(env, "observation_space", None)
+        #: the flattening of a Dict / Tuple observation space (None for a Box)
+        self.layout: Optional[_spaces.Layout] = _spaces.layout(space)
         self.is_sb3 = is_sb3_vec_env(env)
         self.is_vector = self.is_sb3 or is_vector_env(env)
         self.num_envs = int(env.num_envs) if self.is_vector else 1
@@ -214,8 +227,29 @@ class EnvBatch:
         return self._batch(observations)
 
     def _batch(self, observations: Any) -> np.ndarray:
+        if self.layout is not None:  # a new array: flattening copies
+            flat, single = self.layout.flatten(observations, "the env's observation")
+            if single == self.is_vector:
+                raise RuntimeError(f"the {'vector ' if self.is_vector else ''}env returned "
+                                   f"{'one observation' if single else 'a batch of observations'}")
+            return flat
         array = np.array(observations, dtype=np.float32)  # a copy: vector envs may reuse their buffer
         return array if self.is_vector else array[None]
+
+    def _one(self, observation: Any) -> np.ndarray:
+        """One sub-env's observation (a final one) as a flat float32 row."""
+        if self.layout is not None:
+            return self.layout.flatten(observation, "the env's final observation")[0][0]
+        return np.asarray(observation, dtype=np.float32)
+
+    def user_observations(self, observations: np.ndarray) -> Any:
+        """Flat ``(n, size)`` observations as the user's side sees them: the same array for a
+        ``Box`` space, the dict (tuple) of batched arrays for a ``Dict`` (``Tuple``) space."""
+        return observations if self.layout is None else self.layout.unflatten(observations)
+
+    def user_observation(self, observation: np.ndarray) -> Any:
+        """One flat observation as the user's side sees it (see :meth:`user_observations`)."""
+        return observation if self.layout is None else self.layout.unflatten_one(observation)
 
     def step(self, actions: np.ndarray) -> Step:
         """Steps every sub-env with ``actions`` (``(n, action_size)``, within the bounds)."""
@@ -241,7 +275,7 @@ class EnvBatch:
             if final is None:
                 raise RuntimeError("a SAME_STEP vector env ended an episode without info['final_obs']")
             for index in np.flatnonzero(np.asarray(mask, dtype=bool) & done):
-                next_observations[index] = np.asarray(final[index], dtype=np.float32)
+                next_observations[index] = self._one(final[index])
         elif self.mode == DISABLED and done.any():
             if self.is_vector:
                 reset_observations, _ = self.env.reset(options={"reset_mask": done.copy()})
@@ -258,7 +292,7 @@ class EnvBatch:
         self._lengths[done] = 0
         self._pending_reset = done if self.mode == NEXT_STEP else np.zeros(self.num_envs, dtype=bool)
         return Step(observations, real, rewards, terminated, truncated, next_observations, infos, finished, indices,
-                    time.time() - self._start_time)
+                    time.time() - self._start_time, _user=self._user_function())
 
     def _step_sb3(self, actions: np.ndarray) -> Step:
         """A step of a Stable-Baselines3 vector env: same-step autoreset, infos a list of dicts."""
@@ -278,7 +312,7 @@ class EnvBatch:
                 final = infos[index].get("terminal_observation") if isinstance(infos[index], dict) else None
                 if final is None:
                     raise RuntimeError("a Stable-Baselines3 vector env ended an episode without info['terminal_observation']")
-                next_observations[index] = np.asarray(final, dtype=np.float32).reshape(observations.shape[1:])
+                next_observations[index] = self._one(final).reshape(observations.shape[1:])
         self._returns += rewards
         self._lengths += 1
         finished = []
@@ -291,7 +325,10 @@ class EnvBatch:
         self._returns[done] = 0.0
         self._lengths[done] = 0
         return Step(observations, np.ones(self.num_envs, dtype=bool), rewards, terminated, truncated, next_observations,
-                    infos, finished, indices, time.time() - self._start_time)
+                    infos, finished, indices, time.time() - self._start_time, _user=self._user_function())
+
+    def _user_function(self) -> Optional[Callable[[np.ndarray], Any]]:
+        return None if self.layout is None else self.layout.unflatten_one
 
 
 class VecEnvAdapter:
@@ -338,19 +375,20 @@ class VecEnvAdapter:
         self._seed = seed
         return [None if seed is None else seed + index for index in range(self.num_envs)]
 
-    def reset(self) -> np.ndarray:
-        """Resets every sub-env (with the seed of :meth:`seed`, once); returns the ``(n, *obs_shape)`` observations."""
+    def reset(self) -> Any:
+        """Resets every sub-env (with the seed of :meth:`seed`, once); returns the ``(n, *obs_shape)``
+        observations (for a ``Dict`` space, a dict of such arrays, as Stable-Baselines3's ``VecEnv``)."""
         observations = self._batch.reset(seed=self._seed)
         self._seed = None
         if self._on_reset is not None:
             self._on_reset()
-        return observations
+        return self._batch.user_observations(observations)
 
     def step_async(self, actions: Any) -> None:
         """Keeps ``actions`` (one row per sub-env) for :meth:`step_wait`."""
         self._actions = np.asarray(actions)
 
-    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Steps every sub-env with the actions of :meth:`step_async`; returns ``(obs, rewards, dones, infos)``."""
         actions, self._actions = self._actions, None
         if actions is None:
@@ -358,9 +396,9 @@ class VecEnvAdapter:
         actions = actions.reshape(self.num_envs, -1)
         step = self._batch.step(actions)
         infos = step.info_list()
-        return step.observations, step.rewards.astype(np.float32), step.dones.copy(), infos
+        return self._batch.user_observations(step.observations), step.rewards.astype(np.float32), step.dones.copy(), infos
 
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Steps every sub-env; returns ``(obs, rewards, dones, infos)``."""
         self.step_async(actions)
         return self.step_wait()

@@ -52,7 +52,8 @@ def evaluate_episodes(agent: Predictor, env: Any, n_episodes: int = 10, determin
     lengths: list[int] = []
     observations = batch.reset(seed=seed)
     while np.any(counts < targets):
-        actions, _ = agent.predict(observations, deterministic=deterministic)
+        # a Dict env's observations go to predict as dicts, as Stable-Baselines3 gives them
+        actions, _ = agent.predict(batch.user_observations(observations), deterministic=deterministic)
         step = batch.step(actions)
         if render:
             env.render()

@@ -31,7 +31,8 @@ import numpy as np
 
 from . import _checkpoint, _checks, _lib, _sb3, _schema
 from .callbacks import BaseCallback, CallbackList, MaybeCallback, ProgressBarCallback, convert_callback
-from .core import CoreAgent, PathLike
+from ._spaces import is_structured
+from .core import CoreAgent, PathLike, same_observation_layout
 from .envs import EnvBatch, Step, VecEnvAdapter, is_sb3_vec_env, vec_normalize_chain
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 from .evaluation import evaluate_episodes
@@ -152,6 +153,11 @@ class ReplayBufferView:
 
     def __repr__(self) -> str:
         return f"ReplayBufferView(size={self.size()}, buffer_size={self.buffer_size})"
+
+
+def _space_text(space: Any) -> str:
+    """An observation space in an error message: a Box's shape, a Dict's or Tuple's whole description."""
+    return str(space) if is_structured(space) else str(space.shape)
 
 
 def _is_policy_file(path: str) -> bool:
@@ -354,10 +360,10 @@ class OffPolicyLearning(CoreAgent):
         if env is None:
             raise InvalidArgumentError("env is None")
         observation_space, action_space = self._spaces(env, None, None)
-        if observation_space.shape != self.observation_space.shape or action_space.shape != self.action_space.shape:
+        if not same_observation_layout(observation_space, self.observation_space) or action_space.shape != self.action_space.shape:
             raise InvalidArgumentError(
-                f"the env's spaces {observation_space.shape}, {action_space.shape} differ from the agent's "
-                f"{self.observation_space.shape}, {self.action_space.shape}")
+                f"the env's spaces {_space_text(observation_space)}, {action_space.shape} differ from the agent's "
+                f"{_space_text(self.observation_space)}, {self.action_space.shape}")
         if not (np.allclose(action_space.low, self.action_space.low) and np.allclose(action_space.high, self.action_space.high)):
             raise InvalidArgumentError(
                 f"the env's action bounds [{action_space.low}, {action_space.high}] differ from the agent's "
@@ -798,7 +804,7 @@ class OffPolicyLearning(CoreAgent):
             if run.action_noise is not None and dones.any():
                 self._reset_noise(run.action_noise, dones)
 
-            run.locals.update(actions=actions, new_obs=run.observations, rewards=step.rewards, dones=dones,
+            run.locals.update(actions=actions, new_obs=run.batch.user_observations(run.observations), rewards=step.rewards, dones=dones,
                               terminated=step.terminated, truncated=step.truncated, infos=step.info_list(),
                               raw_infos=step.infos, real=step.real)
             run.callback.update_locals(run.locals)

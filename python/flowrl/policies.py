@@ -36,7 +36,7 @@ import numpy as np
 from gymnasium import spaces
 
 from . import _checkpoint, _checks, _sb3
-from .core import CoreAgent, PathLike, recorded_spaces, registered_class
+from .core import CoreAgent, PathLike, flat_observation_size, recorded_spaces, registered_class
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 
 #: The layout version of a policy file's metadata (``metadata["version"]``).
@@ -70,8 +70,8 @@ class BasePolicy:
         return self._agent.algorithm
 
     @property
-    def observation_space(self) -> spaces.Box:
-        """The observation space the policy takes."""
+    def observation_space(self) -> spaces.Space:
+        """The observation space the policy takes (a ``Box``, or the ``Dict`` / ``Tuple`` space it flattens)."""
         return self._agent.observation_space
 
     @property
@@ -106,8 +106,10 @@ class BasePolicy:
 
         Parameters
         ----------
-        observation : array_like
-            ``observation_space.shape`` (one observation) or ``(n, *observation_space.shape)``.
+        observation : array_like or dict
+            ``observation_space.shape`` (one observation) or ``(n, *observation_space.shape)``;
+            with a ``Dict`` / ``Tuple`` observation space a dict (tuple) of arrays, single or
+            batched, as Stable-Baselines3's ``MultiInputPolicy`` takes them.
         state, episode_start
             Ignored (no recurrent state); accepted for Stable-Baselines3's signature.
         deterministic : bool
@@ -237,7 +239,7 @@ class BasePolicy:
             CoreAgent._spaces(None, observation_space, action_space)
         except (KeyError, TypeError, ValueError, InvalidArgumentError) as error:
             raise CheckpointError(f"the policy file's recorded spaces are invalid: {error}") from None
-        if (int(np.prod(observation_space.shape)), action_space.shape[0]) != (stored.observation_size, stored.action_size):
+        if (flat_observation_size(observation_space), action_space.shape[0]) != (stored.observation_size, stored.action_size):
             raise CheckpointError("the policy file's recorded spaces do not match its sizes")
         try:
             agent = algorithm_class(observation_space=observation_space, action_space=action_space, **config)

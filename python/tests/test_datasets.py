@@ -156,9 +156,12 @@ def test_check_rejects_an_empty_dataset() -> None:
 @pytest.mark.parametrize("observation_space, action_space, message", [
     (spaces.Box(-1, 1, (4,)), ACTION_SPACE, "observations have shape (3,) per row; the observation space has shape (4,)"),
     (OBSERVATION_SPACE, spaces.Box(-2, 2, (3,)), "actions have 2 dimensions per row; the action space has 3"),
-    (spaces.Discrete(3), ACTION_SPACE, "the observation space must be a gymnasium Box, got Discrete(3)"),
+    (spaces.Discrete(3), ACTION_SPACE, "the observation space must be a gymnasium Box, Dict or Tuple, got Discrete(3)"),
     (OBSERVATION_SPACE, spaces.Discrete(3), "the action space must be a one-dimensional gymnasium Box, got Discrete(3)"),
-    (spaces.Dict({"a": OBSERVATION_SPACE}), ACTION_SPACE, "flowrl.datasets handles Box observations only"),
+    # a Dict space is checked by its flattening (gymnasium's flatten_space)
+    (spaces.Dict({"a": spaces.Box(-1, 1, (2,))}), ACTION_SPACE,
+     "observations have shape (3,) per row; the observation space has shape (2,)"),
+    (spaces.Dict({"a": spaces.MultiDiscrete([2, 3])}), ACTION_SPACE, "the observation space: observation['a'] is MultiDiscrete"),
     (OBSERVATION_SPACE, spaces.Box(-2, 2, (1, 2)), "the action space must be a one-dimensional gymnasium Box"),
 ])
 def test_check_rejects_spaces_that_do_not_fit(observation_space: Any, action_space: Any, message: str) -> None:
@@ -395,15 +398,15 @@ def test_collect_checks_its_arguments(arguments: dict[str, Any], message: str) -
     assert message in str(caught.value)
 
 
-def test_collect_refuses_dict_observations_and_vector_envs() -> None:
+def test_collect_refuses_unsupported_dict_observations_and_vector_envs() -> None:
     class DictEnv(EveryNSteps):
         def __init__(self) -> None:
             super().__init__()
-            self.observation_space = spaces.Dict({"position": spaces.Box(-1, 1, (2,))})
+            self.observation_space = spaces.Dict({"position": spaces.MultiDiscrete([2, 3])})
 
     with pytest.raises(flowrl.InvalidArgumentError) as caught:
         datasets.collect(DictEnv(), lambda observation: np.zeros(1), 5)
-    assert str(caught.value).startswith("the env's observation space must be a gymnasium Box, got Dict('position'")
+    assert str(caught.value).startswith("the env's observation space: observation['position'] is MultiDiscrete(")
     vector = gym.make_vec("Pendulum-v1", num_envs=2, vectorization_mode="sync")
     with pytest.raises(flowrl.InvalidArgumentError, match="collect takes a single environment, got the vector env"):
         datasets.collect(vector, controller, 5)
@@ -511,7 +514,7 @@ def test_a_directory_that_is_not_a_dataset_is_refused(tmp_path: Path) -> None:
                                  f"nor metadata.json")
 
 
-def test_dict_observations_in_a_minari_dataset_are_refused(minari_root: Path) -> None:
+def test_dict_observations_in_a_minari_dataset_are_flattened(minari_root: Path) -> None:
     minari = need_minari()
     observation_space = spaces.Dict({"position": spaces.Box(-1, 1, (2,), dtype=np.float32)})
     action_space = spaces.Box(-1, 1, (1,), dtype=np.float32)
@@ -521,10 +524,9 @@ def test_dict_observations_in_a_minari_dataset_are_refused(minari_root: Path) ->
     with pytest.warns(UserWarning):
         minari.create_dataset_from_buffers("test/dict-v0", [buffer], observation_space=observation_space,
                                            action_space=action_space, algorithm_name="none", author="tests")
-    with pytest.raises(flowrl.InvalidArgumentError) as caught:
-        datasets.load("test/dict-v0")
-    assert str(caught.value).startswith("Minari dataset 'test/dict-v0' has the observation space Dict('position': Box(")
-    assert "flowrl.datasets reads Box observation spaces only" in str(caught.value)
+    data = datasets.load("test/dict-v0")
+    assert data.observation_shape == (2,) and len(data) == 3
+    data.check(observation_space, action_space)
 
 
 def test_collect_refuses_an_existing_id_unless_told_to_overwrite(minari_root: Path) -> None:

@@ -131,20 +131,24 @@ def test_package_imports_are_at_module_level() -> None:
 @pytest.mark.parametrize("module, allowed", [
     ("flowrl.errors", set()),
     ("flowrl.logger", set()),
-    ("flowrl.envs", set()),
+    # the flattening of Dict / Tuple observation spaces is a leaf helper: arrays and errors only
+    ("flowrl._spaces", {"flowrl.errors", "flowrl._checks"}),
+    ("flowrl.envs", {"flowrl._spaces", "flowrl.errors", "flowrl._checks"}),
     ("flowrl.protocols", {"flowrl.logger"}),
     ("flowrl.noise", {"flowrl.errors"}),
     ("flowrl._checkpoint", {"flowrl.errors"}),
     ("flowrl._sb3", {"flowrl.errors", "flowrl._checks", "flowrl._schema", "flowrl._lib"}),
-    ("flowrl.evaluation", {"flowrl.envs", "flowrl.protocols", "flowrl.logger"}),
-    ("flowrl.core", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl.datasets", "flowrl.datasets._transitions",
+    ("flowrl.evaluation", {"flowrl.envs", "flowrl.protocols", "flowrl.logger", "flowrl._spaces", "flowrl.errors",
+                           "flowrl._checks"}),
+    ("flowrl.core", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl._spaces", "flowrl.datasets", "flowrl.datasets._transitions",
                      "flowrl.datasets._minari", "flowrl.datasets._collect"}),
-    ("flowrl.callbacks", {"flowrl.errors", "flowrl.evaluation", "flowrl.envs", "flowrl.logger", "flowrl.protocols"}),
+    ("flowrl.callbacks", {"flowrl.errors", "flowrl.evaluation", "flowrl.envs", "flowrl.logger", "flowrl.protocols",
+                          "flowrl._spaces", "flowrl._checks"}),
     # datasets takes policies by duck typing: no agent, core or loop
-    ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl.datasets._transitions", "flowrl.datasets._minari",
+    ("flowrl.datasets", {"flowrl.errors", "flowrl._checks", "flowrl._spaces", "flowrl.datasets._transitions", "flowrl.datasets._minari",
                          "flowrl.datasets._collect"}),
     # the policy file sits on the step-level core: no training loop, no callbacks
-    ("flowrl.policies", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl._checkpoint", "flowrl._sb3",
+    ("flowrl.policies", {"flowrl.errors", "flowrl._checks", "flowrl._lib", "flowrl._spaces", "flowrl._checkpoint", "flowrl._sb3",
                          "flowrl._schema", "flowrl.core", "flowrl.datasets", "flowrl.datasets._transitions",
                          "flowrl.datasets._minari", "flowrl.datasets._collect"}),
     # the sweep's statistics are plain numerics

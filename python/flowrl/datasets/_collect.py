@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from .. import _checks
+from .. import _checks, _spaces
 from ..errors import InvalidArgumentError
 from ._minari import Episode, check_dataset_id, check_writable, import_minari, write_minari
 from ._transitions import ACTION_TOLERANCE, Transitions, npz_path, summary
@@ -107,7 +107,10 @@ def collect(env: Any, policy: Any, total_steps: int, dataset_id: Optional[str] =
     Parameters
     ----------
     env : gymnasium.Env or str
-        A single (not vector) environment with Box observation and one-dimensional Box action
+        A single (not vector) environment with a Box observation space (or a Dict / Tuple one:
+        the policy is given the env's observations, the Minari dataset stores them as the env
+        gave them, the returned transitions hold them flattened as gymnasium's
+        ``spaces.flatten`` does) and a one-dimensional Box action
         spaces, or an id for ``gymnasium.make`` (the env made is closed at the end).
     policy : object with ``predict`` or callable
         ``policy.predict(observation, deterministic=deterministic)`` returning ``(action, state)``
@@ -189,10 +192,11 @@ def collect(env: Any, policy: Any, total_steps: int, dataset_id: Optional[str] =
                                        f"({environment.num_envs} sub-environments)")
         observation_space = getattr(environment, "observation_space", None)
         action_space = getattr(environment, "action_space", None)
-        if not isinstance(observation_space, spaces.Box):
-            raise InvalidArgumentError(f"the env's observation space must be a gymnasium Box, got {observation_space}; "
-                                       f"flowrl.datasets handles Box observations only (wrap the env in "
-                                       f"gymnasium.wrappers.FlattenObservation for flat ones)")
+        if _spaces.is_structured(observation_space):
+            _spaces.check(observation_space, "the env's observation space")
+        elif not isinstance(observation_space, spaces.Box):
+            raise InvalidArgumentError(f"the env's observation space must be a gymnasium Box, Dict or Tuple, got "
+                                       f"{observation_space}")
         if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
             raise InvalidArgumentError(f"the env's action space must be a one-dimensional gymnasium Box, got {action_space}")
         spec = getattr(environment, "spec", None)
@@ -243,9 +247,17 @@ def _roll_out(env: Any, act: Callable[[np.ndarray], Any], steps: int, seed: Opti
     """``steps`` environment steps as whole episodes, the last cut (and marked truncated) by the budget."""
     if seed is not None:
         env.action_space.seed(seed)
-    shape = tuple(env.observation_space.shape)
+    layout = _spaces.layout(env.observation_space)
+    shape = tuple(env.observation_space.shape) if layout is None else (layout.size,)
+    structured: list[Any] = []  # a Dict / Tuple env's observations of the episode, as the env gave them
 
     def observed(value: Any, step: int) -> np.ndarray:
+        if layout is not None:
+            flat, single = layout.flatten(value, f"the env's observation at step {step}")
+            if not single:
+                raise InvalidArgumentError(f"the env returned a batch of observations at step {step}")
+            structured.append(_copied(value))  # an env may reuse its arrays
+            return flat[0]
         array = np.asarray(value)
         if array.shape != shape:
             raise InvalidArgumentError(f"the env returned an observation of shape {array.shape} at step {step}; its "
@@ -257,6 +269,7 @@ def _roll_out(env: Any, act: Callable[[np.ndarray], Any], steps: int, seed: Opti
     while step < steps:
         episode_seed = None if seed is None else seed + len(episodes)
         observation, _ = env.reset(seed=episode_seed)
+        structured.clear()
         observations = [observed(observation, step)]
         actions: list[np.ndarray] = []
         rewards: list[float] = []
@@ -276,5 +289,26 @@ def _roll_out(env: Any, act: Callable[[np.ndarray], Any], steps: int, seed: Opti
         episodes.append(Episode(observations=np.stack(observations), actions=np.stack(actions),
                                 rewards=np.asarray(rewards, dtype=np.float64),
                                 terminations=np.asarray(terminations, dtype=np.bool_),
-                                truncations=np.asarray(truncations, dtype=np.bool_), seed=episode_seed))
+                                truncations=np.asarray(truncations, dtype=np.bool_), seed=episode_seed,
+                                structured_observations=None if layout is None else _stacked(structured)))
     return episodes
+
+
+def _stacked(observations: list[Any]) -> Any:
+    """Structured observations (dicts / tuples of arrays) stacked leaf by leaf into one structure of
+    ``(T + 1, ...)`` arrays, as Minari's episode buffer holds them."""
+    first = observations[0]
+    if isinstance(first, dict) or (hasattr(first, "keys") and hasattr(first, "__getitem__")):
+        return {key: _stacked([observation[key] for observation in observations]) for key in first.keys()}
+    if isinstance(first, (tuple, list)):
+        return tuple(_stacked([observation[index] for observation in observations]) for index in range(len(first)))
+    return np.stack([np.asarray(observation) for observation in observations])
+
+
+def _copied(observation: Any) -> Any:
+    """A structured observation with every leaf copied into a new array."""
+    if isinstance(observation, dict) or (hasattr(observation, "keys") and hasattr(observation, "__getitem__")):
+        return {key: _copied(observation[key]) for key in observation.keys()}
+    if isinstance(observation, (tuple, list)):
+        return tuple(_copied(item) for item in observation)
+    return np.array(observation)

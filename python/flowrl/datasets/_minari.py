@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from .. import _spaces
 from ..errors import InvalidArgumentError
 from ._transitions import Transitions, summary
 
@@ -181,10 +182,17 @@ def from_minari(dataset: Any) -> Transitions:
     """
     name = repr(getattr(dataset, "id", None) or "(unnamed)")
     observation_space, action_space = dataset.observation_space, dataset.action_space
-    if not isinstance(observation_space, spaces.Box):
+    layout = None
+    if _spaces.is_structured(observation_space):
+        try:
+            layout = _spaces.Layout(observation_space)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(f"Minari dataset {name}: {error}") from None
+        observation_space = layout.flat_space
+    elif not isinstance(observation_space, spaces.Box):
         raise InvalidArgumentError(
             f"Minari dataset {name} has the observation space {observation_space}; flowrl.datasets reads Box "
-            f"observation spaces only (collect with gymnasium.wrappers.FlattenObservation for flat Box observations)")
+            f"observation spaces, and Dict and Tuple spaces of Box, Discrete and MultiBinary (flattened)")
     if not isinstance(action_space, spaces.Box) or len(action_space.shape) != 1:
         raise InvalidArgumentError(f"Minari dataset {name} has the action space {action_space}; flowrl.datasets reads "
                                    f"one-dimensional Box action spaces only")
@@ -194,9 +202,11 @@ def from_minari(dataset: Any) -> Transitions:
     for index, episode in enumerate(dataset.iterate_episodes()):
         episode_id = getattr(episode, "id", index)
         observations = episode.observations
-        if isinstance(observations, (dict, tuple)):
+        if layout is not None:  # a dict (tuple) of (T + 1, ...) arrays: flattened as gymnasium does
+            observations, _ = layout.flatten(observations, f"episode {episode_id} of Minari dataset {name}: observations")
+        elif isinstance(observations, (dict, tuple)):
             raise InvalidArgumentError(f"episode {episode_id} of Minari dataset {name} has {type(observations).__name__} "
-                                       f"observations; flowrl.datasets reads Box observations only")
+                                       f"observations for the Box observation space {observation_space}")
         observations = np.asarray(observations)
         actions = np.asarray(episode.actions)
         rewards = np.asarray(episode.rewards).reshape(-1)
@@ -249,6 +259,9 @@ class Episode:
     terminations: np.ndarray
     truncations: np.ndarray
     seed: Optional[int]
+    #: for a Dict / Tuple observation space, the observations as the env gave them (a dict or
+    #: tuple of ``(T + 1, ...)`` arrays), which Minari writes; ``observations`` is their flattening
+    structured_observations: Any = None
 
 
 def dataset_directory(dataset_id: str) -> Path:
@@ -268,7 +281,7 @@ def check_writable(dataset_id: str, overwrite: bool) -> None:
                                    f"flowrl does not remove it, even with overwrite=True")
 
 
-def write_minari(dataset_id: str, episodes: list[Episode], env: Any, observation_space: spaces.Box,
+def write_minari(dataset_id: str, episodes: list[Episode], env: Any, observation_space: spaces.Space,
                  action_space: spaces.Box, *, author: Optional[str], algorithm_name: Optional[str],
                  ref_min_score: Optional[float], ref_max_score: Optional[float], description: Optional[str],
                  overwrite: bool) -> Path:
@@ -292,7 +305,9 @@ def write_minari(dataset_id: str, episodes: list[Episode], env: Any, observation
         if os.path.lexists(backup):
             shutil.rmtree(backup)
         os.replace(directory, backup)
-    buffers = [episode_buffer(id=index, seed=episode.seed, observations=episode.observations, actions=episode.actions,
+    buffers = [episode_buffer(id=index, seed=episode.seed, actions=episode.actions,
+                              observations=(episode.observations if episode.structured_observations is None
+                                            else episode.structured_observations),
                               rewards=episode.rewards, terminations=episode.terminations,
                               truncations=episode.truncations)
                for index, episode in enumerate(episodes)]

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 import numpy as np
 from gymnasium import spaces
 
-from .. import _checks
+from .. import _checks, _spaces
 from ..errors import InvalidArgumentError
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -410,8 +410,10 @@ class Transitions:
 
         Parameters
         ----------
-        observation_space : gymnasium.spaces.Box, optional
-            Each observation row must have its shape.
+        observation_space : gymnasium.spaces.Box, Dict or Tuple, optional
+            Each observation row must have its shape; for a ``Dict`` / ``Tuple`` space, the shape
+            of its flattening (``(n,)``, gymnasium's ``spaces.flatten_space``), which is how
+            :func:`flowrl.datasets.load` stores such observations.
         action_space : gymnasium.spaces.Box, optional
             One-dimensional; each action row must have its size and lie within its bounds, up to
             ``1e-5`` of the bound's range (the amount flowrl's agents clip without complaint).
@@ -428,9 +430,12 @@ class Transitions:
         if len(self) == 0:
             raise InvalidArgumentError("the dataset is empty (0 transitions)")
         if observation_space is not None:
+            if _spaces.is_structured(observation_space):
+                _spaces.check(observation_space)
+                observation_space = _spaces.Layout(observation_space).flat_space
             if not isinstance(observation_space, spaces.Box):
-                raise InvalidArgumentError(f"the observation space must be a gymnasium Box, got {observation_space}; "
-                                           f"flowrl.datasets handles Box observations only")
+                raise InvalidArgumentError(f"the observation space must be a gymnasium Box, Dict or Tuple, got "
+                                           f"{observation_space}")
             if self.observation_shape != tuple(observation_space.shape):
                 raise InvalidArgumentError(f"observations have shape {self.observation_shape} per row; the observation "
                                            f"space has shape {tuple(observation_space.shape)}")
