@@ -11,7 +11,7 @@ enum AlgorithmList {
         let label: String
         let algorithm: String
         /// A small configuration (without `seed`, which the tests add where they need one; a short
-        /// critic warm-up, as "auto" means thousands of steps: CriticWarmupTests checks "auto").
+        /// critic warm-up, for speed: CriticWarmupTests checks the default and "auto").
         let json: String
     }
 

@@ -81,11 +81,16 @@ final class CriticWarmupTests: XCTestCase {
     }
 
     func testAutoFollowsTheHorizonAndTheWarmupRate() throws {
-        XCTAssertEqual(try steps("{}"), 6000)                                   // 3 / (0.05 · 0.01)
-        XCTAssertEqual(try steps(#"{"gamma": 0.8}"#), 300)                      // 3 / (0.05 · 0.2)
-        XCTAssertEqual(try steps(#"{"gamma": 0.98, "critic_warmup_tau": 0.1}"#), 1500)
-        XCTAssertEqual(try steps(#"{"gamma": 0.999}"#), CriticSettings.autoWarmupStepsCap)
-        XCTAssertEqual(try steps(#"{"gamma": 1}"#), CriticSettings.autoWarmupStepsCap)
+        XCTAssertEqual(try steps("{}"), 2000)                                                        // the default
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "critic_warmup_tau": 0.05}"#), 6000)  // 3 / (0.05 · 0.01)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "critic_warmup_tau": 0.05, "gamma": 0.8}"#), 300)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "critic_warmup_tau": 0.1, "gamma": 0.98}"#), 1500)
+        // τ_w "auto": the critic's own rate per step, critic_tau / target_update_interval.
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "gamma": 0.8}"#), 3000)             // 3 / (0.005 · 0.2)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "gamma": 0.8, "critic_tau": 0.01, "target_update_interval": 2}"#), 3000)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "critic_tau": 0}"#), 0)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto"}"#), CriticSettings.autoWarmupStepsCap)
+        XCTAssertEqual(try steps(#"{"critic_warmup_steps": "auto", "critic_warmup_tau": 0.05, "gamma": 1}"#), CriticSettings.autoWarmupStepsCap)
         XCTAssertEqual(try steps(#"{"critic_warmup_steps": 7}"#), 7)
         XCTAssertEqual(try steps(#"{"critic_warmup_steps": 0}"#), 0)
         for bad in [#"{"critic_warmup_steps": -1}"#, #"{"critic_warmup_steps": 2.5}"#, #"{"critic_warmup_steps": "some"}"#,
@@ -95,7 +100,7 @@ final class CriticWarmupTests: XCTestCase {
             }
         }
         // "auto" and a count both round-trip through the configuration's JSON.
-        for json in ["{}", #"{"critic_warmup_steps": 12}"#] {
+        for json in ["{}", #"{"critic_warmup_steps": "auto", "critic_warmup_tau": 0.2}"#] {
             let configuration = try SAC.Configuration.decode(json: json, algorithm: "sac")
             XCTAssertEqual(try SAC.Configuration.decode(json: configuration.jsonString(), algorithm: "sac"), configuration)
         }

@@ -60,8 +60,8 @@ _RLDT_SMALL: dict[str, Any] = {"hidden_sizes": [32], "critic_hidden_sizes": [32]
 #: Every algorithm (and every variant with its own network or its own state), with tiny networks: the contract
 #: suite (test_contract.py) and the persistence, error and reliability suites run over this list,
 #: so a new algorithm gets all of them by one entry here (SB3's MODEL_LIST).
-#: (A short critic warm-up everywhere: "auto" means thousands of critic steps; test_offline_to_online.py
-#: and the Swift CriticWarmupTests check "auto".)
+#: (A short critic warm-up everywhere, for speed: the default is 2,000 critic steps; test_offline_to_online.py
+#: and the Swift CriticWarmupTests check the default and "auto".)
 MODEL_LIST: list[Model] = [
     Model(flowrl.FlowBC, SMALL),
     Model(flowrl.SAC, {"hidden_sizes": [32, 32], "critic_hidden_sizes": [32, 32], "critic_warmup_steps": 40, "batch_size": 32, "buffer_size": 1000,

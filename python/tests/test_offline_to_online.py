@@ -119,13 +119,16 @@ def arrays(data: Transitions) -> dict[str, np.ndarray]:
     return {name: np.array(getattr(data, name)) for name in ("observations", "actions", "rewards", "next_observations", "terminated")}
 
 
-@pytest.mark.parametrize(("settings", "steps"), [({"gamma": 0.8}, 300), ({"gamma": 0.9, "critic_warmup_tau": 0.2}, 150),
-                                                 ({"gamma": 0.8, "critic_warmup_steps": 12}, 12)])
+@pytest.mark.parametrize(("settings", "steps"), [({}, 2000),
+                                                 ({"gamma": 0.8, "critic_warmup_steps": "auto", "critic_warmup_tau": 0.05}, 300),
+                                                 ({"gamma": 0.9, "critic_warmup_steps": "auto", "critic_warmup_tau": 0.2}, 150),
+                                                 ({"gamma": 0.8, "critic_warmup_steps": "auto"}, 3000)])
 def test_the_automatic_critic_warmup_follows_the_horizon(settings: dict[str, Any], steps: int) -> None:
-    # "auto" (the default): round(3 / (critic_warmup_tau · (1 − γ))) critic-only updates.
+    # 2000 by default; "auto": round(3 / (τ_w · (1 − γ))) critic-only updates, τ_w = critic_warmup_tau
+    # or, when that is "auto", critic_tau (0.005) per step.
     with flowrl.SAC(observation_space=OBSERVATION_SPACE, action_space=ACTION_SPACE, seed=0, hidden_sizes=[8],
                     critic_hidden_sizes=[8], batch_size=16, **settings) as agent:
         metrics = agent.pretrain(demonstrations(), steps=2)
         assert metrics["critic_warmup/steps"] == steps
         assert agent.info()["counters"]["updates"] == steps and agent.info()["counters"]["actor_updates"] == 0
-        assert agent.info()["config"]["critic_warmup_steps"] == settings.get("critic_warmup_steps", "auto")
+        assert agent.info()["config"]["critic_warmup_steps"] == settings.get("critic_warmup_steps", 2000)

@@ -24,7 +24,7 @@ from conftest import ACTION_SPACE, OBSERVATION_SPACE
 PACKAGE = Path(flowrl.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.glob("*.py"))
 #: The constructor's parameters that live in Python (the docstring's entries that are not config keys).
-PYTHON_ONLY = {"policy", "env", "observation_space, action_space", "verbose", "log_dir", "tensorboard_log", "policy_kwargs",
+PYTHON_ONLY = {"policy", "env", "observation_space", "action_space", "verbose", "log_dir", "tensorboard_log", "policy_kwargs",
                "action_noise", "device", "**sb3_names"}
 PYTHON_SIGNATURE = {"policy", "env", "observation_space", "action_space", "verbose", "log_dir", "tensorboard_log", "policy_kwargs",
                     "action_noise", "device", "sb3_names"}

@@ -66,22 +66,33 @@ public struct CriticSettings: ConfigurationGroup {
     public var criticTau: Float = 0.005
     public var targetUpdateInterval = 1
     public var policyDelay = 1
-    /// "auto": `warmupStepsForAuto` (docs/algorithms.md, "The start of fine-tuning").
-    public var criticWarmupSteps = AutoOrCount.auto
-    /// The Polyak rate of the critic targets during the warm-up: faster than `criticTau`, because
-    /// the actor is held and values must travel a whole horizon before fine-tuning starts.
-    public var criticWarmupTau: Float = 0.05
+    /// Measured on a 2-D reaching task (docs/finetuning-investigation.md): with a small α, 2,000
+    /// critic-only updates on the demonstrations turned the fine-tuning dip into none. Longer and
+    /// faster warm-ups ("auto", `criticWarmupTau`) calibrate the critic on Hopper but did not
+    /// remove the dip there and deepened it on Pendulum (same document), so they are options.
+    public var criticWarmupSteps = AutoOrCount.value(2000)
+    /// The Polyak rate of the critic targets during the warm-up, on every warm-up step; "auto":
+    /// the critic's own schedule (`criticTau` every `targetUpdateInterval` updates).
+    public var criticWarmupTau = AutoOrNumber.auto
 
-    /// The most warm-up steps "auto" asks for (it is reached only for γ above about 0.985).
+    /// The most warm-up steps "auto" asks for.
     public static let autoWarmupStepsCap = 20_000
 
+    /// The targets' mean Polyak rate per warm-up step.
+    public var warmupTargetRate: Float {
+        if case .value(let rate) = criticWarmupTau { return rate }
+        return criticTau / Float(targetUpdateInterval)
+    }
+
     /// The warm-up's length: the value given, or for "auto" enough target steps for the Bellman
-    /// error to shrink by e⁻³: each target step moves the target by `criticWarmupTau`, so about
-    /// 1/τ_w steps make one Bellman iteration, and an iteration shrinks the error by γ, so
-    /// 3/(1 − γ) iterations are needed: 3 / (τ_w (1 − γ)) steps, rounded, capped at `autoWarmupStepsCap`.
+    /// error to shrink by e⁻³. With the actor held the warm-up is a policy evaluation; the
+    /// targets move by the rate τ_w per step, so about 1/τ_w steps make one Bellman iteration,
+    /// and an iteration shrinks the error by γ, so 3/(1 − γ) iterations are needed:
+    /// 3 / (τ_w (1 − γ)) steps, rounded, capped at `autoWarmupStepsCap` (and 0 when τ_w is 0).
     public var resolvedCriticWarmupSteps: Int {
         if case .value(let steps) = criticWarmupSteps { return steps }
-        let needed = 3 / (Double(criticWarmupTau) * max(1 - Double(gamma), 1e-9))
+        guard warmupTargetRate > 0 else { return 0 }
+        let needed = 3 / (Double(warmupTargetRate) * max(1 - Double(gamma), 1e-9))
         return needed >= Double(Self.autoWarmupStepsCap) ? Self.autoWarmupStepsCap : Int(needed.rounded())
     }
 
@@ -101,9 +112,9 @@ public struct CriticSettings: ConfigurationGroup {
          .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
          .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time."),
          .integerOrAuto("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
-                        "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (critic_warmup_tau·(1 − γ)) rounded, at most 20,000."),
-         .number("critic_warmup_tau", \.criticWarmupTau, in: 1e-6...1,
-                 "Polyak rate of the critic targets during the critic warm-up (every warm-up step).")]
+                        "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (τ_w·(1 − γ)) rounded, at most 20,000, τ_w being the warm-up's target rate."),
+         .numberOrAuto("critic_warmup_tau", \.criticWarmupTau, in: 1e-6...1,
+                       "Polyak rate of the critic targets on every step of the critic warm-up; \"auto\" keeps the critic's own schedule (critic_tau every target_update_interval updates).")]
     }
 }
 

@@ -404,7 +404,9 @@ extension OffPolicyAgent {
         }
         var metrics: [String: Double] = core.temperature.map { ["pretrain/alpha": Double($0.alpha)] } ?? [:]
         if let warmup = criticWarmupSteps, warmup > 0 {
-            let averages = core.update(gradientSteps: warmup, actorTurns: false, warmupTargetRate: configuration.critic.criticWarmupTau) {
+            var warmupRate: Float?
+            if case .value(let rate) = configuration.critic.criticWarmupTau { warmupRate = rate }
+            let averages = core.update(gradientSteps: warmup, actorTurns: false, warmupTargetRate: warmupRate) {
                 step, metrics in trainStep(step, metrics: &metrics)
             }
             for (key, value) in averages where key != "train/alpha" { metrics["critic_warmup/" + key.split(separator: "/").last!] = value }
