@@ -83,6 +83,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     **{f"critic_hidden_sizes={w}": ({"critic_hidden_sizes": [w, w]}, {}) for w in [16, 256]},
     "fitted_critic+alpha=0.1": ({"alpha": 0.1}, {"critic": "fitted"}),
     "uniform_warmup+alpha=0.1": ({"alpha": 0.1}, {"critic": "uniform_warmup"}),
+    **{f"offline_warmup+alpha={a}": ({"critic_warmup_steps": 1000, "alpha": a}, {"critic": "offline_warmup"})
+       for a in [0.05, 0.1]},
+    "offline_warmup+w2_scale=2.0": ({"critic_warmup_steps": 1000, "w2_scale": 2.0}, {"critic": "offline_warmup"}),
+    "offline_warmup+critic_learning_rate=1e-4": ({"critic_warmup_steps": 1000, "critic_learning_rate": 1e-4},
+                                                 {"critic": "offline_warmup"}),
 }
 
 
