@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import struct
 import time
 from typing import Any
 
 import flowrl
 import numpy as np
 from gymnasium import spaces
+
+import bandit_modes  # scripts/bandit_modes.py, beside this file
 
 MODES, WIDTH = np.array([-0.5, 0.5]), 0.1
 BASE = {"hidden_sizes": [64, 64], "critic_hidden_sizes": [64, 64], "batch_size": 128, "learning_rate": 1e-3,
@@ -69,78 +70,12 @@ def bandit_reward(actions: np.ndarray) -> np.ndarray:
 
 def shares(actions: np.ndarray, radius: float = 0.2) -> np.ndarray:
     """The share of the samples within ``radius`` of each mode."""
-    return (np.abs(actions[:, :1] - MODES[None, :]) < radius).mean(axis=0)
+    return bandit_modes.shares(actions[:, :1], MODES[:, None], radius)
 
 
-def checkpoint_tensors(data: bytes) -> dict[str, np.ndarray]:
-    """The named tensors of a checkpoint (Sources/FlowRL/Checkpoint/Checkpoint.swift, `encoded`):
-    magic (8), u32 version, u64 payload length, then the payload: algorithm, u64 sizes ×2,
-    configuration and metadata strings (u32 length + UTF-8), u32 count of (name, u64) integers, u32
-    count of (name, u64 rows, u64 cols, float32 values) tensors; a u32 CRC-32 at the end."""
-    offset = 8 + 4 + 8
-
-    def u32() -> int:
-        nonlocal offset
-        (value,) = struct.unpack_from("<I", data, offset)
-        offset += 4
-        return value
-
-    def u64() -> int:
-        nonlocal offset
-        (value,) = struct.unpack_from("<Q", data, offset)
-        offset += 8
-        return value
-
-    def string() -> str:
-        nonlocal offset
-        length = u32()
-        offset += length
-        return data[offset - length:offset].decode()
-
-    string()
-    u64(), u64()
-    string(), string()
-    for _ in range(u32()):
-        string()
-        u64()
-    tensors = {}
-    for _ in range(u32()):
-        name, rows, cols = string(), u64(), u64()
-        tensors[name] = np.frombuffer(data, np.float32, rows * cols, offset).reshape(rows, cols)
-        offset += 4 * rows * cols
-    return tensors
-
-
-def critic_values(agent: flowrl.Agent, actions: np.ndarray, state: float = 0.0) -> np.ndarray:
-    """``½(Q₁ + Q₂)(s, a)`` of the online critic, evaluated from its checkpointed weights (ReLU
-    MLPs, weights ``[out, in]``, parameters ``critic.<index>.<name>``: the first network's then the
-    second's)."""
-    tensors = checkpoint_tensors(agent.to_bytes(include_replay_buffer=False))
-    names = sorted((k for k in tensors if k.startswith("critic.")), key=lambda k: int(k.split(".")[1]))
-    layers, pending = [], None
-    for name in names:
-        value = tensors[name]
-        if pending is None:
-            pending = value
-        else:
-            layers.append((pending, value))
-            pending = None
-    networks, current = [], []
-    for weight, bias in layers:
-        current.append((weight, bias))
-        if weight.shape[0] == 1:
-            networks.append(current)
-            current = []
-    x0 = np.concatenate([np.full((len(actions), 1), state, np.float32), actions.reshape(-1, 1).astype(np.float32)], axis=1)
-    outputs = []
-    for network in networks:
-        x = x0
-        for index, (weight, bias) in enumerate(network):
-            x = x @ weight.T + bias
-            if index < len(network) - 1:
-                x = np.maximum(x, 0)
-        outputs.append(x[:, 0])
-    return 0.5 * (outputs[0] + outputs[1])
+def critic_values(agent: flowrl.Agent, actions: np.ndarray) -> np.ndarray:
+    """``½(Q₁ + Q₂)(0, a)`` of the online critic (the action space is [-1, 1] already)."""
+    return bandit_modes.critic_values(agent, actions.reshape(-1, 1))
 
 
 def run(name: str, seed: int, trace_every: int = 0) -> dict[str, Any]:
