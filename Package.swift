@@ -26,6 +26,7 @@ let package = Package(
         // libflowrl.so: the C ABI declared in include/flowrl.h.
         .library(name: "flowrl", type: .dynamic, targets: ["CFlowRL"]),
         .executable(name: "flowrl-bench", targets: ["FlowRLBenchmarks"]),
+        .executable(name: "flowrl-update-bench", targets: ["FlowRLUpdateBenchmark"]),
     ],
     targets: [
         // The BLAS routines flowrl uses, bound at run time to OpenBLAS (no link-time dependency).
@@ -68,6 +69,12 @@ let package = Package(
         .executableTarget(
             name: "FlowRLBenchmarks",
             dependencies: ["FlowRLCore", "CBLAS"],
+            swiftSettings: [.swiftLanguageMode(.v5)]  // a top-level script, not concurrent code
+        ),
+        // One update per algorithm at Hopper sizes, timed or under callgrind (scripts/measure_update_cost.py).
+        .executableTarget(
+            name: "FlowRLUpdateBenchmark",
+            dependencies: ["FlowRL"],
             swiftSettings: [.swiftLanguageMode(.v5)]  // a top-level script, not concurrent code
         ),
         .testTarget(

@@ -138,4 +138,92 @@ final class DivergenceTests: XCTestCase {
             XCTAssertEqual(Double(divergence[b, 0]), trace, accuracy: 2e-3)
         }
     }
+
+    // MARK: The MLP shortcuts (MLP.exactDivergence)
+
+    /// Random MLPs with one, two (the bilinear form) and three hidden layers (the stacked tangents
+    /// between the first and last layers), every activation, the action block away from column 0
+    /// and one output more than it pairs with: the shortcut against the tangent pass it replaces
+    /// (`Divergence.exactByTangents`, kept as the reference), in value and in every gradient. The
+    /// velocity must be the same bit for bit; the divergence and the gradients differ only in the
+    /// order of float additions.
+    func testMLPShortcutEqualsTheTangentPassOnRandomNetworks() {
+        let shapes: [[Int]] = [[9, 12, 4], [9, 24, 16, 4], [9, 16, 12, 10, 4], [9, 256, 256, 4]]
+        let columns = 2..<5, rows = 7
+        var seed: UInt64 = 30
+        for sizes in shapes {
+            for activation in Activation.allCases where activation != .identity {
+                seed += 1
+                var generator = RandomGenerator(seed: seed)
+                let network = MLP(sizes: sizes, activation: activation, generator: &generator)
+                let input = generator.normalTensor(rows: rows, cols: sizes[0])
+                let weights = generator.uniformTensor(rows: rows, cols: 1, lower: 0.5, upper: 1.5)
+                let label = "\(sizes) \(activation)"
+
+                func run(_ body: (Variable) -> (output: Variable, divergence: Variable))
+                    -> (output: Tensor, divergence: Tensor, input: Tensor, parameters: [Tensor]) {
+                    let tape = Tape()
+                    let x = tape.input(input)
+                    let (output, divergence) = body(x)
+                    network.zeroGradients()
+                    tape.backward(from: divergence, seed: weights)
+                    return (output.value, divergence.value, tape.gradient(of: x), network.parameters.map(\.gradient))
+                }
+                let shortcut = run { x in
+                    guard let result = network.exactDivergence(x, columns: columns) else { fatalError("no shortcut for \(label)") }
+                    return result
+                }
+                let reference = run { Divergence.exactByTangents(of: network, at: $0, columns: columns) }
+                XCTAssertEqual(shortcut.output, reference.output, "\(label): the velocity changed")
+                XCTAssertLessThanOrEqual(closenessRatio(shortcut.divergence, reference.divergence, atol: 1e-5, rtol: 1e-4), 1,
+                                         "\(label): divergence \(shortcut.divergence.scalars) vs \(reference.divergence.scalars)")
+                XCTAssertLessThanOrEqual(closenessRatio(shortcut.input, reference.input, atol: 1e-5, rtol: 1e-4), 1,
+                                         "\(label): input gradient")
+                for (index, (a, b)) in zip(shortcut.parameters, reference.parameters).enumerated() {
+                    XCTAssertLessThanOrEqual(closenessRatio(a, b, atol: 1e-5, rtol: 1e-4), 1,
+                                             "\(label): gradient of \(network.parameters[index].name)")
+                }
+            }
+        }
+    }
+
+    /// The shortcut at every depth against the trace of a central-difference Jacobian (the
+    /// velocity-field layout `[s, x, emb]`, as in `testExactDivergenceMatchesFiniteDifferenceTrace`).
+    func testMLPShortcutMatchesFiniteDifferenceTraceAtEveryDepth() {
+        let width = stateSize + actionSize + embeddingSize
+        for (offset, hidden) in [[16], [16, 16], [16, 12, 16]].enumerated() {
+            for activation in [Activation.silu, .tanh, .gelu] {
+                var generator = RandomGenerator(seed: 40 + UInt64(offset))
+                let field = MLP(sizes: [width] + hidden + [actionSize], activation: activation, generator: &generator)
+                let input = generator.normalTensor(rows: batch, cols: width)
+                let tape = Tape(recording: false)
+                let divergence = field.exactDivergence(tape.constant(input), columns: actionColumns)!.divergence
+                let jacobian = finiteDifferenceJacobian(field, input)
+                for b in 0..<batch {
+                    let trace = (0..<actionSize).reduce(0.0) { $0 + jacobian[b][$1][$1] }
+                    XCTAssertEqual(Double(divergence.value[b, 0]), trace, accuracy: 1e-3, "\(hidden) \(activation) sample \(b)")
+                }
+            }
+        }
+    }
+
+    /// Fields the shortcut does not cover (no hidden layer; the identity activation) fall back to
+    /// the tangent pass, so `Divergence.exact` still answers for them.
+    func testExactDivergenceFallsBackWhereTheShortcutDoesNotApply() {
+        let width = stateSize + actionSize + embeddingSize
+        var generator = RandomGenerator(seed: 50)
+        let linear = MLP(sizes: [width, actionSize], activation: .silu, generator: &generator)
+        let identity = MLP(sizes: [width, 8, actionSize], activation: .identity, generator: &generator)
+        let input = generator.normalTensor(rows: batch, cols: width)
+        let tape = Tape(recording: false)
+        for field in [linear, identity] {
+            XCTAssertNil(field.exactDivergence(tape.constant(input), columns: actionColumns))
+            let divergence = Divergence.exact(of: field, at: tape.constant(input), columns: actionColumns).divergence
+            let jacobian = finiteDifferenceJacobian(field, input)
+            for b in 0..<batch {
+                let trace = (0..<actionSize).reduce(0.0) { $0 + jacobian[b][$1][$1] }
+                XCTAssertEqual(Double(divergence.value[b, 0]), trace, accuracy: 1e-3)
+            }
+        }
+    }
 }

@@ -194,6 +194,20 @@ final class OpGradientTests: XCTestCase {
         assertGradient("standardizedRows", [normal(3, 7)]) { _, v in v[0].standardizedRows() }
     }
 
+    func testMLPExactDivergenceShortcut() {
+        // `MLP.exactDivergence` at each depth its code distinguishes: one hidden layer and three
+        // (stacked tangents between the shortcuts) and two (the bilinear form), in the input and
+        // every parameter, with the action block inside the input and an extra unpaired output.
+        for hidden in [[6], [6, 5], [5, 6, 4]] {
+            for activation in [Activation.silu, .tanh] {
+                let network = MLP(sizes: [7] + hidden + [4], activation: activation, generator: &generator)
+                assertGradient("MLP.exactDivergence \(hidden) \(activation)", [normal(3, 7)], parameters: network.parameters) { _, v in
+                    network.exactDivergence(v[0], columns: 2..<5)!.divergence
+                }
+            }
+        }
+    }
+
     func testLogAbsDeterminant() {
         // Stacked Jacobian columns of 3 samples with d = 2 and d = 4.
         for d in [2, 4] {

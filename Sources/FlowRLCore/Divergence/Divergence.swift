@@ -18,8 +18,18 @@ public enum Divergence {
 
     /// Exact divergence `Σ_j ∂v_j/∂x_j` per sample, `[batch, 1]`, with the field's output.
     /// The output's first `columns.count` features are paired with the input columns in order.
+    /// An MLP takes the shortcuts of `MLP.exactDivergence` (the same maths, fewer FLOPs); any other
+    /// field pushes the `d` basis tangents (`exactByTangents`).
     public static func exact(of field: some TangentPropagating, at input: Variable,
                              columns: Range<Int>) -> (output: Variable, divergence: Variable) {
+        if let network = field as? MLP, let result = network.exactDivergence(input, columns: columns) { return result }
+        return exactByTangents(of: field, at: input, columns: columns)
+    }
+
+    /// Exact divergence by `d` basis tangents pushed through the whole field in one stacked pass:
+    /// the general method, and the reference the shortcuts of `MLP.exactDivergence` are tested against.
+    public static func exactByTangents(of field: some TangentPropagating, at input: Variable,
+                                       columns: Range<Int>) -> (output: Variable, divergence: Variable) {
         let probes = identityProbes(batch: input.rows, dimension: columns.count)
         return projectedTrace(of: field, at: input, columns: columns, probes: probes)
     }
