@@ -1,4 +1,4 @@
-"""flowrl's SWFP (and its Gaussian SAC) beside Stable-Baselines3's SAC on a Gymnasium task, in one invocation.
+"""flowrl's SWFP, RLDT, SAC Flow (and its Gaussian SAC) beside Stable-Baselines3's SAC on a Gymnasium task, in one invocation.
 
 Both learn with equal budgets and network sizes (256×256 hidden layers for every network); each
 learns in segments and is evaluated between them (10 deterministic episodes on seeded resets),
@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from benchmark_timing import TimedEnv, sac_update_flops, timed
 
-ALGORITHMS = ["flowrl-swfp", "flowrl-sac", "flowrl-sac-flow-gated", "flowrl-sac-flow-decoder", "flowrl-sac-flow-mlp", "sb3-sac"]
+ALGORITHMS = ["flowrl-swfp", "flowrl-rldt", "flowrl-sac", "flowrl-sac-flow-gated", "flowrl-sac-flow-decoder", "flowrl-sac-flow-mlp", "sb3-sac"]
 
 
 def evaluate(predict, env_id: str, episodes: int = 10) -> float:
@@ -51,6 +51,8 @@ def run(algorithm: str, env_id: str, seed: int, checkpoints: list[int]) -> dict:
 
         if algorithm == "flowrl-swfp":
             model = flowrl.SWFP(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
+        elif algorithm == "flowrl-rldt":  # RLDT's defaults, with SAC's network widths
+            model = flowrl.RLDT(env, seed=seed, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])
         elif algorithm.startswith("flowrl-sac-flow-"):  # SAC Flow with SAC's shared defaults
             model = flowrl.SACFlow(env, seed=seed, velocity=algorithm.rsplit("-", 1)[1], critic_hidden_sizes=[256, 256])
         else:  # flowrl-sac: SB3's SAC defaults, which flowrl.SAC shares
