@@ -166,7 +166,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v1"], help="dataset ids or paths")
+    parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v0"], help="dataset ids or paths")
     parser.add_argument("--env", help="the env id (default: the one the dataset names)")
     parser.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
