@@ -265,7 +265,10 @@ class CheckpointCallback(BaseCallback):
         The folder (created if needed).
     name_prefix : str
     save_replay_buffer : bool
-        Store the replay buffer too (inside the checkpoint: it is part of the agent's state).
+        Also write the replay buffer, beside the model as Stable-Baselines3 does:
+        ``{name_prefix}_replay_buffer_{num_timesteps}_steps.flowrl`` (a checkpoint with the
+        buffer; read it back with :meth:`~flowrl.learning.OffPolicyLearning.load_replay_buffer`).
+        The model file itself holds no buffer.
     save_vecnormalize : bool
         Also save the training env's ``VecNormalize`` statistics (Stable-Baselines3's
         ``VecNormalize.save``) as ``{name_prefix}_vecnormalize_{num_timesteps}_steps.pkl``, when
@@ -294,10 +297,16 @@ class CheckpointCallback(BaseCallback):
         if self.n_calls % self.save_freq == 0:
             assert self.model is not None
             path = self._checkpoint_path()
-            self.model.save(path, include_replay_buffer=self.save_replay_buffer)
+            self.model.save(path)
             self.saved_paths.append(path)
             if self.verbose >= 2:
                 print(f"Saving model checkpoint to {path}")
+            if self.save_replay_buffer:  # beside the model, as Stable-Baselines3 keeps it
+                replay_path = self._checkpoint_path("replay_buffer_")
+                self.model.save_replay_buffer(replay_path)
+                self.saved_paths.append(replay_path)
+                if self.verbose >= 2:
+                    print(f"Saving model replay buffer checkpoint to {replay_path}")
             layers = vec_normalize_chain(self.training_env) if self.save_vecnormalize else []
             if layers:
                 vec_path = self._checkpoint_path("vecnormalize_", "pkl")

@@ -243,10 +243,13 @@ def test_doc_checkpoint_and_eval_callbacks(tmp_path: Path) -> None:
     model = SAC("MlpPolicy", "Pendulum-v1", **FAST)
     model.learn(200, callback=callback)
 
-    assert sorted(path.name for path in (tmp_path / "logs").glob("rl_model_*")) == ["rl_model_100_steps.flowrl",
-                                                                                   "rl_model_200_steps.flowrl"]
+    assert sorted(path.name for path in (tmp_path / "logs").glob("rl_model_*")) == [
+        "rl_model_100_steps.flowrl", "rl_model_200_steps.flowrl",
+        "rl_model_replay_buffer_100_steps.flowrl", "rl_model_replay_buffer_200_steps.flowrl"]
     restored = SAC.load(str(tmp_path / "logs" / "rl_model_100_steps"))  # without the extension, as SB3's .zip
-    assert restored.num_timesteps == 100 and restored.replay_buffer.size() == 100
+    assert restored.num_timesteps == 100 and restored.replay_buffer.size() == 0  # the buffer is in its own file, as SB3's
+    restored.load_replay_buffer(str(tmp_path / "logs" / "rl_model_replay_buffer_100_steps"))
+    assert restored.replay_buffer.size() == 100
     best = SAC.load(str(tmp_path / "logs" / "best_model" / "best_model"))
     assert isinstance(best, SAC)
     results = np.load(tmp_path / "logs" / "results" / "evaluations.npz")
