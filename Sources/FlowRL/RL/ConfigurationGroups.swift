@@ -78,11 +78,14 @@ public struct CriticSettings: ConfigurationGroup {
     /// The most warm-up steps "auto" asks for.
     public static let autoWarmupStepsCap = 20_000
 
-    /// The targets' mean Polyak rate per warm-up step.
-    public var warmupTargetRate: Float {
+    /// `critic_warmup_tau` when given (applied on every warm-up step), nil for "auto".
+    public var givenWarmupTargetRate: Float? {
         if case .value(let rate) = criticWarmupTau { return rate }
-        return criticTau / Float(targetUpdateInterval)
+        return nil
     }
+
+    /// The targets' mean Polyak rate per warm-up step.
+    public var warmupTargetRate: Float { givenWarmupTargetRate ?? criticTau / Float(targetUpdateInterval) }
 
     /// The warm-up's length: the value given, or for "auto" enough target steps for the Bellman
     /// error to shrink by e⁻³. With the actor held the warm-up is a policy evaluation; the

@@ -404,9 +404,8 @@ extension OffPolicyAgent {
         }
         var metrics: [String: Double] = core.temperature.map { ["pretrain/alpha": Double($0.alpha)] } ?? [:]
         if let warmup = criticWarmupSteps, warmup > 0 {
-            var warmupRate: Float?
-            if case .value(let rate) = configuration.critic.criticWarmupTau { warmupRate = rate }
-            let averages = core.update(gradientSteps: warmup, actorTurns: false, warmupTargetRate: warmupRate) {
+            let averages = core.update(gradientSteps: warmup, actorTurns: false,
+                                       warmupTargetRate: configuration.critic.givenWarmupTargetRate) {
                 step, metrics in trainStep(step, metrics: &metrics)
             }
             for (key, value) in averages where key != "train/alpha" { metrics["critic_warmup/" + key.split(separator: "/").last!] = value }
