@@ -17,6 +17,16 @@ public enum Runtime {
         tuneAllocator()
     }
 
+    /// `prepare(blasThreads: threads)`, and `ForkJoin` set to `threads`: how many cores one agent
+    /// may use. Above 1, an update runs its independent parts (the twin critics' two networks,
+    /// the actor's sample beside the critic target's) two at a time on one BLAS thread each, and
+    /// the rest on `threads` BLAS threads. Results are those of one thread when BLAS's products
+    /// are (see `ForkJoin`). `prepare(blasThreads:)` alone leaves the concurrent branches as they were.
+    public static func prepare(threads: Int) throws {
+        try prepare(blasThreads: threads)
+        ForkJoin.setThreadCount(threads)
+    }
+
     /// `prepare()` with one BLAS thread, the first time it is called in the process; later calls do
     /// nothing, so a thread count set by the user is kept. Throws (every time) if OpenBLAS cannot
     /// be loaded.

@@ -263,9 +263,10 @@ extension TwinCritic {
         let input = Tensor.concatenatingColumns([observations, actions])
         let half = Tensor(rows: input.rows, cols: 1, repeating: 0.5)
         var gradient = Tensor(rows: input.rows, cols: actions.cols)
-        for network in [first, second] {
-            let forward = network.inferenceKeepingSlopes(input)
-            let inputGradient = network.inputGradient(outputGradient: half, slopes: forward.slopes)
+        let inputGradients = eachNetwork { network, _ in
+            network.inputGradient(outputGradient: half, slopes: network.inferenceKeepingSlopes(input).slopes)
+        }
+        for inputGradient in [inputGradients.0, inputGradients.1] {
             gradient.add(inputGradient.columns(observations.cols..<input.cols))
         }
         for index in 0..<gradient.count {

@@ -1,9 +1,9 @@
 /// The actor side of soft actor-critic for any `SoftActor`, in Stable-Baselines3's order: the
 /// step SAC and SAC Flow share (docs/algorithms.md, "Gaussian SAC", "One update").
 ///
-/// On an actor turn `a_π ~ π(·|s)` is recorded once; its `log π` drives the α step at once (the
-/// α from before it is used below); then the critic steps on soft Bellman targets with
-/// `a' ~ π(·|s')`; then the actor steps on
+/// On an actor turn `a_π ~ π(·|s)` is recorded once, beside `a' ~ π(·|s')` for the critic
+/// targets; `log π(a_π|s)` drives the α step (the α from before it is used below); then the
+/// critic steps on soft Bellman targets with `a'`; then the actor steps on
 /// `mean(α log π(a_π|s) − min_j Q_j(s, a_π)) + λ mean ‖a_π − a‖²` with the updated critic.
 /// Between actor turns (`policy_delay > 1`) only the critic learns.
 public struct SoftActorCriticStep {
@@ -39,16 +39,25 @@ public struct SoftActorCriticStep {
     /// One update's critic, α and actor steps in SB3's order (see the type's comment).
     public func run(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let (batch, tape, critic) = (step.batch, core.tape, core.softCritic!)
-        var sampled: (observations: Variable, actions: Variable, logProbability: Variable)?
+        // The actor's sample (on the tape) and the critic target's (without gradient) are
+        // independent, so they may run concurrently (`ForkJoin`); their noise is drawn first, in
+        // the order of a sequential run, and the α step, which neither reads, follows both.
+        let actorNoise = step.actorTurn ? noise(rows: batch.count) : nil
+        let nextNoise = noise(rows: batch.count)
         if step.actorTurn {
             tape.reset()
             tape.freeze(critic.critic)
-            let s = tape.constant(batch.observations)
-            let (actions, logProbability) = actor.sample(observations: s, noise: noise(rows: batch.count))
-            sampled = (s, actions, logProbability)
-            core.temperatureStep(logProbability: logProbability.value, metrics: &metrics)
         }
-        let next = actor.sampleWithoutGradient(observations: batch.nextObservations, noise: noise(rows: batch.count))
+        let (sampled, next) = ForkJoin.both({
+            actorNoise.map { noise in
+                let s = tape.constant(batch.observations)
+                let (actions, logProbability) = actor.sample(observations: s, noise: noise)
+                return (observations: s, actions: actions, logProbability: logProbability)
+            }
+        }, {
+            actor.sampleWithoutGradient(observations: batch.nextObservations, noise: nextNoise)
+        })
+        if let sampled { core.temperatureStep(logProbability: sampled.logProbability.value, metrics: &metrics) }
         core.criticStep(on: batch, nextActions: next.actions, nextLogProbability: next.logProbability, alpha: step.alpha,
                         metrics: &metrics)
         // The critic is read only now, so the actor step sees it after its step, as in SB3.

@@ -13,8 +13,7 @@ extension TwinCritic {
         precondition(observations.rows == actions.rows, "TwinCritic.frozenMinimum: observations and actions differ in rows")
         let noGrad = Tape(recording: false)
         let input = concatenateColumns([noGrad.constant(observations.value), noGrad.constant(actions.value)]).value
-        let forward1 = first.inferenceKeepingSlopes(input)
-        let forward2 = second.inferenceKeepingSlopes(input)
+        let (forward1, forward2) = eachNetwork { network, _ in network.inferenceKeepingSlopes(input) }
         let (q1, q2) = (forward1.output, forward2.output)
         var out = Tensor(rows: input.rows, cols: 1)
         var rows1: [Int] = [], rows2: [Int] = []
@@ -29,11 +28,16 @@ extension TwinCritic {
         }
         let actionColumns = observations.cols..<input.cols
         return actions.tape.record(out, tracked: actions.isTracked) { g, tape in
+            let outputGradient = g
+            let (slopes, rows) = ([forward1.slopes, forward2.slopes], [rows1, rows2])
+            let inputGradients = self.eachNetwork { network, index in
+                rows[index].isEmpty ? nil
+                    : network.inputGradient(outputGradient: outputGradient.gathering(rows: rows[index]),
+                                            slopes: slopes[index].map { $0.gathering(rows: rows[index]) })
+            }
             var gradient = Tensor(rows: input.rows, cols: actionColumns.count)
-            for (network, slopes, rows) in [(self.first, forward1.slopes, rows1),
-                                            (self.second, forward2.slopes, rows2)] where !rows.isEmpty {
-                let inputGradient = network.inputGradient(outputGradient: g.gathering(rows: rows),
-                                                          slopes: slopes.map { $0.gathering(rows: rows) })
+            for (inputGradient, rows) in [(inputGradients.0, rows1), (inputGradients.1, rows2)] {
+                guard let inputGradient else { continue }
                 for (index, row) in rows.enumerated() {
                     for (column, inputColumn) in actionColumns.enumerated() {
                         gradient[row, column] = inputGradient[index, inputColumn]
@@ -50,6 +54,7 @@ extension TwinCritic {
     public func minimumValue(observations: Tensor, actions: Tensor) -> Tensor {
         let noGrad = Tape(recording: false)
         let input = concatenateColumns([noGrad.constant(observations), noGrad.constant(actions)]).value
-        return Tensor.zip(first.inference(input), second.inference(input), Elementwise.Minimum.self)
+        let (q1, q2) = eachNetwork { network, _ in network.inference(input) }
+        return Tensor.zip(q1, q2, Elementwise.Minimum.self)
     }
 }

@@ -24,6 +24,14 @@ public final class TwinCritic: Layer {
         let (q1, q2) = self(observations: observations, actions: actions)
         return FlowRL.minimum(q1, q2)
     }
+
+    /// `(body(Q₁, 0), body(Q₂, 1))`, concurrently when the process is set to more than one thread
+    /// (`ForkJoin`): the two networks share nothing, so each network's work is the same as in
+    /// a sequential run and so are the results. `body` must keep to its network (its own tape,
+    /// no random numbers, no writes to what the other call reads).
+    public func eachNetwork<T>(_ body: (_ network: MLP, _ index: Int) -> T) -> (T, T) {
+        ForkJoin.both({ body(first, 0) }, { body(second, 1) })
+    }
 }
 
 /// The soft critic's learning: twin critic, its Polyak-averaged target, its optimiser.
@@ -38,7 +46,9 @@ public final class SoftCritic {
     public let optimizer: Adam
     public let discount: Float
     public let targetRate: Float
-    private let tape = Tape()
+    /// One tape per network: the loss is a sum of one term per network, so each network's
+    /// term is recorded and differentiated alone, the two concurrently when `eachNetwork` forks.
+    private let tapes = [Tape(), Tape()]
     private let noGrad = Tape(recording: false)
 
     public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], learningRate: Float, discount: Float,
@@ -64,17 +74,33 @@ public final class SoftCritic {
 
     /// The critic loss `Σ_j ½ mean (Q_j(s, a) − y)²` on `tape`, with `Q₁`.
     public func loss(on batch: Transitions, targets: Tensor, tape: Tape) -> (loss: Variable, q1: Variable) {
-        let (q1, q2) = critic(observations: tape.constant(batch.observations), actions: tape.constant(batch.actions))
-        let y = tape.constant(targets)
-        return (0.5 * (q1 - y).squared().mean() + 0.5 * (q2 - y).squared().mean(), q1)
+        let input = Tensor.concatenatingColumns([batch.observations, batch.actions])
+        let (term1, q1) = Self.term(critic.first, input: input, targets: targets, tape: tape)
+        let (term2, _) = Self.term(critic.second, input: input, targets: targets, tape: tape)
+        return (term1 + term2, q1)
     }
 
-    /// One Adam step on the critic loss; returns `(loss, mean Q₁)`.
+    /// One network's term of the loss, `½ mean (Q_j(s, a) − y)²`, with `Q_j`; `input` is `[s, a]`.
+    private static func term(_ network: MLP, input: Tensor, targets: Tensor, tape: Tape) -> (term: Variable, q: Variable) {
+        let q = network(tape.constant(input))
+        return (0.5 * (q - tape.constant(targets)).squared().mean(), q)
+    }
+
+    /// One Adam step on the critic loss; returns `(loss, mean Q₁)`. Each network's term is
+    /// differentiated on its own tape (`eachNetwork`): its parameters' gradients are those of
+    /// the whole loss, since the other term does not depend on them.
     public func update(on batch: Transitions, targets: Tensor) -> (loss: Float, meanQ: Float) {
-        tape.reset()
-        let (loss, q1) = self.loss(on: batch, targets: targets, tape: tape)
-        optimizer.minimize(loss, on: tape)
-        return (loss.value.scalar, q1.value.sum() / Float(max(1, q1.rows)))
+        let input = Tensor.concatenatingColumns([batch.observations, batch.actions])
+        optimizer.zeroGradients()
+        let (first, second) = critic.eachNetwork { network, index in
+            let tape = tapes[index]
+            tape.reset()
+            let (term, q) = Self.term(network, input: input, targets: targets, tape: tape)
+            tape.backward(from: term)
+            return (term: term.value.scalar, meanQ: q.value.sum() / Float(max(1, q.rows)))
+        }
+        optimizer.update()
+        return (first.term + second.term, first.meanQ)
     }
 
     /// `φ̄ ← (1 − τ_Q) φ̄ + τ_Q φ`.

@@ -1,4 +1,5 @@
 import CBLAS
+import Synchronization
 
 /// The BLAS library that backs every matrix product: OpenBLAS, loaded at run time so that its
 /// kernels can be chosen for the CPU (Sources/CBLAS/blas_loader.c explains the choice).
@@ -54,11 +55,32 @@ public enum BLAS {
     /// Sets how many threads OpenBLAS may use. flowrl's matrices are small, so one thread
     /// (the default flowrl asks for) is usually fastest and keeps results bit-reproducible.
     public static func setThreadCount(_ count: Int) {
-        flowrl_blas_set_threads(Int32(max(1, count)))
+        let count = max(1, count)
+        configuredThreads.store(count, ordering: .relaxed)
+        flowrl_blas_set_threads(Int32(count))
     }
 
-    /// The number of threads OpenBLAS currently uses.
-    public static var threadCount: Int { Int(flowrl_blas_threads()) }
+    /// The thread count flowrl set (`setThreadCount`), or before any, the one OpenBLAS started
+    /// with. The setting rather than OpenBLAS's live count, which `holdingOneThread` lowers for a moment.
+    public static var threadCount: Int {
+        let configured = configuredThreads.load(ordering: .relaxed)
+        return configured > 0 ? configured : Int(flowrl_blas_threads())
+    }
+
+    private static let configuredThreads = Atomic<Int>(0)   // 0: not set by flowrl
+
+    /// Runs `body` with OpenBLAS at one thread, then sets the configured count again: for
+    /// `ForkJoin`'s concurrent branches, whose products would otherwise queue for OpenBLAS's one
+    /// lock around multi-threaded products and its thread pool, and oversubscribe the cores.
+    /// OpenBLAS's count is process-wide, so a product another thread makes meanwhile runs on
+    /// one thread too (slower, not different: see `ForkJoin`).
+    static func holdingOneThread(_ body: () -> Void) {
+        let lowered = threadCount > 1
+        if lowered { flowrl_blas_set_threads(1) }
+        body()
+        // The configured count read again: another thread may have changed the setting meanwhile.
+        if lowered { flowrl_blas_set_threads(Int32(threadCount)) }
+    }
 
     /// Floating-point operations of all matrix products made in the process so far (2·m·n·k each,
     /// counted by `Tensor.gemm` whichever kernel runs the product), for benchmarks' GFLOP/s.
