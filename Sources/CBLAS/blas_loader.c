@@ -132,16 +132,27 @@ static int bind_routines(void *handle, const char *path) {
     return 0;
 }
 
-/// dlopen with OPENBLAS_NUM_THREADS=1 unless the user set a thread count: OpenBLAS otherwise
-/// starts one server thread per core at load, and with flowrl's default of one thread they only
-/// wake and spin on the other cores, taking them from the environment or a second trial.
-/// `flowrl_blas_set_threads` still raises the count later (OpenBLAS then starts the threads).
-static void *open_single_threaded(const char *path, Lmid_t namespace) {
-    int set_here = getenv("OPENBLAS_NUM_THREADS") == NULL && getenv("GOTO_NUM_THREADS") == NULL &&
-                   getenv("OMP_NUM_THREADS") == NULL && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0;
+/// dlopen with OpenBLAS's thread settings chosen for flowrl, each only where the user set none
+/// (OpenBLAS reads them once, at load):
+///
+/// - OPENBLAS_NUM_THREADS=1: OpenBLAS otherwise starts one server thread per core at load, and
+///   with flowrl's default of one thread they only wake and spin on the other cores, taking them
+///   from the environment or a second trial. `flowrl_blas_set_threads` still raises the count
+///   later (OpenBLAS then starts the threads).
+/// - OPENBLAS_THREAD_TIMEOUT=18: after a multi-threaded product OpenBLAS's server threads spin,
+///   waiting for the next one, for 2^x cycles before they sleep; the default, 2^28 (about 0.1 s),
+///   keeps a core busy across a whole update and into the environment's step. With flowrl's
+///   concurrent branches (`ForkJoin`) that spinning thread is a third one on the two cores the
+///   branches run on. 2^18 cycles (about 0.1 ms) still bridges the gaps between one update's
+///   products.
+static void *open_with_thread_settings(const char *path, Lmid_t namespace) {
+    int threads_here = getenv("OPENBLAS_NUM_THREADS") == NULL && getenv("GOTO_NUM_THREADS") == NULL &&
+                       getenv("OMP_NUM_THREADS") == NULL && setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0;
+    int timeout_here = getenv("OPENBLAS_THREAD_TIMEOUT") == NULL && setenv("OPENBLAS_THREAD_TIMEOUT", "18", 1) == 0;
     void *handle = namespace == LM_ID_BASE ? dlopen(path, RTLD_NOW | RTLD_LOCAL)
                                            : dlmopen(namespace, path, RTLD_NOW | RTLD_LOCAL);
-    if (set_here) unsetenv("OPENBLAS_NUM_THREADS");
+    if (threads_here) unsetenv("OPENBLAS_NUM_THREADS");
+    if (timeout_here) unsetenv("OPENBLAS_THREAD_TIMEOUT");
     return handle;
 }
 
@@ -149,7 +160,7 @@ static void *open_single_threaded(const char *path, Lmid_t namespace) {
 static void *load_with_core(const char *path, const char *core) {
     // setenv is not thread-safe against concurrent getenv; this runs once, under pthread_once.
     if (setenv("OPENBLAS_CORETYPE", core, 1) != 0) return NULL;
-    void *handle = open_single_threaded(path, LM_ID_NEWLM);
+    void *handle = open_with_thread_settings(path, LM_ID_NEWLM);
     unsetenv("OPENBLAS_CORETYPE");
     if (handle && strcasecmp(library_core(handle), core) != 0) {
         dlclose(handle);
@@ -160,7 +171,7 @@ static void *load_with_core(const char *path, const char *core) {
 
 static int try_path(const char *path) {
     if (path == NULL || path[0] == '\0') return -1;
-    void *handle = open_single_threaded(path, LM_ID_BASE);
+    void *handle = open_with_thread_settings(path, LM_ID_BASE);
     if (!handle) {
         append_error("  %s: %s\n", path, dlerror());
         return -1;
