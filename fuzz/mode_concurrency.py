@@ -1,7 +1,8 @@
 """Mode `concurrency`: several threads call act, update, observe, save, to_bytes and info on one
-agent while another thread closes it (or frees its handle through the C ABI, or both). Every call
-must succeed or raise a FlowRLError (InvalidStateError once the agent is closed); a crash, another
-exception or a thread that never finishes is a finding."""
+agent, and change the process's thread setting (`flowrl.set_threads`), while another thread
+closes it (or frees its handle through the C ABI, or both). Every call must succeed or raise a
+FlowRLError (InvalidStateError once the agent is closed); a crash, another exception or a thread
+that never finishes is a finding."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ def operations(agent: flowrl.Agent, path: str, rng: np.random.Generator) -> list
         ("to_bytes", lambda: agent.to_bytes()),
         ("info", agent.info),
         ("seed", lambda: agent.seed(3)),
+        # the process-wide thread setting changed under running updates (ForkJoin's branches)
+        ("threads", lambda: flowrl.set_threads(int(rng.integers(1, 3)))),
     ]
 
 
@@ -47,7 +50,7 @@ def run_case(inp: Input, state: State, findings: Findings) -> None:
     agent = trained_agent(variant, inp.int(0, 3))
     handle = agent.handle
     thread_count = inp.int(2, 8)
-    plans = [[inp.int(0, 7) for _ in range(inp.int(1, 12))] for _ in range(thread_count)]
+    plans = [[inp.int(0, 8) for _ in range(inp.int(1, 12))] for _ in range(thread_count)]
     closer = inp.pick(["close", "free", "close+free", "close twice"])
     delay = inp.pick([0.0, 0.0005, 0.002, 0.01, 0.05])
     findings.trail(f"{variant}: {thread_count} threads {plans}, {closer} after {delay} s")
@@ -86,3 +89,4 @@ def run_case(inp: Input, state: State, findings: Findings) -> None:
     if any(thread.is_alive() for thread in threads):
         findings.add(f"concurrency: a thread did not finish within {JOIN_SECONDS:.0f} s (deadlock?)")
     findings.call("act after close", lambda: agent.act(np.zeros(3, np.float32)))
+    findings.call("threads back to 1", lambda: flowrl.set_threads(1))

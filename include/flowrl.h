@@ -29,7 +29,7 @@ extern "C" {
 
 /* Bumped whenever a declaration below changes; the Python package refuses a library whose ABI
  * version differs from the one it was written for. */
-#define FLOWRL_ABI_VERSION 4
+#define FLOWRL_ABI_VERSION 5
 
 /* Status codes. */
 #define FLOWRL_OK 0
@@ -52,14 +52,25 @@ const char *flowrl_version(void);
 const char *flowrl_last_error(void);
 
 /* Sets how many threads OpenBLAS uses for every agent in the process (default 1; 1 is usually
- * fastest for flowrl's small matrices and keeps results bit-reproducible). thread_count >= 1. */
+ * fastest for flowrl's small matrices and keeps results bit-reproducible). thread_count >= 1.
+ * Leaves the concurrent parts of an update (flowrl_set_threads) as they are. */
 int32_t flowrl_set_blas_threads(int32_t thread_count);
+
+/* Sets how many cores one agent's update may use, for every agent in the process (default 1):
+ * OpenBLAS's threads (as flowrl_set_blas_threads), and with thread_count >= 2 the independent
+ * parts of an update run two at a time, on one BLAS thread each: the twin critics' two networks
+ * (critic step, targets, the actor's critic evaluation) and, in SAC and SAC Flow, the actor's
+ * sample beside the critic target's. Results are the same as with one thread, byte for byte
+ * (the same products on the same inputs; tested at flowrl's shapes). Worth it only with as
+ * many idle cores: on a busy machine the threads wait for each other. thread_count in [1, 1024]. */
+int32_t flowrl_set_threads(int32_t thread_count);
 
 /* The run-time environment as a JSON object: {"version", "abi_version", "blas": {"path",
  * "configuration" (OpenBLAS's version and build line), "core" (the kernel set in use),
  * "detected_core" (the one OpenBLAS chose by itself), "core_source" ("detected", "user" when
  * OPENBLAS_CORETYPE is set, or "flowrl" when flowrl replaced a generic fallback core to match the
- * CPU), "cpu_vector_level" ("avx512", "avx2", "avx", "sse" or "other"), "threads"}, "product_flops": the
+ * CPU), "cpu_vector_level" ("avx512", "avx2", "avx", "sse" or "other"), "threads"}, "threads" (the count
+ * flowrl_set_threads set, 1 by default), "product_flops": the
  * floating-point operations of all matrix products made in the process so far (2·m·n·k each)}.
  * Loads OpenBLAS if that has not happened yet: FLOWRL_INVALID_STATE, saying where it looked, if
  * it cannot be found. */

@@ -17,10 +17,22 @@ public func flowrl_last_error() -> UnsafePointer<CChar>? { ThreadStrings.current
 @c @implementation
 public func flowrl_set_blas_threads(_ threadCount: Int32) -> Int32 {
     runCall {
-        guard (1...1024).contains(threadCount) else {
-            throw FlowRLError.invalidArgument("thread_count must be in [1, 1024], got \(threadCount)")
-        }
-        try Runtime.prepare(blasThreads: Int(threadCount))
+        try Runtime.prepare(blasThreads: try threadSetting(threadCount))
+    }
+}
+
+/// A thread count from the caller, checked: [1, 1024].
+private func threadSetting(_ threadCount: Int32) throws -> Int {
+    guard (1...1024).contains(threadCount) else {
+        throw FlowRLError.invalidArgument("thread_count must be in [1, 1024], got \(threadCount)")
+    }
+    return Int(threadCount)
+}
+
+@c @implementation
+public func flowrl_set_threads(_ threadCount: Int32) -> Int32 {
+    runCall {
+        try Runtime.prepare(threads: try threadSetting(threadCount))
     }
 }
 
@@ -38,6 +50,7 @@ public func flowrl_runtime_info(_ jsonOut: UnsafeMutablePointer<UnsafePointer<CC
                 "core_source": .string(blas.coreSource.rawValue), "cpu_vector_level": .string(blas.cpuVectorLevel),
                 "threads": .integer(Int64(blas.threadCount)),
             ]),
+            "threads": .integer(Int64(ForkJoin.threadCount)),
             "product_flops": .integer(Int64(clamping: BLAS.productFLOPs)),
         ])
         try returnString(info.text, through: jsonOut, name: "json_out")

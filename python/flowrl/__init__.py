@@ -9,7 +9,7 @@
 """
 
 from . import callbacks, datasets, evaluation, experiments, logger, noise, policies
-from ._lib import ABI_VERSION, info, library_path, set_blas_threads, version
+from ._lib import ABI_VERSION, info, library_path, set_blas_threads, set_threads, version
 from .agent import Agent, FlowBC
 from .callbacks import (
     BaseCallback,
@@ -75,5 +75,6 @@ __all__ = [
     "plot_learning_curve",
     "policies",
     "set_blas_threads",
+    "set_threads",
     "version",
 ]

@@ -19,7 +19,7 @@ from . import _checks
 from .errors import InternalError, error_for_status
 
 #: The ABI version this package was written for (FLOWRL_ABI_VERSION in flowrl.h).
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 _agent_p = c_void_p  # flowrl_agent * (an opaque token)
 _float_p = c_void_p  # const float * / float *, passed as the array's address
@@ -31,6 +31,7 @@ SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "flowrl_version": (c_char_p, []),
     "flowrl_last_error": (c_char_p, []),
     "flowrl_set_blas_threads": (c_int32, [c_int32]),
+    "flowrl_set_threads": (c_int32, [c_int32]),
     "flowrl_runtime_info": (c_int32, [POINTER(c_char_p)]),
     "flowrl_algorithms": (c_int32, [POINTER(c_char_p)]),
     "flowrl_algorithm_schema": (c_int32, [c_char_p, POINTER(c_char_p)]),
@@ -118,8 +119,29 @@ def version() -> str:
 
 
 def set_blas_threads(count: int) -> None:
-    """Sets how many threads OpenBLAS uses, for every agent in the process (default 1)."""
+    """Sets how many threads OpenBLAS uses, for every agent in the process (default 1).
+
+    Leaves the concurrent parts of an update (:func:`set_threads`) as they are.
+    """
     call(lib.flowrl_set_blas_threads, _checks.integer(count, "count", -2**31, 2**31 - 1))  # a C int32; the core checks the range
+
+
+def set_threads(count: int) -> None:
+    """Sets how many cores one agent's update may use, for every agent in the process (default 1).
+
+    ``count`` OpenBLAS threads (as :func:`set_blas_threads`), and with ``count >= 2`` the
+    independent parts of an update run two at a time on one BLAS thread each: the twin critics'
+    two networks (critic step, targets, the actor's critic evaluation) and, in SAC and SAC Flow,
+    the actor's sample beside the critic target's. Results are the same as with one thread, byte
+    for byte. Worth it only with as many idle cores (a busy machine makes the threads wait for
+    each other); ``info()["threads"]`` reports the setting.
+
+    Parameters
+    ----------
+    count : int
+        Threads, 1 to 1024.
+    """
+    call(lib.flowrl_set_threads, _checks.integer(count, "count", -2**31, 2**31 - 1))  # a C int32; the core checks the range
 
 
 def info() -> dict[str, Any]:
@@ -133,8 +155,8 @@ def info() -> dict[str, Any]:
         (``core``), the one OpenBLAS detected by itself (``detected_core``), who chose the core
         (``core_source``: ``"detected"``, ``"user"`` when ``OPENBLAS_CORETYPE`` is set, or
         ``"flowrl"`` when flowrl replaced a generic fallback to match the CPU), the CPU's widest
-        vector instruction set (``cpu_vector_level``) and the thread count (``threads``); and
-        ``product_flops``, the floating-point operations of all matrix products made in the
+        vector instruction set (``cpu_vector_level``) and the thread count (``threads``);
+        ``threads``, the count :func:`set_threads` set (1 by default); and ``product_flops``, the floating-point operations of all matrix products made in the
         process so far (2·m·n·k each), for measuring GFLOP/s.
     """
     result: dict[str, Any] = json.loads(string_result(lib.flowrl_runtime_info))

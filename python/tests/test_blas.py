@@ -53,6 +53,45 @@ def test_info_names_the_library_its_version_and_core() -> None:
     assert blas["threads"] == 1  # flowrl's default
 
 
+@pytest.mark.parametrize("make", [lambda space, action: flowrl.SAC(None, observation_space=space, action_space=action,
+                                                                      seed=4, batch_size=256, learning_starts=0),
+                                  lambda space, action: flowrl.SACFlow(None, observation_space=space, action_space=action,
+                                                                       seed=4, batch_size=256, learning_starts=0, flow_steps=2)],
+                         ids=["sac", "sac_flow"])
+def test_two_threads_train_the_same_parameters_as_one(make: Any) -> None:
+    """At a batch where OpenBLAS splits products over threads and the critics run concurrently."""
+    from gymnasium import spaces
+
+    space, action = spaces.Box(-1, 1, (11,), np.float32), spaces.Box(-1, 1, (3,), np.float32)
+    rng = np.random.default_rng(1)
+    data = (rng.normal(size=(400, 11)).astype(np.float32), rng.uniform(-1, 1, (400, 3)).astype(np.float32),
+            rng.normal(size=400).astype(np.float32), rng.normal(size=(400, 11)).astype(np.float32), np.zeros(400, np.float32))
+    parameters = []
+    try:
+        for threads in (1, 2):
+            flowrl.set_threads(threads)
+            assert flowrl.info()["threads"] == threads == flowrl.info()["blas"]["threads"]
+            agent = make(space, action)
+            agent.observe(*data)
+            agent.update(3)
+            parameters.append(agent.get_parameters())
+    finally:
+        flowrl.set_threads(1)
+    assert parameters[0].keys() == parameters[1].keys()
+    for name in parameters[0]:
+        assert parameters[0][name].tobytes() == parameters[1][name].tobytes(), name
+
+
+def test_set_blas_threads_leaves_the_concurrent_branches_as_they_are() -> None:
+    try:
+        flowrl.set_threads(2)
+        flowrl.set_blas_threads(1)
+        assert (flowrl.info()["threads"], flowrl.info()["blas"]["threads"]) == (2, 1)
+    finally:
+        flowrl.set_threads(1)
+    assert (flowrl.info()["threads"], flowrl.info()["blas"]["threads"]) == (1, 1)
+
+
 def test_product_flops_grow_by_an_update() -> None:
     from gymnasium import spaces
 

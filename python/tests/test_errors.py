@@ -354,10 +354,11 @@ def test_seed_out_of_range(any_trained_agent: flowrl.Agent, seed: int) -> None:
     any_trained_agent.seed(2**64 - 1)
 
 
-def test_set_blas_threads_rejects_zero() -> None:
+@pytest.mark.parametrize("setter", [flowrl.set_blas_threads, flowrl.set_threads])
+def test_thread_setters_reject_zero(setter: Callable[[int], None]) -> None:
     with pytest.raises(InvalidArgumentError):
-        flowrl.set_blas_threads(0)
-    flowrl.set_blas_threads(1)
+        setter(0)
+    setter(1)
 
 
 # --------------------------------------------------------------------------- state errors

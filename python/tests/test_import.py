@@ -26,7 +26,7 @@ def test_import_and_version() -> None:
     assert isinstance(version, str) and version
     assert re.fullmatch(r"\d+\.\d+\.\d+\S*", version)
     assert version == flowrl.__version__
-    assert flowrl.ABI_VERSION == 4
+    assert flowrl.ABI_VERSION == 5
     for name in flowrl.__all__:
         assert hasattr(flowrl, name), name
 

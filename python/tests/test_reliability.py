@@ -126,11 +126,12 @@ def test_evaluate_rejects_bad_arguments(any_trained_agent: flowrl.Agent, argumen
     assert_rejected(agent, lambda: agent.evaluate(env, **{argument: value}), argument)
 
 
+@pytest.mark.parametrize("setter", [flowrl.set_blas_threads, flowrl.set_threads])
 @pytest.mark.parametrize("value", [None, 1.5, "2", True])
-def test_set_blas_threads_rejects_non_integers(value: Any) -> None:
+def test_thread_setters_reject_non_integers(setter: Callable[[int], None], value: Any) -> None:
     with pytest.raises(InvalidArgumentError, match="count"):
-        flowrl.set_blas_threads(value)
-    flowrl.set_blas_threads(1)
+        setter(value)
+    setter(1)
 
 
 # --------------------------------------------------------------------------- class 8: arrays
