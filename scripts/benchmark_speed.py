@@ -12,7 +12,9 @@ unless a part says otherwise:
    products' FLOPs (``flowrl.info()["product_flops"]``); SB3's ``train(1)`` beside it, with the
    analytic FLOP count of the same networks.
 3. act: microseconds per ``predict`` of one observation from Python.
-4. threads: each flowrl algorithm's update with 1 and with 2 BLAS threads, interleaved: the speed-up.
+4. threads: each flowrl algorithm's update with 1 thread, 2 BLAS threads alone
+   (``set_blas_threads(2)``) and 2 threads (``set_threads(2)``: BLAS and the concurrent
+   branches), interleaved: the speed-ups.
 
 Results go to --output (JSON) and a summary table to stdout, with the CPU and the BLAS library,
 version and core that ran. Needs stable-baselines3 and gymnasium[mujoco], which
@@ -115,15 +117,20 @@ def thread_speedups(models: dict[str, Any], rounds: int, calls: int) -> dict[str
     for name, model in models.items():
         if name not in FLOWRL_CONSTRUCTORS:
             continue
-        one, two = [], []
+        # One thread; two BLAS threads alone; two threads for BLAS and the concurrent branches.
+        one, two, concurrent = [], [], []
         for _ in range(rounds):
-            flowrl.set_blas_threads(1)
+            flowrl.set_threads(1)
             one.append(time_calls(lambda: model.update(1), calls))
             flowrl.set_blas_threads(2)
             two.append(time_calls(lambda: model.update(1), calls))
-        flowrl.set_blas_threads(1)
+            flowrl.set_threads(2)
+            concurrent.append(time_calls(lambda: model.update(1), calls))
+        flowrl.set_threads(1)
         result[name] = {"one_thread_ms": round(1000 * min(one), 3), "two_threads_ms": round(1000 * min(two), 3),
-                        "speedup": round(min(one) / min(two), 2)}
+                        "speedup": round(min(one) / min(two), 2),
+                        "two_threads_concurrent_ms": round(1000 * min(concurrent), 3),
+                        "speedup_concurrent": round(min(one) / min(concurrent), 2)}
     return result
 
 
@@ -145,9 +152,12 @@ def print_summary(results: dict[str, Any]) -> None:
     print("\nact, one observation from Python (fastest of the repeats)")
     for name, microseconds in results["act_microseconds"].items():
         print(f"  {name:<24} {microseconds:8.1f} µs")
-    print("\nBLAS threads: update(1) ms with 1 and 2 threads")
+    print("\nthreads: update(1) ms with 1 thread → 2 BLAS threads (set_blas_threads(2)) → 2 threads (set_threads(2))")
     for name, row in results["threads"].items():
-        print(f"  {name:<24} {row['one_thread_ms']:8.2f} → {row['two_threads_ms']:8.2f} ms  speed-up {row['speedup']:.2f}x")
+        concurrent = (f" → {row['two_threads_concurrent_ms']:8.2f} ms  speed-up {row['speedup_concurrent']:.2f}x"
+                      if "two_threads_concurrent_ms" in row else "")  # runs before set_threads existed
+        print(f"  {name:<24} {row['one_thread_ms']:8.2f} → {row['two_threads_ms']:8.2f} ms  speed-up {row['speedup']:.2f}x"
+              + concurrent)
 
 
 def main() -> None:
