@@ -14,7 +14,8 @@ import Synchronization
 /// concurrent multi-threaded products behind one lock, and two single-threaded products on two
 /// cores beat two two-threaded ones taking turns. Afterwards it has the configured count again.
 /// One fork runs at a time in the process: a `both` that finds the worker taken (another agent's
-/// update in another thread, or a `both` inside a branch) runs its branches one after the other.
+/// update in another thread, or a `both` inside a branch) runs its branches one after the other,
+/// and so does every `both` in a child process made by `fork()`, which has no worker thread.
 public enum ForkJoin {
     private static let configuredThreads = Atomic<Int>(1)
 
@@ -51,6 +52,9 @@ public enum ForkJoin {
         private let done = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
         private let taken = Atomic<Bool>(false)
         private var job: (() -> Void)?
+        /// The process the thread runs in: a child made by `fork()` (multiprocessing, Ray) has
+        /// this object but not the thread, so posting to it there would wait for ever.
+        private let process = getpid()
 
         init() {
             sem_init(start, 0, 0)
@@ -74,9 +78,10 @@ public enum ForkJoin {
         }
 
         /// Runs `job` on the worker while the caller runs `local`; returns false, running
-        /// neither, when the worker is taken.
+        /// neither, when the worker is taken or this is a forked child.
         func run(_ job: @escaping () -> Void, alongside local: () -> Void) -> Bool {
-            guard taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+            guard getpid() == process,
+                  taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
             defer { taken.store(false, ordering: .releasing) }
             BLAS.holdingOneThread {
                 self.job = job

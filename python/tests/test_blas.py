@@ -82,6 +82,27 @@ def test_two_threads_train_the_same_parameters_as_one(make: Any) -> None:
         assert parameters[0][name].tobytes() == parameters[1][name].tobytes(), name
 
 
+def test_a_forked_child_updates_with_two_threads() -> None:
+    """The worker thread of the concurrent branches is not in a child made by fork(): the child's
+    update runs its branches one after the other instead of waiting for it."""
+    code = ("import os, flowrl, numpy as np\n"
+            "from gymnasium import spaces\n"
+            "flowrl.set_threads(2)\n"
+            "agent = flowrl.SAC(None, observation_space=spaces.Box(-1, 1, (3,), np.float32),\n"
+            "                   action_space=spaces.Box(-1, 1, (2,), np.float32), seed=0, batch_size=8, learning_starts=0)\n"
+            "rng = np.random.default_rng(0)\n"
+            "agent.observe(rng.normal(size=(16, 3)).astype(np.float32), rng.uniform(-1, 1, (16, 2)).astype(np.float32),\n"
+            "              rng.normal(size=16).astype(np.float32), rng.normal(size=(16, 3)).astype(np.float32), np.zeros(16, np.float32))\n"
+            "agent.update(2)\n"
+            "child = os.fork()\n"
+            "if child == 0:\n"
+            "    agent.update(2); os._exit(0)\n"
+            "print(os.waitpid(child, 0)[1])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"]
+
+
 def test_set_blas_threads_leaves_the_concurrent_branches_as_they_are() -> None:
     try:
         flowrl.set_threads(2)
