@@ -9,6 +9,7 @@ a minute besides the Ray test's start-up.
 from __future__ import annotations
 
 import builtins
+import importlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import flowrl
+import gymnasium
 import numpy as np
 import pytest
 from flowrl import experiments
@@ -609,6 +611,69 @@ def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["run", str(tmp_path / "grid.yaml")]) == 2
     assert "'PPO'" in capsys.readouterr().err
     assert cli.main(["report", str(tmp_path / "nothing")]) == 2
+
+
+#: The grid files of the repository's benchmarks.
+GRIDS = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "grids").glob("*.yaml"))
+#: Spaces of envs the test environment may lack the dependencies of (MuJoCo).
+SPACES = {"Hopper-v5": (gymnasium.spaces.Box(-np.inf, np.inf, (11,), np.float64), gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32))}
+
+
+class _SpacesOnly(gymnasium.Env):  # type: ignore[misc]
+    """An env with a MuJoCo task's spaces, where MuJoCo is not installed: enough to create agents."""
+
+    def __init__(self, env_id: str) -> None:
+        self.observation_space, self.action_space = SPACES[env_id]
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=[path.name for path in GRIDS])
+def test_the_benchmark_grid_files_parse_and_validate(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each grid file's trials are checked as `run` would (every agent created), running nothing:
+    envs that need MuJoCo get their spaces here when it is missing, and the datasets (made by
+    scripts/make_datasets.py, not here) are only named."""
+    pytest.importorskip("yaml")
+    real_make = gymnasium.make
+
+    def make(env_id: str, **kwargs: Any) -> Any:
+        try:
+            return real_make(env_id, **kwargs)
+        except gymnasium.error.DependencyNotInstalled:
+            return _SpacesOnly(env_id)
+
+    named: list[str] = []
+    monkeypatch.setattr(gymnasium, "make", make)
+    monkeypatch.setattr(flowrl.datasets, "as_transitions", lambda dataset, *spaces: named.append(dataset))
+    grid = cli.read_grid(path)
+    assert Path(grid["storage"]).parts[0] == "runs"  # git-ignored
+    rows = experiments.sweep(**{**grid, "storage": tmp_path / "sweep", "backend": "serial"}, dry_run=True)
+    assert rows and all(row["status"] == "pending" for row in rows) and not (tmp_path / "sweep").exists()
+    assert named == [grid["dataset"]]
+
+
+def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/grids/offline-to-online-hopper.yaml has the rows of
+    scripts/benchmark_offline_to_online.py (each entry builds the agent configuration of the
+    script's row, and is pretrained when the row is) and its protocol (the script's defaults)."""
+    pytest.importorskip("yaml")
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    benchmark = importlib.import_module("benchmark_offline_to_online")
+    grid = cli.read_grid(scripts.parent / "benchmarks" / "grids" / "offline-to-online-hopper.yaml")
+    defaults = benchmark.arguments_parser().parse_args([])
+    assert (grid["dataset"], grid["seeds"], grid["pretrain_steps"], grid["timesteps"], grid["eval_every"],
+            grid["eval_episodes"]) == (defaults.dataset[0], defaults.seeds, defaults.pretrain_steps, defaults.online_steps,
+                                       defaults.eval_every, defaults.eval_episodes)
+    specs = experiments.expand(grid["algorithms"], ["Pendulum-v1"], [0], 1, dataset=grid["dataset"],
+                               pretrain_steps=grid["pretrain_steps"])
+    assert [spec.label for spec in specs] == list(benchmark.ROWS)
+    env = gymnasium.make("Pendulum-v1")  # the spaces do not change a configuration
+    for spec in specs:
+        make, pretrained = benchmark.ROWS[spec.label]
+        agent = make(env, 0)
+        assert experiments._grid.agent_configuration(spec, env.observation_space, env.action_space)["core"] == \
+            agent.info()["config"], spec.label
+        assert (spec.dataset is not None) == pretrained, spec.label
+        agent.close()
 
 
 def test_the_command_line_without_pyyaml_reads_json_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
