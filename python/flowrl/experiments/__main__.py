@@ -95,6 +95,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check = commands.add_parser("check", help="check a grid file as run would (envs, agents, datasets, storage) "
                                               "and list its trials, running nothing")
     check.add_argument("grid", type=Path, help="a YAML or JSON file of sweep()'s keyword arguments")
+    check.add_argument("--backend", choices=["ray", "serial"], help="overrides the file's backend")
     check.add_argument("--storage", help="overrides the file's storage folder")
     shown = commands.add_parser("report", help="statistics and curves of a sweep's folder")
     shown.add_argument("storage", type=Path)

@@ -135,7 +135,7 @@ def report(storage: os.PathLike[str] | str, *, plot: bool = True, band: str = "c
         Draw the curves (needs matplotlib; skipped silently without it): ``storage/curves_<env>.png``,
         the mean evaluation return over seeds against steps with a band, one line per
         configuration, labelled with its label (or algorithm) and the hyperparameters that differ
-        between the lines.
+        between the lines of that label.
     band : {"ci", "minmax"}
         The band around each curve: the bootstrap interval of the mean at each evaluation, or the
         range over seeds.
@@ -259,7 +259,8 @@ def curve(trials: list[_Trial], band: str = "ci", confidence: float = 0.95, resa
 
 
 def _varying(configurations: list[dict[str, Any]]) -> set[str]:
-    """The hyperparameters whose values differ between ``configurations`` (what a legend needs)."""
+    """The hyperparameters whose values differ between ``configurations`` (what a legend needs
+    besides the label)."""
     names = {name for configuration in configurations for name in configuration}
     return {name for name in names
             if len({json.dumps(configuration.get(name), sort_keys=True) for configuration in configurations}) > 1}
@@ -278,13 +279,13 @@ def _plot(folder: Path, groups: dict[tuple[str, str, str, str], list[_Trial]], b
     for env in sorted({key[2] for key in groups}):
         figure, axes = plt.subplots(figsize=(7, 4.5))
         keys = sorted(key for key in groups if key[2] == env)
-        varying = _varying([json.loads(key[3]) for key in keys])
+        varying = {name: _varying([json.loads(key[3]) for key in keys if key[0] == name]) for name in {key[0] for key in keys}}
         for key in keys:
             steps, means, lows, highs = curve(groups[key], band, confidence, resamples, seed)
             if steps.size == 0:
                 continue
             settings = json.loads(key[3])
-            shown = {name: value for name, value in sorted(settings.items()) if name in varying}
+            shown = {name: value for name, value in sorted(settings.items()) if name in varying[key[0]]}
             label = key[0] + (" " + ", ".join(f"{name}={value}" for name, value in shown.items()) if shown else "")
             seeds = sum(trial.result is not None for trial in groups[key])
             line, = axes.plot(steps, means, marker="o", markersize=3, label=f"{label} ({seeds} seeds)")
