@@ -8,10 +8,15 @@ trials (on Ray Tune, or serially in this process), and a report with honest stat
 >>> table = report("runs/sweep")                                          # doctest: +SKIP
 >>> print(table.markdown)                                                 # doctest: +SKIP
 
+An entry of ``algorithms`` may carry settings of its own and a label, so that a benchmark's rows
+go into one call: ``{"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters":
+{"velocity": "gated"}}``, ``{"algorithm": "SAC", "label": "sac-scratch", "dataset": None}``.
+
 The same call over the same storage resumes: finished trials (``result.json`` in their folder)
 are read, not run again; interrupted ones continue from their last checkpoint and end exactly as
-an uninterrupted run would. The command line is ``python -m flowrl.experiments run grid.yaml`` and
-``python -m flowrl.experiments report DIR``. See docs/experiments.md.
+an uninterrupted run would. The command line is ``python -m flowrl.experiments run grid.yaml``
+(``check grid.yaml`` validates only) and ``python -m flowrl.experiments report DIR``; the
+repository's benchmarks are grid files in ``benchmarks/grids/``. See docs/experiments.md.
 
 Ray is optional (``pip install "flowrl[ray]"``) and only imported when ``backend="ray"`` runs.
 """
