@@ -593,6 +593,24 @@ def test_a_trial_whose_settings_resolve_otherwise_now_is_not_resumed(tmp_path: P
     assert experiments.run_trial(fresh, tmp_path / "fresh" / fresh.name)["status"] == "done"
 
 
+def test_a_trial_stored_before_a_key_was_added_resumes(tmp_path: Path) -> None:
+    """A core key added since a trial was stored takes the default that keeps the old behaviour
+    (critic_layer_norm: false), so the record without it still matches; a key of the record whose
+    value has changed is still refused."""
+    spec = experiments.expand(**GRID)[0]
+    folder = tmp_path / spec.name
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        experiments.run_trial(spec, folder, callback=StopAt(150))
+    stored = json.loads((folder / "config.json").read_text())
+    assert stored["agent_configuration"]["core"].pop("critic_layer_norm") is False
+    (folder / "config.json").write_text(json.dumps(stored))
+    assert experiments.run_trial(spec, folder)["status"] == "done"
+    stored["agent_configuration"]["core"]["critic_layer_norm"] = True
+    (folder / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(flowrl.InvalidArgumentError, match="core key critic_layer_norm: True then, False now"):
+        experiments.run_trial(spec, folder)
+
+
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid = {**GRID, "seeds": [0], "hyperparameters": {**SMALL, "learning_rate": 1e-3}, "timesteps": 200,
             "storage": str(tmp_path / "sweep"), "backend": "serial", "verbose": 0}

@@ -33,7 +33,7 @@ extension TwinCritic {
             for (network, slopes, rows) in [(self.first, forward1.slopes, rows1),
                                             (self.second, forward2.slopes, rows2)] where !rows.isEmpty {
                 let inputGradient = network.inputGradient(outputGradient: g.gathering(rows: rows),
-                                                          slopes: slopes.map { $0.gathering(rows: rows) })
+                                                          slopes: slopes.gathering(rows: rows))
                 for (index, row) in rows.enumerated() {
                     for (column, inputColumn) in actionColumns.enumerated() {
                         gradient[row, column] = inputGradient[index, inputColumn]
