@@ -86,15 +86,15 @@ int32_t flowrl_algorithms(const char **json_out);
  * configuration has no such keys)}. Each entry of "keys",
  * in the order to document them, is {"name" (the config_json key), "group" ("algorithm" for the
  * algorithm's own keys, else the shared group: "common", "replay", "critic", "temperature",
- * "training_loop"), "type" ("integer", "number", "string", "integer_list" or "number_or_auto"),
- * "default", "description" (one line)} with, where they apply, "minimum" and "maximum" (inclusive
- * bounds of the value, or of each item of a list), "exclusive_minimum": true (the minimum itself
- * excluded), "choices" (the allowed strings), "multiple_of", "min_length" and "max_length" (of a
- * list), "follows" (the key whose value this one takes when only that one is given) and
- * "settable": true (flowrl_agent_set_config may change it on a live agent). "renamed_keys" maps
- * keys renamed since checkpoints were first written to their new names (checkpoints that store an
- * old name still load; a config_json that uses one is refused). An unknown algorithm is
- * FLOWRL_INVALID_ARGUMENT. */
+ * "training_loop"), "type" ("integer", "number", "string", "boolean", "integer_list",
+ * "number_or_auto" or "integer_or_auto"), "default", "description" (one line)} with, where they
+ * apply, "minimum" and "maximum" (inclusive bounds of the value, or of each item of a list),
+ * "exclusive_minimum": true (the minimum itself excluded), "choices" (the allowed strings),
+ * "multiple_of", "min_length" and "max_length" (of a list), "follows" (the key whose value this one
+ * takes when only that one is given) and "settable": true (flowrl_agent_set_config may change it on
+ * a live agent). "renamed_keys" maps keys renamed since checkpoints were first written to their new
+ * names (checkpoints that store an old name still load; a config_json that uses one is refused). An
+ * unknown algorithm is FLOWRL_INVALID_ARGUMENT. */
 int32_t flowrl_algorithm_schema(const char *algorithm, const char **json_out);
 
 /* Creates an agent running `algorithm` for observations of `observation_size` floats and actions

@@ -8,7 +8,8 @@ it, then fine-tune online for ``--online-steps`` env steps, evaluating every ``-
 
 Per run it records the pretrained score, the worst evaluation during fine-tuning (the dip, also
 relative to the pretrained score), the final score, the area under the curve (the mean of the
-evaluations after step 0) and the wall time. Each finished run is appended to ``--results`` as
+evaluations after step 0) and the wall time; these metrics are
+``flowrl.experiments.offline_to_online_metrics``, which ``flowrl.experiments.report`` uses too. Each finished run is appended to ``--results`` as
 one JSON line, and runs already in that file are skipped, so a long benchmark can be split by
 dataset, row and seed over several invocations:
 
@@ -16,7 +17,10 @@ dataset, row and seed over several invocations:
     python scripts/benchmark_offline_to_online.py --summary                  # the table (markdown)
     python scripts/benchmark_offline_to_online.py --plot docs/offline-to-online.png
 
-Datasets are made by scripts/make_datasets.py into the local Minari root.
+Datasets are made by scripts/make_datasets.py into the local Minari root. The same rows run as a
+resumable multi-seed sweep (on Ray, or serially) from benchmarks/grids/offline-to-online-hopper.yaml:
+
+    python -m flowrl.experiments run benchmarks/grids/offline-to-online-hopper.yaml
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 
 import flowrl
 from benchmark_timing import cpu_model
+from flowrl.experiments import offline_to_online_metrics
 
 #: Each row: how to build the agent on an env with a seed, and whether it is pretrained.
 ROWS: dict[str, tuple[Callable[..., flowrl.Agent], bool]] = {
@@ -83,16 +88,13 @@ def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str
         curve[step] = evaluate(agent, env_id, args.eval_episodes)
         print(f"  {row} seed {seed} step {step}: {curve[step]:.1f}", flush=True)
     online_seconds = time.perf_counter() - online_started
-    after = [value for step, value in curve.items() if step > 0]
-    start = curve[0]
-    worst = min(after) if after else start
+    metrics = offline_to_online_metrics(curve)
     info = agent.info()
     agent.close()
     return {
         "dataset": dataset, "env": env_id, "row": row, "seed": seed, "pretrained": pretrained,
         "pretrain_steps": args.pretrain_steps if pretrained else 0, "online_steps": args.online_steps,
-        "start": start, "worst": worst, "dip": (worst - start) / max(abs(start), 1e-8),
-        "final": curve[max(curve)], "auc": float(np.mean(after)) if after else start,
+        **{name: metrics[name] for name in ("start", "worst", "dip", "final", "auc")},
         "curve": curve, "pretrain_metrics": pretrain_metrics, "pretrain_seconds": pretrain_seconds,
         "online_seconds": online_seconds, "settings": args.config, "config": info["config"], "dataset_size": len(data),
         "dataset_mean_return": float(np.mean(data.episode_returns())) if data.num_episodes else None,
@@ -121,17 +123,19 @@ def summary(results: list[dict[str, Any]]) -> str:
     lines = ["| dataset | row | seeds | pretrained | worst (dip) | final | final / pretrained | AUC | dip ≤ 10% |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (dataset, row, steps), runs in sorted(groups.items()):
-        starts, worsts, finals = [r["start"] for r in runs], [r["worst"] for r in runs], [r["final"] for r in runs]
-        dips = [100 * r["dip"] for r in runs]
-        ratios = [r["final"] / r["start"] if r["start"] > 0 else float("nan") for r in runs]
-        kept = sum(1 for r in runs if r["dip"] >= -0.10)
+        # the metrics of each run's curve (JSON keeps the steps as strings)
+        metrics = [offline_to_online_metrics({int(step): value for step, value in r["curve"].items()}) for r in runs]
+        starts, worsts, finals = ([m[name] for m in metrics] for name in ("start", "worst", "final"))
+        dips = [100 * m["dip"] for m in metrics]
+        ratios = [m["final_ratio"] for m in metrics]
+        kept = sum(1 for m in metrics if m["dip"] >= -0.10)
         ratio = cell(ratios, 2) if all(np.isfinite(ratios)) else "n/a (score ≤ 0)"
         # Without pretraining there is no pretrained score to keep: the start is the untrained policy.
         pretrained = all(r["pretrained"] for r in runs)
         start_label = cell(starts) if pretrained else f"({cell(starts)} untrained)"
         dip = f"{cell(worsts)} ({cell(dips, 0)}%)" if pretrained else cell(worsts)
         lines.append(f"| {dataset} ({steps // 1000}k) | {row} | {len(runs)} | {start_label} | {dip} "
-                     f"| {cell(finals)} | {ratio if pretrained else '–'} | {cell([r['auc'] for r in runs])} "
+                     f"| {cell(finals)} | {ratio if pretrained else '–'} | {cell([m['auc'] for m in metrics])} "
                      f"| {f'{kept}/{len(runs)}' if pretrained else '–'} |")
     return "\n".join(lines)
 
@@ -164,7 +168,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
-def main() -> None:
+def arguments_parser() -> argparse.ArgumentParser:
+    """The command line (its defaults are the benchmark's protocol, which
+    benchmarks/grids/offline-to-online-hopper.yaml repeats; python/tests/test_experiments.py checks that they agree)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v0"], help="dataset ids or paths")
     parser.add_argument("--env", help="the env id (default: the one the dataset names)")
@@ -178,7 +184,11 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path("runs/offline-to-online/results.jsonl"))
     parser.add_argument("--summary", action="store_true", help="print the table of --results and stop")
     parser.add_argument("--plot", type=Path, help="write the curves of --results (PNG) and stop")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = arguments_parser().parse_args()
     results = read(args.results)
     if args.summary or args.plot:
         if args.summary:

@@ -59,6 +59,8 @@ def _values(key: _schema.Key) -> str:
     parts = []
     if key.choices and key.type == "string":
         parts.append(", ".join(f"`{_value(choice)}`" for choice in key.choices))
+    if key.type == "boolean":
+        parts.append("`true` or `false`")
     if key.minimum is not None or key.maximum is not None:
         low = "(" if key.exclusive_minimum else "["
         interval = f"{low}{_value(key.minimum)}, {_value(key.maximum)}]"

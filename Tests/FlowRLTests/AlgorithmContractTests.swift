@@ -37,6 +37,17 @@ enum AlgorithmList {
               json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "particles": 3, "actor_batch_size": 2, "reward_scaling": "running_abs_mean", "exploration": "min_extrp"}"#),
     ]
 
+    /// Each entry whose algorithm has the shared twin critic, with `critic_layer_norm` on: the
+    /// contract tests of what the option changes (the seed fixes everything, a checkpoint continues
+    /// exactly, the warm-up moves only the critic) run on them too. An algorithm without the critic
+    /// refuses the key, which is how the entries are chosen.
+    static let withCriticLayerNorm: [Model] = all.compactMap { model in
+        let extended = json(model, #""critic_layer_norm": true"#)
+        guard (try? ManagedAgent(algorithm: model.algorithm, configurationJSON: extended, observationSize: observationSize,
+                                 actionSize: actionSize)) != nil else { return nil }
+        return Model(label: model.label + ", critic_layer_norm", algorithm: model.algorithm, json: extended)
+    }
+
     static let observationSize = 3, actionSize = 2
 
     /// `json` with the keys of `extra` (like `"seed": 4`) set, replacing those it already has.
@@ -138,7 +149,7 @@ final class AlgorithmContractTests: XCTestCase {
     }
 
     func testTheSeedFixesEverything() throws {
-        for model in List.all {
+        for model in List.all + List.withCriticLayerNorm {
             let first = try train(model, seed: 7)
             XCTAssertTrue(first == (try train(model, seed: 7)), "\(model.label): the same seed gave different bytes")
             XCTAssertTrue(first != (try train(model, seed: 8)), "\(model.label): another seed gave the same bytes")
@@ -146,7 +157,7 @@ final class AlgorithmContractTests: XCTestCase {
     }
 
     func testACheckpointContinuesExactly() throws {
-        for model in List.all {
+        for model in List.all + List.withCriticLayerNorm {
             let agent = try List.agent(model, #""seed": 2"#)
             try agent.observe(List.transitions(20))
             _ = try agent.update(gradientSteps: 3)
@@ -160,6 +171,28 @@ final class AlgorithmContractTests: XCTestCase {
             XCTAssertEqual(try agent.act(observations: probe, deterministic: false),
                            try restored.act(observations: probe, deterministic: false), model.label)
             XCTAssertTrue(bytes(agent) == bytes(restored), "\(model.label): the states differ after continuing")
+        }
+    }
+
+    func testAStateOfTheOtherCriticLayerNormIsRefusedNamingTheKey() throws {
+        XCTAssertEqual(List.withCriticLayerNorm.count, List.all.filter { $0.algorithm != "flow_bc" }.count)
+        for normalized in List.withCriticLayerNorm {
+            let plain = try XCTUnwrap(List.all.first { normalized.label.hasPrefix($0.label + ",") })
+            for (from, into) in [(normalized, plain), (plain, normalized)] {
+                let source = try List.agent(from, #""seed": 1"#), target = try List.agent(into, #""seed": 2"#)
+                try source.observe(List.transitions(8))
+                _ = try source.update(gradientSteps: 2)
+                let before = bytes(target)
+                XCTAssertThrowsError(try target.agent.restoreState(source.agent.captureState(includeReplayBuffer: true)), into.label) { error in
+                    guard case .io(let message) = error as? FlowRLError else { return XCTFail("\(into.label): \(error)") }
+                    XCTAssertTrue(message.contains("critic_layer_norm"), "\(into.label): \(message)")
+                }
+                XCTAssertTrue(bytes(target) == before, "\(into.label): a refused state changed the agent")
+                // A file whose configuration was edited to the other value does not load either.
+                var edited = source.checkpoint(includeReplayBuffer: false)
+                edited.configurationJSON = List.json(into, #""seed": 1"#)
+                XCTAssertThrowsError(try ManagedAgent(checkpoint: try Checkpoint(decoding: edited.encoded())), into.label)
+            }
         }
     }
 
@@ -237,7 +270,7 @@ final class AlgorithmContractTests: XCTestCase {
     }
 
     func testTheCriticWarmUpMovesOnlyTheCritic() throws {
-        for model in List.all {
+        for model in List.all + List.withCriticLayerNorm {
             let agent = try List.agent(model, #""seed": 5"#)
             guard agent.agent.criticWarmupSteps != nil else { continue }
             let before = agent.agent.captureState(includeReplayBuffer: false).tensors

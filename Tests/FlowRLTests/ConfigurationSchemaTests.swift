@@ -7,7 +7,7 @@ import XCTest
 /// algorithm is covered by being registered.
 final class ConfigurationSchemaTests: XCTestCase {
     static let groups: Set<String> = ["algorithm", "common", "replay", "critic", "temperature", "training_loop"]
-    static let valueTypes: Set<String> = ["integer", "number", "string", "integer_list", "number_or_auto", "integer_or_auto"]
+    static let valueTypes: Set<String> = ["integer", "number", "string", "boolean", "integer_list", "number_or_auto", "integer_or_auto"]
 
     /// One key's schema entry.
     struct Entry {
@@ -139,6 +139,11 @@ final class ConfigurationSchemaTests: XCTestCase {
                     }
                     if let length = key.integer("max_length") {
                         outside.append("[" + Array(repeating: "1", count: Int(length) + 1).joined(separator: ",") + "]")
+                    }
+                case "boolean":
+                    outside += [#""true""#, "1", "null", "[true]"]
+                    for value in ["true", "false"] {
+                        XCTAssertNil(rejection(type, #"{"\#(key.name)": \#(value)}"#), "\(algorithm).\(key.name) = \(value)")
                     }
                 case "string":
                     outside.append(#""not-a-choice""#)

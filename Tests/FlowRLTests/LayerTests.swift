@@ -24,6 +24,82 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// An MLP with a layer norm after each hidden layer, the norms' scales and offsets moved away
+    /// from their initial values (and from each other) so that their gradients and their place in
+    /// the fast paths are really checked.
+    func layerNormalizedMLP(_ sizes: [Int], _ activation: Activation, generator: inout RandomGenerator) -> MLP {
+        let network = MLP(sizes: sizes, activation: activation, layerNorm: true, generator: &generator, name: "q")
+        for norm in network.norms {
+            norm.scale.value = generator.uniformTensor(rows: 1, cols: norm.scale.value.cols, lower: 0.5, upper: 1.5)
+            norm.offset.value = generator.uniformTensor(rows: 1, cols: norm.offset.value.cols, lower: -0.5, upper: 0.5)
+        }
+        return network
+    }
+
+    func testLayerNormalizedMLPLayoutAndGradients() {
+        var generator = RandomGenerator(seed: 4)
+        // Linear → LayerNorm → activation on each hidden layer; the norms draw nothing from the
+        // generator, so the Linear layers start as without them; parameters in layer order.
+        var plainGenerator = RandomGenerator(seed: 4)
+        let plain = MLP(sizes: [3, 6, 5, 2], activation: .relu, generator: &plainGenerator, name: "q")
+        let network = MLP(sizes: [3, 6, 5, 2], activation: .relu, layerNorm: true, generator: &generator, name: "q")
+        XCTAssertTrue(plain.norms.isEmpty && !plain.normalizesHiddenLayers && network.normalizesHiddenLayers)
+        XCTAssertEqual(network.norms.map { $0.scale.value.cols }, [6, 5])
+        XCTAssertEqual(network.parameters.map(\.name), ["q.layers.0.weight", "q.layers.0.bias", "q.norms.0.weight", "q.norms.0.bias",
+                                                       "q.layers.1.weight", "q.layers.1.bias", "q.norms.1.weight", "q.norms.1.bias",
+                                                       "q.layers.2.weight", "q.layers.2.bias"])
+        XCTAssertEqual(plain.parameters.map(\.name), network.layers.flatMap(\.parameters).map(\.name))
+        XCTAssertEqual(plain.parameters.map(\.value), network.layers.flatMap(\.parameters).map(\.value))
+        XCTAssertEqual(network.parameterCount, plain.parameterCount + 2 * (6 + 5))
+        // Finite differences in the input and every parameter, norms included.
+        for activation in [Activation.relu, .tanh, .silu] {
+            let normalized = layerNormalizedMLP([3, 6, 5, 2], activation, generator: &generator)
+            let input = generator.normalTensor(rows: 4, cols: 3)
+            let result = GradientCheck.check(inputs: [input], parameters: normalized.parameters) { _, v in normalized(v[0]) }
+            XCTAssertTrue(result.passed, "\(activation): \(result)")
+        }
+    }
+
+    /// The tape-free paths a critic uses (`inference`, `inferenceKeepingSlopes`, `inputGradient`)
+    /// through layer norms: the same values as the tape, the input gradient the tape's and the
+    /// finite differences'.
+    func testLayerNormalizedMLPFastPathsMatchTheTape() {
+        for activation in [Activation.relu, .tanh, .silu] {   // slopes kept from outputs and from inputs
+            for hidden in [[16], [16, 12, 8]] {
+                let label = "\(activation) \(hidden)"
+                var generator = RandomGenerator(seed: 13)
+                let network = layerNormalizedMLP([5] + hidden + [1], activation, generator: &generator)
+                let x = generator.normalTensor(rows: 9, cols: 5)
+                let g = generator.normalTensor(rows: 9, cols: 1)
+                let tape = Tape()
+                tape.freeze(network)
+                let input = tape.input(x)
+                let output = network(input)
+                tape.backward(from: (output * tape.constant(g)).sum())
+                XCTAssertEqual(network.inference(x), output.value, label)
+                let (keptOutput, kept) = network.inferenceKeepingSlopes(x)
+                XCTAssertEqual(keptOutput, output.value, label)
+                XCTAssertEqual(kept.norms.count, hidden.count, label)
+                let fast = network.inputGradient(outputGradient: g, slopes: kept)
+                XCTAssertLessThanOrEqual(closenessRatio(fast, tape.gradient(of: input), atol: 1e-6, rtol: 1e-5), 1, label)
+                // On a subset of rows, as the frozen minimum differentiates each network.
+                let rows = [7, 2, 4]
+                let subset = network.inputGradient(outputGradient: g.gathering(rows: rows), slopes: kept.gathering(rows: rows))
+                XCTAssertLessThanOrEqual(closenessRatio(subset, fast.gathering(rows: rows), atol: 1e-6, rtol: 1e-5), 1, label)
+                // And against finite differences, through an op whose backward is the fast path
+                // (not across ReLU's kinks: each norm couples every unit of its layer).
+                guard activation != .relu else { continue }
+                let result = GradientCheck.check(inputs: [x]) { tape, v in
+                    let forward = network.inferenceKeepingSlopes(v[0].value)
+                    return tape.record(forward.output, tracked: v[0].isTracked) { upstream, tape in
+                        tape.accumulate(network.inputGradient(outputGradient: upstream, slopes: forward.slopes), into: v[0].node)
+                    }
+                }
+                XCTAssertTrue(result.passed, "\(label): \(result)")
+            }
+        }
+    }
+
     func testInferencePathMatchesTheTapedForwardPass() {
         for activation in Activation.allCases {
             var generator = RandomGenerator(seed: 12)

@@ -126,8 +126,12 @@ final class RLDTTests: XCTestCase {
     }
 
     func testThePreSquashGradientOfTheCriticMatchesFiniteDifferences() throws {
-        let agent = try smallAgent()
-        let critic = agent.core.softCritic!.critic
+        for extra in ["", #", "critic_layer_norm": true"#] {
+            checkThePreSquashGradient(of: try smallAgent(extra).core.softCritic!.critic, extra)
+        }
+    }
+
+    func checkThePreSquashGradient(of critic: TwinCritic, _ label: String) {
         var generator = RandomGenerator(seed: 6)
         let observations = generator.normalTensor(rows: 5, cols: 2)
         let x = generator.normalTensor(rows: 5, cols: 2)
@@ -144,7 +148,7 @@ final class RLDTTests: XCTestCase {
                 plus[row, c] += h
                 minus[row, c] -= h
                 let numeric = (value(plus)[row] - value(minus)[row]) / (2 * Double(h))
-                XCTAssertEqual(Double(gradient[row, c]), numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "row \(row), column \(c)")
+                XCTAssertEqual(Double(gradient[row, c]), numeric, accuracy: 2e-3 + 1e-2 * abs(numeric), "\(label) row \(row), column \(c)")
             }
         }
     }

@@ -152,7 +152,7 @@ final class ReliabilityTests: XCTestCase {
 
     /// The estimate's parameters and moments are exact: they are what a checkpoint must hold.
     func testEstimateCountsExactlyTheStoredParametersAndMoments() throws {
-        let variants = Self.configurations.map { ($0.algorithm, $0.json) } + [
+        let variants = (AlgorithmList.all + AlgorithmList.withCriticLayerNorm).map { ($0.algorithm, $0.json) } + [
             ("swfp", #"{"hidden_sizes": [8, 5], "critic_hidden_sizes": [7], "flow_steps": 3, "blocks": "separate", "alpha": 0.2, "buffer_size": 16}"#),
             ("sac_flow", #"{"velocity": "mlp", "hidden_sizes": [6], "sigma_hidden_sizes": [5, 3], "flow_steps": 3, "buffer_size": 16}"#),
             ("sac", #"{"hidden_sizes": [6, 4], "critic_hidden_sizes": [5], "alpha": 0.1, "buffer_size": 16}"#),

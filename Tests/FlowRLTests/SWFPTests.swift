@@ -19,7 +19,7 @@ final class SWFPTests: XCTestCase {
                 let agent = try smallAgent(#", "solver": "\#(solver)", "flow_steps": 3"#)
                 var generator = RandomGenerator(seed: 4)
                 let observations = generator.normalTensor(rows: 5, cols: 2)
-                let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+                let particles = ParticleChain(policy: agent.prior, observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
                 let loss = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: agent.core.softCritic!.critic, alpha: 0.5,
                                          tau: 0.1, w2Scale: 0.4, energyAtTerminal: energyAtTerminal, method: method)
                 // Only θ is checked: the observations also feed the ReLU critic, whose kinks a finite
@@ -40,7 +40,7 @@ final class SWFPTests: XCTestCase {
         let agent = try smallAgent()
         var generator = RandomGenerator(seed: 4)
         let observations = generator.normalTensor(rows: 5, cols: 2)
-        let particles = agent.prior.chain(observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+        let particles = ParticleChain(policy: agent.prior, observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
         func evaluate(_ chargesMovement: Bool) -> (loss: Float, movement: Float, trustRegion: Float) {
             let tape = Tape()
             tape.freeze(agent.core.softCritic!.critic)
@@ -94,6 +94,30 @@ final class SWFPTests: XCTestCase {
             XCTAssertEqual(Double(logDensity.scalars[i]), numeric, accuracy: 2e-2, "x0 = \(x0), a = \(reached.scalars[i])")
             XCTAssertEqual(Double(firstOrder.scalars[i]), numeric, accuracy: 0.1, "first order, x0 = \(x0)")
         }
+    }
+
+    func testParticleChainRunsOnlyTheStepsRead() throws {
+        // The lazy chain gives the whole chain's particles, and reading x_n costs n steps' products.
+        let agent = try smallAgent(#", "flow_steps": 4"#)
+        var generator = RandomGenerator(seed: 5)
+        let observations = generator.normalTensor(rows: 7, cols: 2)
+        let noise = generator.normalTensor(rows: 7, cols: 2)
+        let whole = agent.prior.chain(observations: observations, noise: noise)
+        XCTAssertEqual(whole.count, 5)
+        let lazy = ParticleChain(policy: agent.prior, observations: observations, noise: noise)
+        let before = BLAS.productFLOPs
+        XCTAssertEqual(lazy[0], noise)
+        XCTAssertEqual(BLAS.productFLOPs, before, "x0 is the noise: no step runs")
+        XCTAssertEqual(lazy[2], whole[2])
+        let twoSteps = BLAS.productFLOPs - before
+        XCTAssertGreaterThan(twoSteps, 0)
+        XCTAssertEqual(lazy[1], whole[1])
+        XCTAssertEqual(BLAS.productFLOPs - before, twoSteps, "a particle already computed is not recomputed")
+        XCTAssertEqual(lazy.all, whole)
+        XCTAssertEqual(BLAS.productFLOPs - before, 2 * twoSteps, "the last two steps cost as much as the first two")
+        let known = ParticleChain(particles: whole)
+        XCTAssertEqual(known[3], whole[3])
+        XCTAssertEqual(known.count, 5)
     }
 
     func testActingPathMatchesTheTapedChain() throws {

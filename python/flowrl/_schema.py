@@ -20,8 +20,8 @@ from typing import Any, Optional
 from . import _lib
 
 #: The schema's value types and how numpydoc names them.
-_TYPE_NAMES = {"integer": "int", "number": "float", "integer_list": "list of int", "number_or_auto": "float or 'auto'",
-               "integer_or_auto": "int or 'auto'"}
+_TYPE_NAMES = {"integer": "int", "number": "float", "boolean": "bool", "integer_list": "list of int",
+               "number_or_auto": "float or 'auto'", "integer_or_auto": "int or 'auto'"}
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class Key:
         ``"algorithm"`` for the algorithm's own keys, else the shared group (``"common"``,
         ``"replay"``, ``"critic"``, ``"temperature"``, ``"training_loop"``).
     type : str
-        ``"integer"``, ``"number"``, ``"string"``, ``"integer_list"``, ``"number_or_auto"`` or
-        ``"integer_or_auto"``.
+        ``"integer"``, ``"number"``, ``"string"``, ``"boolean"``, ``"integer_list"``,
+        ``"number_or_auto"`` or ``"integer_or_auto"``.
     default : Any
         The core's default.
     description : str
@@ -77,7 +77,7 @@ class Key:
 
     @property
     def type_name(self) -> str:
-        """The numpydoc type: ``int``, ``float``, ``list of int``, ``{'a', 'b'}``, ``float or 'auto'``
+        """The numpydoc type: ``int``, ``float``, ``bool``, ``list of int``, ``{'a', 'b'}``, ``float or 'auto'``
         (``float or callable`` for a key that takes a schedule)."""
         if self.type == "string":
             return "{" + ", ".join(repr(choice) for choice in self.choices) + "}"

@@ -9,6 +9,7 @@ a minute besides the Ray test's start-up.
 from __future__ import annotations
 
 import builtins
+import importlib
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import flowrl
+import gymnasium
 import numpy as np
 import pytest
 from flowrl import experiments
@@ -84,19 +86,22 @@ def test_bootstrap_ci_against_a_direct_resampling() -> None:
         experiments.bootstrap_ci([1.0, math.nan])
 
 
-def _fake_trial(storage: Path, algorithm: str, seed: int, learning_rate: float, curve: list[float]) -> None:
-    """A finished trial folder written by hand: its evaluations' mean returns are ``curve``."""
+def _fake_trial(storage: Path, algorithm: str, seed: int, learning_rate: float, curve: list[float] | dict[int, float],
+                label: str | None = None, dataset: str | None = None) -> None:
+    """A finished trial folder written by hand: its evaluations' mean returns are ``curve`` (a list:
+    at steps 100, 200, ...; a dict: by step, step 0 for a pretrained trial)."""
     spec = experiments.TrialSpec(algorithm, "Pendulum-v1", seed, {"learning_rate": learning_rate}, timesteps=300,
-                                 eval_every=100, eval_episodes=1,
-                                 name=f"{algorithm}_lr{learning_rate}_seed{seed}")
+                                 eval_every=100, eval_episodes=1, dataset=dataset,
+                                 name=f"{label or algorithm}_lr{learning_rate}_seed{seed}", label=label)
     folder = storage / spec.name
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(spec.to_dict()))
-    records = [{"step": 100 * (index + 1), "mean_return": value, "std_return": 0.0, "returns": [value],
-                "lengths": [200]} for index, value in enumerate(curve)]
+    by_step = curve if isinstance(curve, dict) else {100 * (index + 1): value for index, value in enumerate(curve)}
+    records = [{"step": step, "mean_return": value, "std_return": 0.0, "returns": [value], "lengths": [200]}
+               for step, value in by_step.items()]
     (folder / "evaluations.json").write_text(json.dumps(records))
-    (folder / "result.json").write_text(json.dumps({"final_return": curve[-1], "best_return": max(curve),
-                                                    "steps": 300}))
+    (folder / "result.json").write_text(json.dumps({"final_return": records[-1]["mean_return"],
+                                                    "best_return": max(by_step.values()), "steps": 300}))
 
 
 def test_report_against_a_direct_computation(tmp_path: Path) -> None:
@@ -126,6 +131,72 @@ def test_report_against_a_direct_computation(tmp_path: Path) -> None:
     assert (low[2], high[2]) == (-1000.0, -150.0)
     if table.plots:  # matplotlib present
         assert Path(table.plots[0]).name == "curves_Pendulum-v1.png" and Path(table.plots[0]).stat().st_size > 1000
+
+
+def test_offline_to_online_metrics_on_fixed_curves() -> None:
+    """start, worst (after step 0), dip = (worst - start) / |start|, final, final / start (start > 0
+    only), AUC = the mean after step 0: the definitions of scripts/benchmark_offline_to_online.py."""
+    metrics = experiments.offline_to_online_metrics({0: 300.0, 100: 150.0, 200: 330.0, 300: 420.0})
+    assert metrics == pytest.approx({"start": 300.0, "worst": 150.0, "dip": -0.5, "final": 420.0, "final_ratio": 1.4,
+                                     "auc": 300.0})
+    unordered = experiments.offline_to_online_metrics({300: 420.0, 0: 300.0, 200: 330.0, 100: 150.0})
+    assert unordered == metrics  # by step, not by the mapping's order
+    negative = experiments.offline_to_online_metrics({0: -400.0, 100: -600.0, 200: -100.0})
+    assert negative["dip"] == pytest.approx(-0.5)  # 50% worse than the start, measured on |start|
+    assert math.isnan(negative["final_ratio"]) and negative["auc"] == pytest.approx(-350.0)
+    kept = experiments.offline_to_online_metrics({0: 200.0, 100: 260.0})
+    assert kept["worst"] == 260.0 and kept["dip"] == pytest.approx(0.3)  # never below the start: a positive dip
+    untrained = experiments.offline_to_online_metrics({100: 5.0, 200: 7.0})  # no step 0: no start
+    assert math.isnan(untrained["start"]) and math.isnan(untrained["dip"]) and math.isnan(untrained["final_ratio"])
+    assert (untrained["worst"], untrained["final"], untrained["auc"]) == (5.0, 7.0, 6.0)
+    only_start = experiments.offline_to_online_metrics({0: 10.0})
+    assert (only_start["worst"], only_start["dip"], only_start["auc"], only_start["final_ratio"]) == (10.0, 0.0, 10.0, 1.0)
+    assert experiments.offline_to_online_metrics({0: 0.0, 100: -1.0})["dip"] == pytest.approx(-1e8)  # |start| floored
+    for bad in ({}, {0: math.nan}, {-1: 1.0}):
+        with pytest.raises(ValueError):
+            experiments.offline_to_online_metrics(bad)
+
+
+def test_report_offline_to_online_metrics_against_a_direct_computation(tmp_path: Path) -> None:
+    """Four pretrained seeds (evaluated at step 0) and two seeds without a dataset, with labels."""
+    curves = {0: {0: 300.0, 100: 150.0, 200: 330.0, 300: 420.0},
+              1: {0: 200.0, 100: 220.0, 200: 180.0, 300: 260.0},
+              2: {0: 250.0, 100: 50.0, 200: 100.0, 300: 200.0},
+              3: {0: 280.0, 100: 280.0, 200: 290.0, 300: 300.0}}
+    for seed, curve in curves.items():
+        _fake_trial(tmp_path, "SAC", seed, 1e-3, curve, label="sac-bc", dataset="/data/demos.npz")
+    for seed, curve in {0: [10.0, 30.0, 50.0], 1: [20.0, 10.0, 60.0]}.items():
+        _fake_trial(tmp_path, "SAC", seed, 1e-3, curve, label="sac-scratch")
+    table = experiments.report(tmp_path, resamples=3000, seed=2, plot=False)
+    assert [(row["label"], row["algorithm"], row["seeds"]) for row in table.rows] == [("sac-bc", "SAC", 4),
+                                                                                       ("sac-scratch", "SAC", 2)]
+    bc, scratch = table.rows
+    # the values per seed, written out from the curves above
+    expected = {"start": [300.0, 200.0, 250.0, 280.0], "worst": [150.0, 180.0, 50.0, 280.0],
+                "dip": [-0.5, -0.1, -0.8, 0.0], "final_ratio": [1.4, 1.3, 0.8, 300.0 / 280.0],
+                "auc": [300.0, 220.0, 350.0 / 3.0, 290.0], "final": [420.0, 260.0, 200.0, 300.0]}
+    rng = np.random.default_rng(2)
+    indices = rng.integers(0, 4, size=(3000, 4))
+    for name, values in expected.items():
+        array = np.array(values)
+        assert bc[f"{name}s"] == pytest.approx(values)
+        assert bc[f"{name}_mean"] == pytest.approx(array.mean())
+        assert bc[f"{name}_iqm"] == pytest.approx(np.mean(sorted(values)[1:3]))  # n = 4: the middle two
+        means = array[indices].mean(axis=1)
+        assert (bc[f"{name}_ci_low"], bc[f"{name}_ci_high"]) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+    assert scratch["worsts"] == [10.0, 10.0] and scratch["aucs"] == [30.0, 30.0] and scratch["auc_mean"] == 30.0
+    assert all(math.isnan(scratch[f"{name}_{statistic}"]) for name in ("start", "dip", "final_ratio")
+               for statistic in ("mean", "ci_low", "ci_high", "iqm"))
+    assert bc["dataset"] == "/data/demos.npz" and scratch["dataset"] is None
+    assert "| sac-bc (SAC) | Pendulum-v1 | learning_rate=0.001 | 4 |" in table.markdown
+    offline_table = table.markdown.split("Offline-to-online")[1]
+    assert f"| sac-bc (SAC) | Pendulum-v1 | learning_rate=0.001 | 4 | {np.mean(expected['start']):.1f} [" in offline_table
+    assert "| sac-scratch (SAC) | Pendulum-v1 | learning_rate=0.001 | 2 | – |" in offline_table
+    negative_start = tmp_path / "negative"
+    _fake_trial(negative_start, "SAC", 0, 1e-3, {0: -300.0, 100: -200.0}, dataset="/data/demos.npz")
+    _fake_trial(negative_start, "SAC", 1, 1e-3, {0: 100.0, 100: 200.0}, dataset="/data/demos.npz")
+    row = experiments.report(negative_start, plot=False).rows[0]
+    assert math.isnan(row["final_ratio_mean"]) and row["dip_mean"] == pytest.approx((1 / 3 + 1) / 2)  # no ratio over a part of the seeds
 
 
 def _read(folder: Path) -> tuple[Any, Any, Any]:
@@ -169,6 +240,68 @@ def test_the_grid_expands_in_order() -> None:
     assert specs[0].name == "SWFP_Pendulum-v1_hidden_sizes=64x64_learning_rate=0.0003_seed0"
     explicit = experiments.hyperparameter_grid([{"learning_rate": 1e-3}, {"learning_rate": 3e-4, "batch_size": 64}])
     assert explicit == [{"learning_rate": 1e-3}, {"learning_rate": 3e-4, "batch_size": 64}]
+
+
+#: Benchmark rows as sweep entries: fixed settings per algorithm, labels, one row without the dataset.
+ENTRIES: list[Any] = [
+    "SWFP",
+    {"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters": {"velocity": "gated"}},
+    {"algorithm": "sac", "label": "sac-bc"},
+    {"algorithm": flowrl.SAC, "label": "sac-scratch", "dataset": None, "hyperparameters": {"learning_rate": [1e-3, 3e-4]}},
+]
+
+
+def test_entries_expand_with_their_own_settings() -> None:
+    specs = experiments.expand(ENTRIES, ["Pendulum-v1"], [0, 1], 1000, {"batch_size": 64}, dataset="pendulum/demo-v0",
+                               pretrain_steps=50)
+    assert [(spec.algorithm, spec.label, spec.hyperparameters, spec.dataset, spec.seed) for spec in specs] == [
+        ("SWFP", None, {"batch_size": 64}, "pendulum/demo-v0", 0),
+        ("SWFP", None, {"batch_size": 64}, "pendulum/demo-v0", 1),
+        ("SACFlow", "sac-flow-gated", {"batch_size": 64, "velocity": "gated"}, "pendulum/demo-v0", 0),
+        ("SACFlow", "sac-flow-gated", {"batch_size": 64, "velocity": "gated"}, "pendulum/demo-v0", 1),
+        ("SAC", "sac-bc", {"batch_size": 64}, "pendulum/demo-v0", 0),
+        ("SAC", "sac-bc", {"batch_size": 64}, "pendulum/demo-v0", 1),
+        ("SAC", "sac-scratch", {"batch_size": 64, "learning_rate": 1e-3}, None, 0),
+        ("SAC", "sac-scratch", {"batch_size": 64, "learning_rate": 1e-3}, None, 1),
+        ("SAC", "sac-scratch", {"batch_size": 64, "learning_rate": 3e-4}, None, 0),
+        ("SAC", "sac-scratch", {"batch_size": 64, "learning_rate": 3e-4}, None, 1)]
+    # an unlabelled entry keeps the folder name of a plain algorithm; a label replaces the algorithm's name
+    assert specs[0].name == "SWFP_Pendulum-v1_batch_size=64_seed0"
+    assert specs[4].name == "sac-bc_Pendulum-v1_batch_size=64_seed0"
+    assert specs[8].name == "sac-scratch_Pendulum-v1_batch_size=64_learning_rate=0.0003_seed0"
+    assert {spec.pretrain_steps for spec in specs} == {50}
+    assert experiments.expand([{"algorithm": "SAC", "pretrain_steps": 7}], ["Pendulum-v1"], [0], 10)[0].pretrain_steps == 7
+    assert experiments.TrialSpec.from_dict(specs[2].to_dict()) == specs[2]
+
+
+def test_entry_errors_name_the_entry(tmp_path: Path) -> None:
+    def expand(algorithms: list[Any], hyperparameters: Any = None) -> None:
+        experiments.expand(algorithms, ["Pendulum-v1"], [0], 100, hyperparameters)
+
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[1\]: unknown keys \['velocity'\]"):
+        expand(["SAC", {"algorithm": "SACFlow", "velocity": "gated"}])  # settings go under hyperparameters
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[0\] names no algorithm"):
+        expand([{"label": "x"}])
+    with pytest.raises(flowrl.InvalidArgumentError, match="'PPO'"):
+        expand([{"algorithm": "PPO"}])
+    with pytest.raises(flowrl.InvalidArgumentError, match="label must be a non-empty string"):
+        expand([{"algorithm": "SAC", "label": " "}])
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[0\] sets \['learning_rate'\], which the sweep"):
+        expand([{"algorithm": "SAC", "hyperparameters": {"learning_rate": 1e-3}}], {"learning_rate": [3e-4]})
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[0\] and algorithms\[1\] both run SAC"):
+        expand(["SAC", {"algorithm": "SAC", "label": "again"}])  # the same trials under two names
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[0\] and algorithms\[1\] both run SAC"):
+        expand(["SAC", "sac"])
+    with pytest.raises(flowrl.InvalidArgumentError, match="share the folder"):
+        expand([{"algorithm": "SAC", "label": "a b"}, {"algorithm": "SAC", "label": "a/b", "pretrain_steps": 5}])
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"algorithms\[0\]: hyperparameters: \['seed'\]"):
+        expand([{"algorithm": "SAC", "hyperparameters": {"seed": 3}}])
+    # a key of one algorithm in another's entry: the core's message, with the algorithm and label
+    storage = tmp_path / "sweep"
+    with pytest.raises(flowrl.InvalidArgumentError, match=r"SWFP \(swfp-gated\) on Pendulum-v1 .*velocity"):
+        experiments.sweep([{"algorithm": "SWFP", "label": "swfp-gated", "hyperparameters": {"velocity": "gated"}}],
+                          ["Pendulum-v1"], [0], 100, storage=storage, backend="serial", verbose=0)
+    assert not storage.exists()
 
 
 def test_ray_missing_raises_an_import_error_naming_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,20 +475,223 @@ def test_pretraining_on_a_dataset_first(tmp_path: Path) -> None:
                           storage=tmp_path / "other", backend="serial", verbose=0)
 
 
+def _demos(tmp_path: Path, steps: int = 400) -> Path:
+    """A small Pendulum dataset of random actions, as an .npz file."""
+    import gymnasium as gym
+
+    env = gym.make("Pendulum-v1")
+    path = tmp_path / "demos.npz"
+    flowrl.datasets.collect(env, lambda observation: env.action_space.sample(), steps, path=path, seed=0)
+    return path
+
+
+def test_benchmark_rows_in_one_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SWFP and SAC pretrained on a dataset and SAC from scratch, one sweep: each row's own
+    settings, a step-0 evaluation for the pretrained rows only, the report by label with the
+    offline-to-online metrics, and the same call read back without running anything."""
+    algorithms = [{"algorithm": "SWFP", "label": "swfp", "hyperparameters": {**SMALL, "flow_steps": 2}},
+                  {"algorithm": "SAC", "label": "sac-bc", "hyperparameters": SMALL},
+                  {"algorithm": "SAC", "label": "sac-scratch", "hyperparameters": SMALL, "dataset": None}]
+    arguments = {"algorithms": algorithms, "envs": ["Pendulum-v1"], "seeds": [0], "timesteps": 200, "eval_every": 100,
+                 "eval_episodes": 1, "dataset": _demos(tmp_path), "pretrain_steps": 20, "storage": tmp_path / "sweep",
+                 "backend": "serial", "verbose": 0}
+    pending = experiments.sweep(**arguments, dry_run=True)
+    assert [row["status"] for row in pending] == ["pending"] * 3 and not (tmp_path / "sweep").exists()
+    rows = experiments.sweep(**arguments)
+    assert [(row["trial"], row["label"], row["status"]) for row in rows] == [
+        ("swfp_Pendulum-v1_batch_size=32_buffer_size=2000_flow_steps=2_hidden_sizes=32x32_learning_starts=100_seed0",
+         "swfp", "done"),
+        ("sac-bc_Pendulum-v1_batch_size=32_buffer_size=2000_hidden_sizes=32x32_learning_starts=100_seed0", "sac-bc", "done"),
+        ("sac-scratch_Pendulum-v1_batch_size=32_buffer_size=2000_hidden_sizes=32x32_learning_starts=100_seed0",
+         "sac-scratch", "done")]
+    assert [[record["step"] for record in evaluations(row)] for row in rows] == [[0, 100, 200], [0, 100, 200], [100, 200]]
+    assert rows[2]["dataset"] is None and rows[1]["dataset"] == str(tmp_path / "demos.npz")
+    bc = flowrl.SAC.load(rows[1]["checkpoint"])
+    assert bc.replay_buffer.size() == 600 and bc.info()["counters"]["pretrain_steps"] == 20
+    bc.close()
+    table = experiments.report(tmp_path / "sweep", plot=False)
+    assert [row["label"] for row in table.rows] == ["sac-bc", "sac-scratch", "swfp"]
+    for row, trial in zip(table.rows, [rows[1], rows[2], rows[0]]):
+        curve = {record["step"]: record["mean_return"] for record in evaluations(trial)}
+        assert row["worsts"] == [min(value for step, value in curve.items() if step > 0)]
+        assert row["starts"][0] == curve[0] if 0 in curve else math.isnan(row["starts"][0])
+    assert "| sac-scratch (SAC) | Pendulum-v1 |" in table.markdown.split("Offline-to-online")[1]
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished trial ran again")
+
+    monkeypatch.setattr(experiments._backends, "run_trial", fail)
+    assert experiments.sweep(**arguments) == rows
+    assert [row["status"] for row in experiments.sweep(**arguments, dry_run=True)] == ["done"] * 3
+
+
+def _old_trial(storage: Path, spec: experiments.TrialSpec) -> Path:
+    """A trial folder as a flowrl of before this change wrote it: config.json without a label or
+    the agent configuration, one evaluation and no checkpoint yet."""
+    folder = storage / spec.name
+    folder.mkdir(parents=True)
+    config = {key: value for key, value in spec.to_dict().items() if key != "label"}
+    (folder / "config.json").write_text(json.dumps({**config, "flowrl_version": "0.1.0"}, indent=1))
+    (folder / "evaluations.json").write_text(json.dumps([{"step": 0, "mean_return": -1000.0, "std_return": 0.0,
+                                                          "returns": [-1000.0], "lengths": [200]}]))
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_trial_stored_with_a_renamed_key_is_not_resumed(tmp_path: Path) -> None:
+    """SWFP's tau was its JKO step before it was renamed jko_step; it is the critic's Polyak rate
+    now. An old trial folder with tau cannot say which it meant: resuming it is refused, naming
+    the key, and the folder is left as it was."""
+    storage = tmp_path / "sweep"
+    grid = {"algorithms": ["SWFP"], "envs": ["Pendulum-v1"], "seeds": [0], "timesteps": 200, "eval_every": 100,
+            "eval_episodes": 1, "hyperparameters": {**SMALL, "flow_steps": 2, "tau": 0.05}}
+    spec = experiments.expand(**grid)[0]
+    folder = _old_trial(storage, spec)
+    before = _files(storage)
+    with pytest.warns(FutureWarning, match="tau"):  # what tau means for SWFP today
+        with pytest.raises(flowrl.InvalidArgumentError, match=r"sets tau=0\.05, which SWFP has since renamed \(tau to jko_step\)"):
+            experiments.sweep(**grid, storage=storage, backend="serial", verbose=0)
+        with pytest.raises(flowrl.InvalidArgumentError, match=r"renamed \(tau to jko_step\)"):
+            experiments.run_trial(spec, folder)
+    assert _files(storage) == before
+    # an old folder without a renamed key resumes as before (and keeps its config.json)
+    sac = experiments.expand(**GRID)[0]
+    old = _old_trial(tmp_path / "old", sac)
+    config = (old / "config.json").read_bytes()
+    row = experiments.run_trial(sac, old)
+    assert row["status"] == "done" and (old / "config.json").read_bytes() == config
+
+
+def test_a_trial_whose_settings_resolve_otherwise_now_is_not_resumed(tmp_path: Path) -> None:
+    """config.json records what the hyperparameters resolved to; a folder whose record differs from
+    what they resolve to now (here: written when tau was SWFP's JKO step, by a flowrl that kept the
+    record) is refused, naming the keys whose values changed."""
+    grid = {"algorithms": ["SWFP"], "envs": ["Pendulum-v1"], "seeds": [0], "timesteps": 200, "eval_every": 100,
+            "eval_episodes": 1, "hyperparameters": {**SMALL, "flow_steps": 2, "tau": 0.05}}
+    storage = tmp_path / "sweep"
+    spec = experiments.expand(**grid)[0]
+    folder = _old_trial(storage, spec)
+    meant = {key: value for key, value in spec.hyperparameters.items() if key != "tau"} | {"jko_step": 0.05}
+    then = experiments._grid.agent_configuration(experiments.TrialSpec(**{**spec.to_dict(), "hyperparameters": meant}))
+    (folder / "config.json").write_text(json.dumps({**spec.to_dict(), "agent_configuration": then, "flowrl_version": "0.1.0"}))
+    before = _files(storage)
+    with pytest.warns(FutureWarning), pytest.raises(flowrl.InvalidArgumentError) as error:
+        experiments.sweep(**grid, storage=storage, backend="serial", verbose=0)
+    assert "core key critic_tau: 0.005 then, 0.05 now" in str(error.value)
+    assert "core key jko_step: 0.05 then, 0.1 now" in str(error.value)
+    assert _files(storage) == before
+    # and the record is what a new trial writes: its own resolution, so it resumes
+    fresh = experiments.expand(**GRID)[0]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        experiments.run_trial(fresh, tmp_path / "fresh" / fresh.name, callback=StopAt(150))
+    stored = json.loads((tmp_path / "fresh" / fresh.name / "config.json").read_text())
+    assert stored["agent_configuration"] == experiments._grid.agent_configuration(fresh)
+    assert stored["agent_configuration"]["core"]["learning_rate"] == 3e-4
+    assert experiments.run_trial(fresh, tmp_path / "fresh" / fresh.name)["status"] == "done"
+
+
+def test_a_trial_stored_before_a_key_was_added_resumes(tmp_path: Path) -> None:
+    """A core key added since a trial was stored takes the default that keeps the old behaviour
+    (critic_layer_norm: false), so the record without it still matches; a key of the record whose
+    value has changed is still refused."""
+    spec = experiments.expand(**GRID)[0]
+    folder = tmp_path / spec.name
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        experiments.run_trial(spec, folder, callback=StopAt(150))
+    stored = json.loads((folder / "config.json").read_text())
+    assert stored["agent_configuration"]["core"].pop("critic_layer_norm") is False
+    (folder / "config.json").write_text(json.dumps(stored))
+    assert experiments.run_trial(spec, folder)["status"] == "done"
+    stored["agent_configuration"]["core"]["critic_layer_norm"] = True
+    (folder / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(flowrl.InvalidArgumentError, match="core key critic_layer_norm: True then, False now"):
+        experiments.run_trial(spec, folder)
+
+
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     grid = {**GRID, "seeds": [0], "hyperparameters": {**SMALL, "learning_rate": 1e-3}, "timesteps": 200,
             "storage": str(tmp_path / "sweep"), "backend": "serial", "verbose": 0}
     path = tmp_path / "grid.json"
     path.write_text(json.dumps(grid))
+    assert cli.main(["check", str(path)]) == 0
+    assert f"{path}: 1 trials, 0 finished, 1 to run" in capsys.readouterr().out and not (tmp_path / "sweep").exists()
     assert cli.main(["run", str(path), "--no-report"]) == 0
     assert "SAC_Pendulum-v1" in capsys.readouterr().out
     assert cli.main(["report", str(tmp_path / "sweep"), "--no-plot"]) == 0
     assert "| SAC | Pendulum-v1 |" in capsys.readouterr().out
+    assert cli.main(["check", str(path)]) == 0
+    assert "1 trials, 1 finished, 0 to run" in capsys.readouterr().out
     yaml = pytest.importorskip("yaml")
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump({**grid, "algorithms": ["PPO"]}))
     assert cli.main(["run", str(tmp_path / "grid.yaml")]) == 2
     assert "'PPO'" in capsys.readouterr().err
     assert cli.main(["report", str(tmp_path / "nothing")]) == 2
+
+
+#: The grid files of the repository's benchmarks.
+GRIDS = sorted((Path(__file__).resolve().parents[2] / "benchmarks" / "grids").glob("*.yaml"))
+#: Spaces of envs the test environment may lack the dependencies of (MuJoCo).
+SPACES = {"Hopper-v5": (gymnasium.spaces.Box(-np.inf, np.inf, (11,), np.float64), gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32))}
+
+
+class _SpacesOnly(gymnasium.Env):  # type: ignore[misc]
+    """An env with a MuJoCo task's spaces, where MuJoCo is not installed: enough to create agents."""
+
+    def __init__(self, env_id: str) -> None:
+        self.observation_space, self.action_space = SPACES[env_id]
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=[path.name for path in GRIDS])
+def test_the_benchmark_grid_files_parse_and_validate(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each grid file's trials are checked as `run` would (every agent created), running nothing:
+    envs that need MuJoCo get their spaces here when it is missing, and the datasets (made by
+    scripts/make_datasets.py, not here) are only named."""
+    pytest.importorskip("yaml")
+    real_make = gymnasium.make
+
+    def make(env_id: str, **kwargs: Any) -> Any:
+        try:
+            return real_make(env_id, **kwargs)
+        except gymnasium.error.DependencyNotInstalled:
+            return _SpacesOnly(env_id)
+
+    named: list[str] = []
+    monkeypatch.setattr(gymnasium, "make", make)
+    monkeypatch.setattr(flowrl.datasets, "as_transitions", lambda dataset, *spaces: named.append(dataset))
+    grid = cli.read_grid(path)
+    assert Path(grid["storage"]).parts[0] == "runs"  # git-ignored
+    rows = experiments.sweep(**{**grid, "storage": tmp_path / "sweep", "backend": "serial"}, dry_run=True)
+    assert rows and all(row["status"] == "pending" for row in rows) and not (tmp_path / "sweep").exists()
+    assert named == ([grid["dataset"]] if grid.get("dataset") else [])  # a dataset is loaded once, before any trial
+
+
+def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/grids/offline-to-online-hopper.yaml has the rows of
+    scripts/benchmark_offline_to_online.py (each entry builds the agent configuration of the
+    script's row, and is pretrained when the row is) and its protocol (the script's defaults)."""
+    pytest.importorskip("yaml")
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    benchmark = importlib.import_module("benchmark_offline_to_online")
+    grid = cli.read_grid(scripts.parent / "benchmarks" / "grids" / "offline-to-online-hopper.yaml")
+    defaults = benchmark.arguments_parser().parse_args([])
+    assert (grid["dataset"], grid["seeds"], grid["pretrain_steps"], grid["timesteps"], grid["eval_every"],
+            grid["eval_episodes"]) == (defaults.dataset[0], defaults.seeds, defaults.pretrain_steps, defaults.online_steps,
+                                       defaults.eval_every, defaults.eval_episodes)
+    specs = experiments.expand(grid["algorithms"], ["Pendulum-v1"], [0], 1, dataset=grid["dataset"],
+                               pretrain_steps=grid["pretrain_steps"])
+    assert [spec.label for spec in specs] == list(benchmark.ROWS)
+    env = gymnasium.make("Pendulum-v1")  # the spaces do not change a configuration
+    for spec in specs:
+        make, pretrained = benchmark.ROWS[spec.label]
+        agent = make(env, 0)
+        assert experiments._grid.agent_configuration(spec, env.observation_space, env.action_space)["core"] == \
+            agent.info()["config"], spec.label
+        assert (spec.dataset is not None) == pretrained, spec.label
+        agent.close()
 
 
 def test_the_command_line_without_pyyaml_reads_json_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

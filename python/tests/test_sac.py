@@ -105,3 +105,36 @@ def test_pretraining_on_whole_transitions_seeds_the_replay_buffer() -> None:
     with pytest.raises(flowrl.InvalidArgumentError):
         agent.pretrain(observations, actions, steps=5, rewards=bad, next_observations=following, terminated=done)
     assert agent.info()["counters"]["pretrain_steps"] == steps_before and agent.info()["replay_size"] == n
+
+
+def test_critic_layer_norm_learns_saves_and_loads(tmp_path) -> None:
+    env = gym.make("Pendulum-v1")
+    agent = small_sac(env, critic_layer_norm=True, learning_starts=50)
+    assert agent.config["critic_layer_norm"] is True and small_sac(env).config["critic_layer_norm"] is False
+    agent.learn(150)
+    parameters = agent.get_parameters()
+    # A scale and an offset per hidden layer of Q1 and Q2, in the critic and in its targets.
+    norms = sorted(name for name in parameters if ".norms." in name)
+    assert len(norms) == 2 * 2 * 2 * 2 and all(name.startswith(("critic.", "critic_target.")) for name in norms)
+    assert all(parameters[name].shape == (1, 32) for name in norms)
+    assert any(not np.all(parameters[name] == 1) for name in norms if name.endswith(".weight")), "the scales did not learn"
+    # A checkpoint continues exactly.
+    agent.save(tmp_path / "sac_layer_norm", include_replay_buffer=True)
+    loaded = flowrl.SAC.load(tmp_path / "sac_layer_norm", env=env)
+    assert loaded.config["critic_layer_norm"] is True
+    metrics = agent.update(3)
+    assert all(np.isfinite(value) for value in metrics.values()), metrics
+    assert loaded.update(3) == metrics
+    probe = np.stack([env.observation_space.sample() for _ in range(4)])
+    np.testing.assert_array_equal(agent.act(probe, deterministic=False), loaded.act(probe, deterministic=False))
+    # An agent without the norms does not take their parameters.
+    with pytest.raises(flowrl.InvalidArgumentError, match="norms"):
+        small_sac(env).set_parameters(tmp_path / "sac_layer_norm")
+    # Only true or false, refused naming the key.
+    for bad in ("yes", 1, None, [True]):
+        with pytest.raises(flowrl.InvalidArgumentError, match="critic_layer_norm") as caught:
+            flowrl.SAC(env, critic_layer_norm=bad)
+        assert "true or false" in str(caught.value), caught.value
+    # An algorithm without the twin critic has no such key.
+    with pytest.raises(flowrl.InvalidArgumentError, match="unknown config key 'critic_layer_norm'"):
+        flowrl.FlowBC(env, critic_layer_norm=True)

@@ -107,6 +107,8 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         elif key["type"] == "integer_or_auto":
             assert key["choices"] == ["auto"], label
             assert default == "auto" or (isinstance(default, int) and in_range(default)), label
+        elif key["type"] == "boolean":
+            assert isinstance(default, bool) and low is None and high is None, label
         elif key["type"] == "string":
             assert default in key["choices"], label
         elif key["type"] == "integer_list":

@@ -145,7 +145,7 @@ public final class RLDT: OffPolicyAgent {
         let policy = FlowPolicy.estimate(observationSize: observationSize, actionSize: actionSize, steps: options.flowSteps,
                                          hiddenSizes: options.hiddenSizes, embeddingSize: options.timeEmbeddingSize, separateBlocks: false)
         let critic = MemoryEstimate.twinCritic(observationSize: observationSize, actionSize: actionSize,
-                                               hiddenSizes: configuration.critic.hiddenSizes)
+                                               hiddenSizes: configuration.critic.hiddenSizes, layerNorm: configuration.critic.criticLayerNorm)
         let batch = Double(configuration.replay.batchSize)
         let particleRows = Double(options.particles) * min(Double(options.actorBatchSize), batch)
         let workspace = MemoryEstimate.floatsPerUnit

@@ -45,7 +45,7 @@ public struct SWFPBlockLoss {
     }
 
     /// `L_n` for block `n` (a `[1, 1]` variable), with its two distances.
-    public func callAsFunction(block n: Int, observations s: Variable, particles: [Tensor],
+    public func callAsFunction(block n: Int, observations s: Variable, particles: ParticleChain,
                                generator: inout RandomGenerator) -> (loss: Variable, movement: Float, trustRegion: Float) {
         let tape = s.tape
         let start = tape.constant(particles[n])
@@ -65,7 +65,7 @@ public struct SWFPBlockLoss {
 
     /// The mean of `L_n` over `blocks` (all blocks in one update is the paper's parallel block
     /// training: each block starts from detached old particles, so the blocks are independent).
-    public func averaged(over blocks: [Int], observations s: Variable, particles: [Tensor],
+    public func averaged(over blocks: [Int], observations s: Variable, particles: ParticleChain,
                          generator: inout RandomGenerator) -> (loss: Variable, movement: Float, trustRegion: Float) {
         var total: Variable?
         var movement: Float = 0, trustRegion: Float = 0

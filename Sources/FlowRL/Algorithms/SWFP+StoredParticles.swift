@@ -87,16 +87,17 @@ public final class ActedChains {
 extension SWFP {
     /// The old particles `x̄₀ … x̄_N` of the block loss at `observations`: the prior's chain from
     /// fresh noise (`old_particles = "recomputed"`, `stored` nil); with stored chains, each row's
-    /// stored chain, and the prior's chain from fresh noise for the rows stored without one.
-    public func oldParticles(observations: Tensor, stored: StoredParticles?) -> [Tensor] {
+    /// stored chain, and the prior's chain from fresh noise for the rows stored without one. The
+    /// noise is drawn here; a recomputed chain runs only as far as the block loss reads it.
+    public func oldParticles(observations: Tensor, stored: StoredParticles?) -> ParticleChain {
         let width = core.actionSize
         guard let stored else {
             let noise = core.generator.normalTensor(rows: observations.rows, cols: width)
-            return prior.chain(observations: observations, noise: noise)
+            return ParticleChain(policy: prior, observations: observations, noise: noise)
         }
         var particles = (0...prior.steps).map { stored.chains.columns(($0 * width)..<(($0 + 1) * width)) }
         let missing = (0..<observations.rows).filter { stored.present.scalars[$0] != 1 }
-        guard !missing.isEmpty else { return particles }
+        guard !missing.isEmpty else { return ParticleChain(particles: particles) }
         let noise = core.generator.normalTensor(rows: missing.count, cols: width)
         let fresh = prior.chain(observations: observations.gathering(rows: missing), noise: noise)
         for n in particles.indices {
@@ -104,7 +105,7 @@ extension SWFP {
                 for column in 0..<width { particles[n][row, column] = fresh[n][index, column] }
             }
         }
-        return particles
+        return ParticleChain(particles: particles)
     }
 
     /// The actor's minibatch (`actor_batch_size` rows) with its stored chains: the critic's

@@ -148,16 +148,7 @@ public final class FlowPolicy: Layer {
     /// Runs the chain from `noise` (`[batch, d]`) without recording gradients and returns every
     /// particle `x₀ … x_N` (pre-squash).
     public func chain(observations: Tensor, noise: Tensor) -> [Tensor] {
-        let tape = Tape(recording: false)
-        let s = tape.constant(observations)
-        var x = tape.constant(noise)
-        var particles = [noise]
-        particles.reserveCapacity(steps + 1)
-        for n in 0..<steps {
-            x = step(observations: s, x: x, step: n)
-            particles.append(x.value)
-        }
-        return particles
+        ParticleChain(policy: self, observations: observations, noise: noise).all
     }
 
     /// Noise for `rows` samples: standard normal, or zeros when `deterministic`.

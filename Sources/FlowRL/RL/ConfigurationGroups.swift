@@ -74,6 +74,8 @@ public struct CriticSettings: ConfigurationGroup {
     /// The Polyak rate of the critic targets during the warm-up, on every warm-up step; "auto":
     /// the critic's own schedule (`criticTau` every `targetUpdateInterval` updates).
     public var criticWarmupTau = AutoOrNumber.auto
+    /// Off until measured on the offline-to-online benchmark (docs/algorithms.md, "Soft twin critic").
+    public var criticLayerNorm = false
 
     /// The most warm-up steps "auto" asks for.
     public static let autoWarmupStepsCap = 20_000
@@ -104,7 +106,7 @@ public struct CriticSettings: ConfigurationGroup {
     enum CodingKeys: String, CodingKey {
         // The decoder converts snake-case JSON keys to camel case before matching these.
         case hiddenSizes = "criticHiddenSizes", learningRate = "criticLearningRate"
-        case gamma, criticTau, targetUpdateInterval, policyDelay, criticWarmupSteps, criticWarmupTau
+        case gamma, criticTau, targetUpdateInterval, policyDelay, criticWarmupSteps, criticWarmupTau, criticLayerNorm
     }
 
     public static var keys: [ConfigKey<Self>] {
@@ -117,7 +119,9 @@ public struct CriticSettings: ConfigurationGroup {
          .integerOrAuto("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
                         "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (τ_w·(1 − γ)) rounded, at most 20,000, τ_w being the warm-up's target rate."),
          .numberOrAuto("critic_warmup_tau", \.criticWarmupTau, in: 1e-6...1,
-                       "Polyak rate of the critic targets on every step of the critic warm-up; \"auto\" keeps the critic's own schedule (critic_tau every target_update_interval updates).")]
+                       "Polyak rate of the critic targets on every step of the critic warm-up; \"auto\" keeps the critic's own schedule (critic_tau every target_update_interval updates)."),
+         .boolean("critic_layer_norm", \.criticLayerNorm,
+                  "A layer norm (learned scale and offset) after each hidden layer of both Q-networks and their targets, before the activation (as RLPD, arXiv 2302.02948): bounds how far Q extrapolates to actions outside the data.")]
     }
 }
 
@@ -312,7 +316,7 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
         var estimate = actor
         if Options.groups.contains(.critic) {
             estimate.addSoftCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: critic.hiddenSizes,
-                                   batchSize: replay.batchSize)
+                                   layerNorm: critic.criticLayerNorm, batchSize: replay.batchSize)
         }
         if Options.groups.contains(.temperature) { estimate.addTemperature(temperature.alpha) }
         estimate.addReplay(capacity: replay.bufferSize, batchSize: replay.batchSize, observationSize: observationSize,

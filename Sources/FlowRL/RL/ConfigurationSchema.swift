@@ -1,7 +1,7 @@
 /// The values a configuration key takes, as published in an algorithm's schema
 /// (`flowrl_algorithm_schema`): its JSON type and its range or choices.
 public struct ConfigDomain: Sendable, Equatable {
-    /// "integer", "number", "string", "integer_list", "number_or_auto" or "integer_or_auto".
+    /// "integer", "number", "string", "boolean", "integer_list", "number_or_auto" or "integer_or_auto".
     public var type: String
     /// Inclusive bounds of the value (of each item for "integer_list"), where there are some.
     public var minimum: JSONValue?
@@ -110,6 +110,11 @@ public struct ConfigKey<Group> {
     public static func choice<Choice: CaseIterable & RawRepresentable>(_ name: String, _ path: KeyPath<Group, Choice>,
                                                                        _ description: String) -> Self where Choice.RawValue == String {
         Self(name, description, domain: ConfigDomain(type: "string", choices: Choice.allCases.map(\.rawValue))) { _ in }
+    }
+
+    /// True or false (the decoder rejects anything else).
+    public static func boolean(_ name: String, _ path: KeyPath<Group, Bool>, _ description: String) -> Self {
+        Self(name, description, domain: ConfigDomain(type: "boolean")) { _ in }
     }
 
     /// The width of a time embedding emb(t): even, in `ConfigCheck.timeEmbeddingWidths`.

@@ -70,10 +70,13 @@ public struct MemoryEstimate: Equatable {
                        networkKeys: keys, workspaceKeys: ["batch_size"] + keys)
     }
 
-    /// A twin critic, `[observation + action] + hidden + [1]` twice.
-    static func twinCritic(observationSize: Int, actionSize: Int, hiddenSizes: [Int]) -> (parameters: Double, units: Double) {
+    /// A twin critic, `[observation + action] + hidden + [1]` twice. With `layerNorm`, each hidden
+    /// unit adds a norm's scale and offset, and two units of workspace (the taped norm keeps its
+    /// standardised, scaled and shifted values and their gradients beside the unfused activation).
+    static func twinCritic(observationSize: Int, actionSize: Int, hiddenSizes: [Int], layerNorm: Bool) -> (parameters: Double, units: Double) {
         let sizes = [observationSize + actionSize] + hiddenSizes + [1]
-        return (2 * mlp(sizes), 2 * units(sizes))
+        let normalized = layerNorm ? 2 * Double(hiddenSizes.reduce(0, +)) : 0
+        return (2 * (mlp(sizes) + normalized), 2 * (units(sizes) + normalized))
     }
 
     /// Floats an activation unit costs on a tape: the value, the pre-activation and their gradients.
@@ -83,8 +86,9 @@ public struct MemoryEstimate: Equatable {
 
     /// Adds a soft critic (critic, target and the critic's Adam state) and its share of an update:
     /// the critic step plus the actor step's pass through the frozen critic and the target pass.
-    mutating func addSoftCritic(observationSize: Int, actionSize: Int, hiddenSizes: [Int], batchSize: Int) {
-        let critic = Self.twinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes)
+    mutating func addSoftCritic(observationSize: Int, actionSize: Int, hiddenSizes: [Int], layerNorm: Bool, batchSize: Int) {
+        let critic = Self.twinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
+                                     layerNorm: layerNorm)
         parameters += 2 * critic.parameters
         optimizerMoments += 2 * critic.parameters
         workspace += 3 * Self.floatsPerUnit * Double(batchSize) * critic.units

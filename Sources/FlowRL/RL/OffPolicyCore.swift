@@ -74,8 +74,8 @@ public final class OffPolicyCore {
         let critic = configuration.critic
         softCritic = groups.contains(.critic)
             ? SoftCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: critic.hiddenSizes,
-                         learningRate: critic.learningRate, discount: critic.gamma, targetRate: critic.criticTau,
-                         generator: &generator)
+                         layerNorm: critic.criticLayerNorm, learningRate: critic.learningRate, discount: critic.gamma,
+                         targetRate: critic.criticTau, generator: &generator)
             : nil
         let settings = configuration.temperature
         temperature = groups.contains(.temperature)

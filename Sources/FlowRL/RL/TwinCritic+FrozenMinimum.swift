@@ -33,7 +33,7 @@ extension TwinCritic {
             let inputGradients = self.eachNetwork { network, index in
                 rows[index].isEmpty ? nil
                     : network.inputGradient(outputGradient: outputGradient.gathering(rows: rows[index]),
-                                            slopes: slopes[index].map { $0.gathering(rows: rows[index]) })
+                                            slopes: slopes[index].gathering(rows: rows[index]))
             }
             var gradient = Tensor(rows: input.rows, cols: actionColumns.count)
             for (inputGradient, rows) in [(inputGradients.0, rows1), (inputGradients.1, rows2)] {

@@ -1,16 +1,19 @@
 /// Two Q-networks `Q_φ1, Q_φ2` on `[s, a]` (clipped double Q): the soft critic of every
-/// actor-critic algorithm in flowrl.
+/// actor-critic algorithm in flowrl. With `layerNorm` (`critic_layer_norm`) each hidden layer of
+/// both is Linear → LayerNorm → activation (docs/algorithms.md, "Soft twin critic").
 public final class TwinCritic: Layer {
     public let first: MLP
     public let second: MLP
 
     public var parameters: [Parameter] { first.parameters + second.parameters }
+    /// True when the networks' hidden layers are normalised.
+    public var layerNorm: Bool { first.normalizesHiddenLayers }
 
-    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], activation: Activation = .relu,
+    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], activation: Activation = .relu, layerNorm: Bool = false,
                 generator: inout RandomGenerator, name: String = "critic") {
         let sizes = [observationSize + actionSize] + hiddenSizes + [1]
-        first = MLP(sizes: sizes, activation: activation, generator: &generator, name: name + ".q1")
-        second = MLP(sizes: sizes, activation: activation, generator: &generator, name: name + ".q2")
+        first = MLP(sizes: sizes, activation: activation, layerNorm: layerNorm, generator: &generator, name: name + ".q1")
+        second = MLP(sizes: sizes, activation: activation, layerNorm: layerNorm, generator: &generator, name: name + ".q2")
     }
 
     /// `(Q₁(s, a), Q₂(s, a))`, each `[batch, 1]`; `actions` in [-1, 1].
@@ -34,6 +37,15 @@ public final class TwinCritic: Layer {
     }
 }
 
+extension TwinCritic {
+    /// Whether the twin critic stored under `prefix` in `state` has layer norms (its parameter
+    /// names say), or nil when the state holds none under `prefix`.
+    public static func storedLayerNorm(in state: AgentState, as prefix: String) -> Bool? {
+        let names = state.tensors.keys.filter { $0.hasPrefix(prefix + ".") }
+        return names.isEmpty ? nil : names.contains { $0.contains(".\(MLP.normsName).") }
+    }
+}
+
 /// The soft critic's learning: twin critic, its Polyak-averaged target, its optimiser.
 ///
 /// Target (docs/algorithms.md, "Soft twin critic"):
@@ -51,12 +63,12 @@ public final class SoftCritic {
     private let tapes = [Tape(), Tape()]
     private let noGrad = Tape(recording: false)
 
-    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], learningRate: Float, discount: Float,
-                targetRate: Float, generator: inout RandomGenerator) {
+    public init(observationSize: Int, actionSize: Int, hiddenSizes: [Int], layerNorm: Bool = false, learningRate: Float,
+                discount: Float, targetRate: Float, generator: inout RandomGenerator) {
         critic = TwinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
-                            generator: &generator, name: "critic")
+                            layerNorm: layerNorm, generator: &generator, name: "critic")
         target = TwinCritic(observationSize: observationSize, actionSize: actionSize, hiddenSizes: hiddenSizes,
-                            generator: &generator, name: "critic")
+                            layerNorm: layerNorm, generator: &generator, name: "critic")
         target.copyParameters(from: critic)
         optimizer = Adam(parameters: critic.parameters, learningRate: learningRate)
         self.discount = discount
@@ -115,8 +127,15 @@ public final class SoftCritic {
     }
 
     /// Reads everything first; returns a closure that applies it (so callers check all parts
-    /// of a state before changing any).
+    /// of a state before changing any). A state saved with the other `critic_layer_norm` is
+    /// refused naming the key.
     public func restorer(from state: AgentState) throws -> () -> Void {
+        for prefix in ["critic", "critic_target"] {
+            if let stored = TwinCritic.storedLayerNorm(in: state, as: prefix), stored != critic.layerNorm {
+                throw FlowRLError.io("checkpoint: '\(prefix)' was saved with critic_layer_norm \(stored), this agent's is "
+                                     + "\(critic.layerNorm); the key must agree")
+            }
+        }
         let restorers = [try state.restorer(for: critic, as: "critic"), try state.restorer(for: target, as: "critic_target"),
                          try state.restorer(for: optimizer, as: "critic_optimizer")]
         return { restorers.forEach { $0() } }

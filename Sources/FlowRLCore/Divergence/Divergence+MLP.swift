@@ -19,8 +19,10 @@ extension MLP {
     /// The output and the exact divergence `Σ_j ∂out_j/∂x_{columns[j]}` per sample (`[batch, 1]`),
     /// both differentiable (with respect to the input and to the parameters), by the shortcuts
     /// above; nil where they do not apply (no hidden layer, or the identity activation), for the
-    /// caller to use the tangent pass. The output is the same, bit for bit, as `forward`'s.
+    /// caller to use the tangent pass. The output is the same, bit for bit, as `forward`'s. Not for
+    /// an MLP with layer norms (no velocity field has them).
     public func exactDivergence(_ x: Variable, columns: Range<Int>) -> (output: Variable, divergence: Variable)? {
+        precondition(!normalizesHiddenLayers, "MLP.exactDivergence: no shortcut through layer norms")
         let hidden = layers.count - 1, d = columns.count
         guard hidden >= 1, activation != .identity, d >= 1 else { return nil }
         precondition(columns.lowerBound >= 0 && columns.upperBound <= inputSize && outputSize >= d,

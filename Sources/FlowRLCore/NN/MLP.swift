@@ -1,18 +1,32 @@
-/// A multilayer perceptron: Linear layers with an activation between them and none after the last.
+/// A multilayer perceptron: Linear layers with an activation between them and none after the last;
+/// optionally a layer norm after each hidden Linear, before its activation (Linear → LayerNorm →
+/// activation, `normalizesHiddenLayers`).
 public final class MLP: Layer, TangentPropagating {
     /// The layers in order; `layers[i]` maps `sizes[i] → sizes[i + 1]`.
     public let layers: [Linear]
+    /// `norms[i]` normalises the output of hidden layer `i`; empty for a plain MLP.
+    public let norms: [LayerNorm]
     /// The activation after every layer but the last.
     public let activation: Activation
 
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    /// Each layer's parameters, followed by its norm's (a plain MLP: the layers' only).
+    public var parameters: [Parameter] {
+        layers.indices.flatMap { layers[$0].parameters + (norms.indices.contains($0) ? norms[$0].parameters : []) }
+    }
     public var inputSize: Int { layers[0].inputSize }
     public var outputSize: Int { layers[layers.count - 1].outputSize }
+    /// True when every hidden layer is followed by a layer norm.
+    public var normalizesHiddenLayers: Bool { !norms.isEmpty }
+    /// The norms' parameters are named `<name>.norms.<hidden layer>.weight` and `.bias`.
+    public static let normsName = "norms"
 
     /// An MLP with layer widths `sizes` (input first, output last; at least two entries).
     /// `outputScale` multiplies the last layer's initial weights and bias, for heads that should
-    /// start near zero (a velocity field starting close to the identity flow, say).
-    public init(sizes: [Int], activation: Activation, outputScale: Float = 1,
+    /// start near zero (a velocity field starting close to the identity flow, say). With
+    /// `layerNorm`, each hidden layer's output is normalised (scale 1, offset 0 at first) before
+    /// its activation; the norms draw nothing from `generator`, so the Linear layers start as
+    /// without them.
+    public init(sizes: [Int], activation: Activation, outputScale: Float = 1, layerNorm: Bool = false,
                 generator: inout RandomGenerator, name: String = "mlp") {
         precondition(sizes.count >= 2, "MLP: need at least an input and an output size")
         var layers: [Linear] = []
@@ -24,6 +38,7 @@ public final class MLP: Layer, TangentPropagating {
             for parameter in last.parameters { parameter.value.scale(by: outputScale) }
         }
         self.layers = layers
+        norms = layerNorm ? sizes.dropFirst().dropLast().enumerated().map { LayerNorm(size: $1, name: "\(name).\(Self.normsName).\($0)") } : []
         self.activation = activation
     }
 
@@ -31,7 +46,13 @@ public final class MLP: Layer, TangentPropagating {
     public func callAsFunction(_ x: Variable) -> Variable {
         var h = x
         for (index, layer) in layers.enumerated() {
-            h = index < layers.count - 1 ? layer(h, activation: activation) : layer(h)
+            if index == layers.count - 1 {
+                h = layer(h)
+            } else if normalizesHiddenLayers {
+                h = activation(norms[index](layer(h)))
+            } else {
+                h = layer(h, activation: activation)
+            }
         }
         return h
     }
@@ -40,20 +61,24 @@ public final class MLP: Layer, TangentPropagating {
     /// `callAsFunction`, with activations applied in place. For acting, where tape bookkeeping
     /// would cost as much as the products themselves at batch 1.
     public func inference(_ x: Tensor) -> Tensor {
-        inference(x, slopes: nil)
+        inference(x, kept: nil)
     }
 
-    /// `inference`, also appending for each hidden layer what `Activation.multiplyBySlope` needs
-    /// (its output, or its input for activations whose slope needs it) to `slopes` when given,
-    /// for a hand-written backward pass.
-    func inference(_ x: Tensor, slopes: UnsafeMutablePointer<[Tensor]>?) -> Tensor {
+    /// `inference`, also appending for each hidden layer what its backward pass needs to `kept`
+    /// when given (see `Kept`), for a hand-written backward pass.
+    func inference(_ x: Tensor, kept: UnsafeMutablePointer<Kept>?) -> Tensor {
         var h = x
         for (index, layer) in layers.enumerated() {
             var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
             Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
             if index < layers.count - 1 {
-                if let slopes {
-                    slopes.pointee.append(activation.applyKeepingSlope(to: &out))
+                if normalizesHiddenLayers {
+                    let normalized = norms[index].inference(out)
+                    out = normalized.output
+                    kept?.pointee.norms.append(normalized.kept)
+                }
+                if let kept {
+                    kept.pointee.slopes.append(activation.applyKeepingSlope(to: &out))
                 } else {
                     activation.apply(to: &out)
                 }
@@ -64,8 +89,10 @@ public final class MLP: Layer, TangentPropagating {
     }
 
     /// The output and forward-mode tangents: through each activation the tangent is multiplied by
-    /// `f′(pre-activation)`, repeated for each of the `k` stacked directions.
+    /// `f′(pre-activation)`, repeated for each of the `k` stacked directions. Not for an MLP with
+    /// layer norms (no velocity field has them).
     public func forward(_ x: Variable, tangents: Variable) -> (output: Variable, tangents: Variable) {
+        precondition(!normalizesHiddenLayers, "MLP.forward(_:tangents:): no tangent pass through layer norms")
         precondition(tangents.cols == x.cols && x.rows > 0 && tangents.rows % x.rows == 0,
                      "MLP.forward: tangents must be [k · \(x.rows), \(x.cols)], got [\(tangents.rows), \(tangents.cols)]")
         let directions = tangents.rows / x.rows
@@ -88,22 +115,39 @@ public final class MLP: Layer, TangentPropagating {
 /// A hand-written backward pass through a network held fixed: the gradient with respect to its
 /// input only, without a tape (a critic differentiated in its action input, say).
 extension MLP {
-    /// The tape-free forward pass (`inference`) that also returns, for each hidden layer, what
-    /// `inputGradient` needs to differentiate its activation.
-    public func inferenceKeepingSlopes(_ x: Tensor) -> (output: Tensor, slopes: [Tensor]) {
-        var slopes: [Tensor] = []
-        let output = withUnsafeMutablePointer(to: &slopes) { inference(x, slopes: $0) }
-        return (output, slopes)
+    /// What `inputGradient` needs from the tape-free forward pass, for each hidden layer: what
+    /// `Activation.multiplyBySlope` needs (the activation's output, or its input for activations
+    /// whose slope needs it) and, with layer norms, what `LayerNorm.inputGradient` needs.
+    public struct Kept {
+        public var slopes: [Tensor] = []
+        /// Empty without layer norms.
+        public var norms: [LayerNorm.Kept] = []
+
+        /// The rows `indices` of everything kept.
+        public func gathering(rows indices: [Int]) -> Kept {
+            Kept(slopes: slopes.map { $0.gathering(rows: indices) }, norms: norms.map { $0.gathering(rows: indices) })
+        }
     }
 
-    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from the kept slopes
-    /// (`inferenceKeepingSlopes`) of the rows of `x` that `outputGradient` covers (each `[rows, width]`).
-    public func inputGradient(outputGradient: Tensor, slopes: [Tensor]) -> Tensor {
-        precondition(slopes.count == layers.count - 1, "MLP.inputGradient: one kept slope per hidden layer")
+    /// The tape-free forward pass (`inference`) that also returns, for each hidden layer, what
+    /// `inputGradient` needs to differentiate its norm and activation.
+    public func inferenceKeepingSlopes(_ x: Tensor) -> (output: Tensor, slopes: Kept) {
+        var kept = Kept()
+        let output = withUnsafeMutablePointer(to: &kept) { inference(x, kept: $0) }
+        return (output, kept)
+    }
+
+    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from what `inferenceKeepingSlopes`
+    /// kept of the rows of `x` that `outputGradient` covers.
+    public func inputGradient(outputGradient: Tensor, slopes kept: Kept) -> Tensor {
+        precondition(kept.slopes.count == layers.count - 1 && kept.norms.count == norms.count,
+                     "MLP.inputGradient: one kept slope (and norm, with layer norms) per hidden layer")
         var delta = outputGradient
         for index in stride(from: layers.count - 1, through: 0, by: -1) {
             delta = Tensor.matmul(delta, layers[index].weight.value)   // through x · Wᵀ + b
-            if index > 0 { activation.multiplyBySlope(&delta, kept: slopes[index - 1]) }
+            guard index > 0 else { continue }
+            activation.multiplyBySlope(&delta, kept: kept.slopes[index - 1])
+            if normalizesHiddenLayers { delta = norms[index - 1].inputGradient(outputGradient: delta, kept: kept.norms[index - 1]) }
         }
         return delta
     }

@@ -8,10 +8,15 @@ trials (on Ray Tune, or serially in this process), and a report with honest stat
 >>> table = report("runs/sweep")                                          # doctest: +SKIP
 >>> print(table.markdown)                                                 # doctest: +SKIP
 
+An entry of ``algorithms`` may carry settings of its own and a label, so that a benchmark's rows
+go into one call: ``{"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters":
+{"velocity": "gated"}}``, ``{"algorithm": "SAC", "label": "sac-scratch", "dataset": None}``.
+
 The same call over the same storage resumes: finished trials (``result.json`` in their folder)
 are read, not run again; interrupted ones continue from their last checkpoint and end exactly as
-an uninterrupted run would. The command line is ``python -m flowrl.experiments run grid.yaml`` and
-``python -m flowrl.experiments report DIR``. See docs/experiments.md.
+an uninterrupted run would. The command line is ``python -m flowrl.experiments run grid.yaml``
+(``check grid.yaml`` validates only) and ``python -m flowrl.experiments report DIR``; the
+repository's benchmarks are grid files in ``benchmarks/grids/``. See docs/experiments.md.
 
 Ray is optional (``pip install "flowrl[ray]"``) and only imported when ``backend="ray"`` runs.
 """
@@ -27,13 +32,16 @@ from typing import Any, Optional, Sequence
 from .. import _checks
 from ..errors import InvalidArgumentError
 from ._backends import RAY_MISSING, import_tune, run_ray, run_serial
-from ._grid import ALGORITHMS, Hyperparameters, TrialSpec, expand, hyperparameter_grid, validate
+from ._grid import ALGORITHMS, ENTRY_KEYS, Hyperparameters, TrialSpec, expand, hyperparameter_grid, validate
+from ._metrics import OFFLINE_TO_ONLINE_METRICS, offline_to_online_metrics
 from ._report import SweepReport, markdown_table, report
 from ._stats import bootstrap_ci, iqm, mean
 from ._trial import RESULT_FILE, check_config, derived_seed, read_json, run_trial, unfinished_row
 
 __all__ = [
     "ALGORITHMS",
+    "ENTRY_KEYS",
+    "OFFLINE_TO_ONLINE_METRICS",
     "RAY_MISSING",
     "SweepReport",
     "TrialSpec",
@@ -44,6 +52,7 @@ __all__ = [
     "iqm",
     "markdown_table",
     "mean",
+    "offline_to_online_metrics",
     "report",
     "run_trial",
     "sweep",
@@ -57,7 +66,7 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
           dataset: Any = None, pretrain_steps: int = 10_000, storage: os.PathLike[str] | str = "runs/sweep",
           backend: str = "ray", address: Optional[str] = None, cpus_per_trial: float = 1.0, blas_threads: int = 1,
           max_failures: int = 2, max_concurrent_trials: Optional[int] = None,
-          ray_init: Optional[dict[str, Any]] = None, verbose: int = 1) -> list[dict[str, Any]]:
+          ray_init: Optional[dict[str, Any]] = None, verbose: int = 1, dry_run: bool = False) -> list[dict[str, Any]]:
     """Runs every trial of a grid (or resumes it) and returns one row per trial.
 
     Each trial learns online for ``timesteps`` steps in chunks of ``eval_every``, evaluates the
@@ -67,9 +76,18 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
 
     Parameters
     ----------
-    algorithms : sequence of str
+    algorithms : sequence of str, class or dict
         Algorithm class names: ``"SAC"``, ``"SWFP"``, ``"SACFlow"``, ``"RLDT"``, ``"FlowBC"``
-        (case-insensitive; the classes themselves work too).
+        (case-insensitive; the classes themselves work too), each run with ``hyperparameters``. Or
+        an entry with settings of its own, a dict with the keys ``algorithm`` (required),
+        ``label`` (the name of its rows in :func:`report` and the prefix of its trial folders),
+        ``hyperparameters`` (a grid of its own, crossed with the sweep's; a key may be set in one
+        of the two only), ``dataset`` and ``pretrain_steps`` (instead of the sweep's; ``"dataset":
+        None`` runs the entry without pretraining)::
+
+            [{"algorithm": "SWFP", "label": "swfp-w2x100", "hyperparameters": {"w2_scale": 40}},
+             {"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters": {"velocity": "gated"}},
+             {"algorithm": "SAC", "label": "sac-scratch", "dataset": None}]
     envs : sequence of str
         Gymnasium environment ids.
     seeds : sequence of int
@@ -81,7 +99,8 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         candidates, each other value fixed; a list-valued hyperparameter is given as a list of
         lists (``{"hidden_sizes": [[64, 64], [256, 256]]}``). Or a list of explicit configurations.
         Every key must be a keyword of every algorithm in the sweep (Stable-Baselines3's names
-        included), or the sweep stops before running, naming it.
+        included), or the sweep stops before running, naming it; a key for some algorithms only
+        goes into their entries' own ``hyperparameters``.
     eval_every : int, optional
         Steps between evaluations and checkpoints (default: a tenth of ``timesteps``).
     eval_episodes : int
@@ -114,12 +133,17 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         A Ray started here is shut down at the end; one already running is left as it is.
     verbose : int
         0 silent; 1 a line per trial (serial) or Tune's status table (Ray).
+    dry_run : bool
+        Only check (everything above, ``storage`` included) and return the rows as they stand:
+        finished trials' rows, the others' with status ``"pending"`` (or ``"failed"``). Nothing
+        runs and nothing is written.
 
     Returns
     -------
     list of dict
-        One row per trial, in grid order (algorithm, env, configuration, seed): ``trial`` (folder
-        name), ``algorithm``, ``env``, ``seed``, ``hyperparameters``, ``dataset``, ``status``
+        One row per trial, in grid order (entry of ``algorithms``, env, configuration, seed):
+        ``trial`` (folder name), ``algorithm``, ``label`` (None outside labelled entries), ``env``,
+        ``seed``, ``hyperparameters``, ``dataset``, ``status``
         (``"done"``, ``"stopped"`` by a callback, ``"failed"``), ``final_return`` (the last
         evaluation's mean return), ``best_return`` and ``best_step``, ``steps``, ``wall_time`` and
         ``cpu_time`` (s, the trial process's, summed over resumptions), ``evaluations``,
@@ -129,9 +153,11 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
     Raises
     ------
     InvalidArgumentError
-        Before any trial runs: an unknown algorithm, env or hyperparameter (named), a bad value, a
-        dataset that does not fit an env, or a trial folder in ``storage`` holding another
-        setting of the same trial.
+        Before any trial runs: an unknown algorithm, entry key, env or hyperparameter (named, with
+        the algorithm and label it was given to), a bad value, a dataset that does not fit an env,
+        a trial folder in ``storage`` holding another setting of the same trial, or one whose
+        stored hyperparameters no longer resolve to the same agent configuration (a key renamed,
+        such as SWFP's ``tau``, now ``jko_step``, or a default changed since).
     ImportError
         ``backend="ray"`` without Ray, naming the ``ray`` extra.
 
@@ -155,9 +181,11 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
     if backend == "ray":
         import_tune()
     folder = Path(os.fspath(storage)).absolute()
-    validate(specs)
+    configurations = validate(specs)
     for spec in specs:
-        check_config(folder / spec.name, spec)
+        check_config(folder / spec.name, spec, configurations[spec.name])
+    if dry_run:
+        return [_stored_row(spec, folder) for spec in specs]
     folder.mkdir(parents=True, exist_ok=True)
     pending = [spec for spec in specs if not (folder / spec.name / RESULT_FILE).exists()]
     if verbose and len(pending) < len(specs):
@@ -168,13 +196,16 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
     elif pending:
         errors = run_ray(pending, folder, address=address, cpus_per_trial=cpus_per_trial, max_failures=max_failures,
                          max_concurrent_trials=max_concurrent_trials, ray_init=ray_init, verbose=verbose)
-    rows = []
-    for spec in specs:
-        result = read_json(folder / spec.name / RESULT_FILE)
-        rows.append(result if result is not None else unfinished_row(spec, folder / spec.name, errors.get(spec.name)))
+    rows = [_stored_row(spec, folder, errors.get(spec.name)) for spec in specs]
     unfinished = [row["trial"] for row in rows if row["status"] not in ("done", "stopped")]
     if unfinished:
         warnings.warn(f"{len(unfinished)} of {len(rows)} trials did not finish ({', '.join(unfinished[:5])}"
                       f"{', ...' if len(unfinished) > 5 else ''}); their folders keep the error and the last "
                       "checkpoint, and the same sweep call resumes them", RuntimeWarning, stacklevel=2)
     return rows
+
+
+def _stored_row(spec: TrialSpec, storage: Path, error: Optional[str] = None) -> dict[str, Any]:
+    """The row of a finished trial (its ``result.json``), or of an unfinished one as it stands."""
+    result = read_json(storage / spec.name / RESULT_FILE)
+    return result if result is not None else unfinished_row(spec, storage / spec.name, error)

@@ -2,7 +2,13 @@
 before any trial does.
 
 A :class:`TrialSpec` is plain data (JSON in ``config.json`` and in Ray Tune's ``param_space``):
-everything that determines a trial's result, plus the BLAS thread count it runs with.
+everything that determines a trial's result, its label, plus the BLAS thread count it runs with.
+
+An entry of ``algorithms`` is an algorithm (a name or a class) or a mapping with settings of its
+own (:data:`ENTRY_KEYS`)::
+
+    {"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters": {"velocity": "gated"}}
+    {"algorithm": "SAC", "label": "sac-scratch", "dataset": None}      # no pretraining in this row
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ ALGORITHMS: dict[str, type[Agent]] = {"SAC": SAC, "SWFP": SWFP, "SACFlow": SACFl
 #: explicit configurations.
 Hyperparameters = Union[None, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 
-#: The fields of a :class:`TrialSpec` that decide its result (checked against a folder's
-#: ``config.json`` before resuming in it).
+#: The fields of a :class:`TrialSpec` that decide its result or its row in a report (checked
+#: against a folder's ``config.json`` before resuming in it).
 IDENTITY_FIELDS = ("algorithm", "env", "seed", "hyperparameters", "timesteps", "eval_every", "eval_episodes",
-                   "dataset", "pretrain_steps")
+                   "dataset", "pretrain_steps", "label")
+
+#: The keys of a mapping in ``algorithms``: the algorithm (required), the label of its rows, its
+#: own hyperparameter grid, and its own dataset and pretraining steps (``dataset: None``: none).
+ENTRY_KEYS = ("algorithm", "label", "hyperparameters", "dataset", "pretrain_steps")
+
+#: The Python-side settings of the learning loop that hyperparameters decide, recorded with the
+#: core's configuration in a trial's ``config.json`` (see :func:`agent_configuration`).
+LOOP_SETTINGS = ("train_freq_unit", "gradient_steps", "stats_window_size")
 
 #: Constructor keywords a trial sets itself, refused as hyperparameters.
 RESERVED_KEYS = ("seed", "log_dir", "env", "policy", "observation_space", "action_space", "action_noise")
@@ -73,6 +87,8 @@ class TrialSpec:
         The trial's folder name inside the sweep's storage.
     blas_threads : int
         OpenBLAS threads of the agent (does not change the result on one machine).
+    label : str or None
+        The name of the trial's row in a report (an entry's ``label``); None: the algorithm's name.
     """
 
     algorithm: str
@@ -86,6 +102,7 @@ class TrialSpec:
     pretrain_steps: int = 10_000
     name: str = ""
     blas_threads: int = 1
+    label: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON values."""
@@ -114,9 +131,15 @@ class TrialSpec:
         return {key: getattr(self, key) for key in IDENTITY_FIELDS}
 
     @property
-    def configuration(self) -> tuple[str, str, str]:
-        """``(algorithm, env, hyperparameters as sorted JSON)``: what the seeds of one configuration share."""
-        return self.algorithm, self.env, json.dumps(self.hyperparameters, sort_keys=True)
+    def configuration(self) -> tuple[str, str, str, str]:
+        """``(label or algorithm, algorithm, env, hyperparameters as sorted JSON)``: what the seeds
+        of one configuration (one row of a report) share."""
+        return self.label or self.algorithm, self.algorithm, self.env, json.dumps(self.hyperparameters, sort_keys=True)
+
+    def describe(self) -> str:
+        """``"SACFlow (sac-flow-gated) on Pendulum-v1 with {...}"``: the trial's settings in a message."""
+        label = f" ({self.label})" if self.label else ""
+        return f"{self.algorithm}{label} on {self.env} with {self.hyperparameters}"
 
 
 def algorithm_class(name: Any) -> tuple[str, type[Agent]]:
@@ -216,21 +239,34 @@ def _short(value: Any) -> str:
 def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], timesteps: int,
            hyperparameters: Hyperparameters = None, *, eval_every: Optional[int] = None, eval_episodes: int = 10,
            dataset: Any = None, pretrain_steps: int = 10_000, blas_threads: int = 1) -> list[TrialSpec]:
-    """Checks a sweep's arguments and lists its trials (algorithm, then env, then configuration,
-    then seed). Nothing runs and no agent is created here (see :func:`validate`).
+    """Checks a sweep's arguments and lists its trials (entry of ``algorithms``, then env, then
+    configuration, then seed). Nothing runs and no agent is created here (see :func:`validate`).
+
+    Parameters
+    ----------
+    algorithms : sequence
+        Each an algorithm (a name of :data:`ALGORITHMS`, case-insensitive, or the class) run with
+        ``hyperparameters``, or a mapping with the keys of :data:`ENTRY_KEYS`: ``algorithm``
+        (required), ``label`` (its rows' name in reports and its folders' prefix), ``hyperparameters``
+        (a grid of its own, crossed with the sweep's, which must not set the same keys),
+        ``dataset`` and ``pretrain_steps`` (instead of the sweep's; ``dataset: None`` runs the entry
+        without pretraining).
+    envs, seeds, timesteps, hyperparameters, eval_every, eval_episodes, dataset, pretrain_steps, blas_threads
+        As :func:`flowrl.experiments.sweep` takes them.
+
+    Returns
+    -------
+    list of TrialSpec
 
     Raises
     ------
     InvalidArgumentError
-        Naming the bad argument: an unknown algorithm, an env that is not an id string, a seed out of
-        range or repeated, a non-positive budget.
+        Naming the bad argument: an unknown algorithm or entry key, an env that is not an id
+        string, a seed out of range or repeated, a non-positive budget, a hyperparameter set both
+        by the sweep and by an entry, two entries with the same trials, two trials in one folder.
     """
-    algorithms = _as_list(algorithms, "algorithms")
     envs = _as_list(envs, "envs")
     seeds = _as_list(seeds, "seeds")
-    names = [algorithm_class(algorithm)[0] for algorithm in algorithms]
-    if len(set(names)) != len(names):
-        raise InvalidArgumentError(f"algorithms: an algorithm is given twice in {names}")
     for env in envs:
         if not isinstance(env, str) or not env:
             raise InvalidArgumentError(f"envs must be Gymnasium environment ids (strings), got {env!r}")
@@ -243,52 +279,171 @@ def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int],
     eval_every = max(1, timesteps // 10) if eval_every is None else eval_every
     eval_every = _checks.integer(eval_every, "eval_every", 1, 2**53)
     eval_episodes = _checks.integer(eval_episodes, "eval_episodes", 1, 2**31)
-    pretrain_steps = _checks.integer(pretrain_steps, "pretrain_steps", 0, 2**53)
     blas_threads = _checks.integer(blas_threads, "blas_threads", 1, 1024)
-    dataset = _dataset_reference(dataset)
-    configurations = hyperparameter_grid(hyperparameters)
-    specs = [TrialSpec(name, env, seed, configuration, timesteps, eval_every, eval_episodes, dataset, pretrain_steps,
-                       folder_name(name, env, configuration, seed), blas_threads)
-             for name in names for env in envs for configuration in configurations for seed in seeds]
-    folders = [spec.name for spec in specs]
-    if len(set(folders)) != len(folders):  # two configurations that print alike: name them by hash
-        specs = [TrialSpec(**{**spec.to_dict(), "name": folder_name(spec.algorithm, spec.env, {"hp": spec.configuration[2]},
-                                                                     spec.seed)}) for spec in specs]
+    shared = _Entry("", None, hyperparameter_grid(hyperparameters), _dataset_reference(dataset),
+                    _checks.integer(pretrain_steps, "pretrain_steps", 0, 2**53))
+    entries = [_entry(entry, index, shared) for index, entry in enumerate(_as_list(algorithms, "algorithms"))]
+    _check_distinct(entries)
+    specs = [TrialSpec(entry.algorithm, env, seed, configuration, timesteps, eval_every, eval_episodes, entry.dataset,
+                       entry.pretrain_steps, folder_name(entry.label or entry.algorithm, env, configuration, seed),
+                       blas_threads, entry.label)
+             for entry in entries for env in envs for configuration in entry.configurations for seed in seeds]
+    if len({spec.name for spec in specs}) != len(specs):  # two configurations that print alike: name them by hash
+        specs = [TrialSpec(**{**spec.to_dict(), "name": folder_name(spec.configuration[0], spec.env,
+                                                                     {"hp": spec.configuration[3]}, spec.seed)})
+                 for spec in specs]
+    folders: dict[str, TrialSpec] = {}
+    for spec in specs:
+        other = folders.setdefault(spec.name, spec)
+        if other is not spec:
+            raise InvalidArgumentError(f"{other.describe()} and {spec.describe()} would share the folder {spec.name}; "
+                                       "give their entries labels that differ in letters or digits")
     return specs
 
 
-def validate(specs: Sequence[TrialSpec]) -> None:
-    """Creates each trial's agent once (not trained) and loads the dataset, so that an unknown env,
-    an unknown or out-of-range hyperparameter or a dataset that does not fit fails before any
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of ``algorithms``: its algorithm, label, configurations (the sweep's grid crossed
+    with its own), dataset and pretraining steps."""
+
+    algorithm: str
+    label: Optional[str]
+    configurations: list[dict[str, Any]]
+    dataset: Optional[str]
+    pretrain_steps: int
+
+
+def _entry(entry: Any, index: int, shared: _Entry) -> _Entry:
+    """An entry of ``algorithms``, checked, with the sweep's settings where it has none.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming ``algorithms[index]``: an unknown algorithm or key, a bad label, a hyperparameter
+        set by both the sweep and the entry.
+    """
+    if not isinstance(entry, Mapping):
+        return _Entry(algorithm_class(entry)[0], None, shared.configurations, shared.dataset, shared.pretrain_steps)
+    where = f"algorithms[{index}]"
+    unknown = [key for key in entry if key not in ENTRY_KEYS]
+    if unknown:
+        raise InvalidArgumentError(f"{where}: unknown keys {unknown}; an entry takes {list(ENTRY_KEYS)} (constructor "
+                                   "settings go under its hyperparameters)")
+    if "algorithm" not in entry:
+        raise InvalidArgumentError(f"{where} names no algorithm (its 'algorithm' key)")
+    label = entry.get("label")
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise InvalidArgumentError(f"{where}: label must be a non-empty string, got {label!r}")
+    try:
+        own = hyperparameter_grid(entry.get("hyperparameters"))
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{where}: {error}") from None
+    configurations = []
+    for settings in shared.configurations:
+        for extra in own:
+            both = sorted(set(settings) & set(extra))
+            if both:
+                raise InvalidArgumentError(f"{where} sets {both}, which the sweep's hyperparameters set too; set each "
+                                           "key in one place (in every entry that needs it, or in the sweep's grid)")
+            configurations.append({**settings, **extra})
+    dataset = _dataset_reference(entry["dataset"]) if "dataset" in entry else shared.dataset
+    pretrain_steps = (_checks.integer(entry["pretrain_steps"], f"{where}.pretrain_steps", 0, 2**53)
+                      if "pretrain_steps" in entry else shared.pretrain_steps)
+    return _Entry(algorithm_class(entry["algorithm"])[0], label, configurations, dataset, pretrain_steps)
+
+
+def _check_distinct(entries: list[_Entry]) -> None:
+    """Raises InvalidArgumentError when two entries have a trial in common (the same algorithm,
+    hyperparameters, dataset and pretraining steps: the same results under two names)."""
+    seen: dict[tuple[str, str, Optional[str], int], int] = {}
+    for index, entry in enumerate(entries):
+        for configuration in entry.configurations:
+            key = (entry.algorithm, json.dumps(configuration, sort_keys=True), entry.dataset, entry.pretrain_steps)
+            first = seen.setdefault(key, index)
+            if first != index:
+                raise InvalidArgumentError(f"algorithms[{first}] and algorithms[{index}] both run {entry.algorithm} with "
+                                           f"{configuration} (same dataset and pretraining); give each configuration once")
+
+
+def agent_configuration(spec: TrialSpec, observation_space: Optional[gym.Space] = None,
+                        action_space: Optional[gym.Space] = None) -> dict[str, Any]:
+    """What a trial's hyperparameters resolve to: the configuration of its agent, created once
+    (untrained) for the env's spaces.
+
+    Parameters
+    ----------
+    spec : TrialSpec
+    observation_space, action_space : gymnasium.Space, optional
+        The env's spaces; when not given, the env is made to read them.
+
+    Returns
+    -------
+    dict
+        ``{"core": the core's configuration (every key, defaults included, as agent.info()
+        reports it), "python": the loop's settings of LOOP_SETTINGS that were given}`` as JSON
+        values. A trial's ``config.json`` records it, so that a resumed trial whose
+        hyperparameters now mean something else (a renamed key, a changed default) is refused.
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the algorithm (and label), env and hyperparameters: an unknown key or bad value, or
+        an env that cannot be made.
+    """
+    if observation_space is None or action_space is None:
+        observation_space, action_space = _spaces(spec.env)
+    try:
+        agent = ALGORITHMS[spec.algorithm](observation_space=observation_space, action_space=action_space,
+                                           seed=spec.seed, **spec.hyperparameters)
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{spec.describe()}: {error}") from None
+    try:
+        loop = agent._training_metadata()
+        configuration = {"core": agent.info()["config"],
+                         "python": {key: loop[key] for key in LOOP_SETTINGS if key in loop}}
+    finally:
+        agent.close()
+    return json.loads(json.dumps(configuration))
+
+
+def validate(specs: Sequence[TrialSpec]) -> dict[str, dict[str, Any]]:
+    """Creates each trial's agent once (not trained) and loads each dataset, so that an unknown
+    env, an unknown or out-of-range hyperparameter or a dataset that does not fit fails before any
     trial runs.
+
+    Returns
+    -------
+    dict
+        Each trial's :func:`agent_configuration`, by trial name.
 
     Raises
     ------
     InvalidArgumentError
         Naming the env, the algorithm and hyperparameter, or the dataset.
     """
-    spaces: dict[str, tuple[Any, Any]] = {}
-    for env_id in sorted({spec.env for spec in specs}):
-        try:
-            env = gym.make(env_id)
-        except Exception as error:  # gymnasium's own errors (unregistered id, missing extra)
-            raise InvalidArgumentError(f"env {env_id!r} cannot be made: {type(error).__name__}: {error}") from None
-        spaces[env_id] = (env.observation_space, env.action_space)
+    spaces = {env_id: _spaces(env_id) for env_id in sorted({spec.env for spec in specs})}
+    configurations = {spec.name: agent_configuration(spec, *spaces[spec.env]) for spec in specs}
+    for dataset, env_id in sorted({(spec.dataset, spec.env) for spec in specs if spec.dataset is not None}):
+        datasets.as_transitions(dataset, *spaces[env_id])
+    return configurations
+
+
+def _spaces(env_id: str) -> tuple[gym.Space, gym.Space]:
+    """The observation and action spaces of the env ``env_id`` (made once, then closed).
+
+    Raises
+    ------
+    InvalidArgumentError
+        Naming the env, when Gymnasium cannot make it.
+    """
+    try:
+        env = gym.make(env_id)
+    except Exception as error:  # gymnasium's own errors (unregistered id, missing extra)
+        raise InvalidArgumentError(f"env {env_id!r} cannot be made: {type(error).__name__}: {error}") from None
+    try:
+        return env.observation_space, env.action_space
+    finally:
         env.close()
-    for spec in specs:
-        observation_space, action_space = spaces[spec.env]
-        try:
-            agent = ALGORITHMS[spec.algorithm](observation_space=observation_space, action_space=action_space,
-                                               seed=spec.seed, **spec.hyperparameters)
-        except InvalidArgumentError as error:
-            raise InvalidArgumentError(f"{spec.algorithm} on {spec.env} with {spec.hyperparameters}: {error}") from None
-        agent.close()
-    datasets_checked: set[str] = set()
-    for spec in specs:
-        if spec.dataset is None or spec.env in datasets_checked:
-            continue
-        datasets.as_transitions(spec.dataset, *spaces[spec.env])
-        datasets_checked.add(spec.env)
 
 
 def _dataset_reference(dataset: Any) -> Optional[str]:

@@ -11,7 +11,8 @@ a seed derived the same way. So the state at every boundary is a function of the
 
 The folder of a trial::
 
-    config.json          the spec (what decides the result) and the flowrl version
+    config.json          the spec (what decides the result), what its hyperparameters resolved to
+                         (agent_configuration) and the flowrl version
     progress.csv         the agent's training log (rows past the last checkpoint dropped on resume)
     evaluations.json     one record per evaluation: step, mean_return, std_return, returns, lengths
     evaluations.csv      the same, without the per-episode lists
@@ -35,14 +36,16 @@ from typing import Any, Callable, Optional
 import gymnasium as gym
 import numpy as np
 
-from .. import _lib
+from .. import _lib, _schema
 from ..agent import Agent
 from ..callbacks import MaybeCallback
 from ..errors import InvalidArgumentError
 from ..evaluation import evaluate_episodes
-from ._grid import ALGORITHMS, TrialSpec
+from ._grid import ALGORITHMS, TrialSpec, agent_configuration
 
 CONFIG_FILE = "config.json"
+#: The entries of ``config.json`` besides the spec's fields.
+AGENT_CONFIGURATION, VERSION = "agent_configuration", "flowrl_version"
 STATE_FILE = "state.json"
 RESULT_FILE = "result.json"
 EVALUATIONS_FILE = "evaluations.json"
@@ -96,18 +99,20 @@ def run_trial(spec: TrialSpec, folder: os.PathLike[str] | str, callback: MaybeCa
     Raises
     ------
     InvalidArgumentError
-        If the folder holds a trial of another spec (``config.json`` differs).
+        If the folder holds a trial of another spec (``config.json`` differs), or one whose
+        hyperparameters resolved to another agent configuration (see :func:`check_config`).
     Exception
         Whatever the trial raised; the traceback is also written to ``error.txt`` and the last
         checkpoint is kept, so the next call resumes from it.
     """
     folder = Path(folder).absolute()
+    configuration = agent_configuration(spec)
     finished = read_json(folder / RESULT_FILE)
     if finished is not None:
-        check_config(folder, spec)
+        check_config(folder, spec, configuration)
         return finished
     folder.mkdir(parents=True, exist_ok=True)
-    check_config(folder, spec, write=True)
+    check_config(folder, spec, configuration, write=True)
     try:
         row = _run(spec, folder, callback, reporter)
     except BaseException:
@@ -118,14 +123,33 @@ def run_trial(spec: TrialSpec, folder: os.PathLike[str] | str, callback: MaybeCa
     return row
 
 
-def check_config(folder: Path, spec: TrialSpec, write: bool = False) -> None:
-    """Raises InvalidArgumentError if ``folder/config.json`` describes another trial; writes it
-    when missing and ``write``."""
+def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], write: bool = False) -> None:
+    """Checks that ``folder`` holds the trial ``spec`` (or nothing yet); writes its
+    ``config.json`` when missing and ``write``.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+    spec : TrialSpec
+    configuration : dict
+        What the spec's hyperparameters resolve to now (:func:`~flowrl.experiments._grid.agent_configuration`).
+    write : bool
+
+    Raises
+    ------
+    InvalidArgumentError
+        When the stored spec differs in what decides the result (naming both values); when the
+        stored hyperparameters resolved to another agent configuration than they do now (a key
+        renamed or a default changed since, naming the keys; a core key added since is no change
+        when it has its default, which keeps the old behaviour); and when a ``config.json`` written
+        before configurations were recorded sets a key that has been renamed since (its meaning
+        then cannot be told).
+    """
     path = folder / CONFIG_FILE
     stored = read_json(path)
     if stored is None:
         if write:
-            write_json(path, {**spec.to_dict(), "flowrl_version": _lib.version()})
+            write_json(path, {**spec.to_dict(), AGENT_CONFIGURATION: configuration, VERSION: _lib.version()})
         return
     expected = json.loads(json.dumps(spec.identity()))
     differences = [key for key, value in expected.items() if stored.get(key) != value]
@@ -134,6 +158,54 @@ def check_config(folder: Path, spec: TrialSpec, write: bool = False) -> None:
             f"{folder} holds a trial with other settings ({', '.join(f'{key}={stored.get(key)!r}' for key in differences)}"
             f" where this sweep has {', '.join(f'{key}={expected[key]!r}' for key in differences)}); use another "
             f"storage folder, or remove that trial's folder to run it again")
+    then = stored.get(AGENT_CONFIGURATION)
+    if then is None:
+        renamed = _schema.schema(ALGORITHMS[spec.algorithm].algorithm).renamed_keys
+        ambiguous = sorted(key for key in spec.hyperparameters if key in renamed)
+        if ambiguous:
+            raise InvalidArgumentError(
+                f"{folder} was stored before trial folders recorded what their hyperparameters resolve to, and it sets "
+                f"{', '.join(f'{key}={spec.hyperparameters[key]!r}' for key in ambiguous)}, which {spec.algorithm} has "
+                f"since renamed ({', '.join(f'{key} to {renamed[key]}' for key in ambiguous)}) and given another "
+                "meaning: the stored trial may have meant either. Remove that trial's folder (or use another storage) "
+                f"to run it with today's meaning, or sweep with {', '.join(renamed[key] for key in ambiguous)} for the "
+                "old one (another trial)")
+        return
+    changed = _differences(then, configuration, _schema.schema(ALGORITHMS[spec.algorithm].algorithm).defaults)
+    if changed:
+        raise InvalidArgumentError(
+            f"{folder}: its hyperparameters {spec.hyperparameters} resolved to another agent configuration when the "
+            f"trial was stored (by flowrl {stored.get(VERSION)}) than they do now ({'; '.join(changed)}): a key was "
+            "renamed or a default changed since. Remove that trial's folder (or use another storage) to run it "
+            "again; report() still reads it")
+
+
+def _differences(then: dict[str, Any], now: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """The keys whose values differ between two agent configurations, each as ``"core key k: a then, b now"``.
+    A core key missing then and at its default now (``defaults``: the algorithm's) was added since
+    with the default that keeps the old behaviour (as checkpoints written before it load): no change."""
+    changed = []
+    for part in ("core", "python"):
+        before, after = then.get(part, {}), now.get(part, {})
+        for key in sorted(set(before) | set(after)):
+            added = part == "core" and key not in before and key in defaults and after.get(key) == defaults[key]
+            if before.get(key) != after.get(key) and not added:
+                changed.append(f"{part} key {key}: {before.get(key, '(unset)')!r} then, {after.get(key, '(unset)')!r} now")
+    return changed
+
+
+def read_spec(folder: Path) -> TrialSpec:
+    """The spec in ``folder/config.json`` (the entries besides the spec's fields left out).
+
+    Raises
+    ------
+    InvalidArgumentError
+        For a missing file or a field the spec does not have.
+    """
+    config = read_json(folder / CONFIG_FILE)
+    if not isinstance(config, dict):
+        raise InvalidArgumentError(f"{folder / CONFIG_FILE} does not hold a trial's settings")
+    return TrialSpec.from_dict({key: value for key, value in config.items() if key not in (AGENT_CONFIGURATION, VERSION)})
 
 
 def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optional[Reporter]) -> dict[str, Any]:
@@ -226,7 +298,7 @@ def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step:
          checkpoint: Optional[str], blas_threads: int, status: str) -> dict[str, Any]:
     means = [record["mean_return"] for record in evaluations]
     best = int(np.argmax(means)) if means else None
-    return {"trial": spec.name, "algorithm": spec.algorithm, "env": spec.env, "seed": spec.seed,
+    return {"trial": spec.name, "algorithm": spec.algorithm, "label": spec.label, "env": spec.env, "seed": spec.seed,
             "hyperparameters": dict(spec.hyperparameters), "dataset": spec.dataset, "status": status,
             "final_return": means[-1] if means else math.nan,
             "best_return": means[best] if best is not None else math.nan,
