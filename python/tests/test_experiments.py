@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
+import inspect
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -319,7 +322,11 @@ def test_ray_missing_raises_an_import_error_naming_the_extra(tmp_path: Path, mon
 
 
 def test_importing_flowrl_imports_no_ray() -> None:
-    code = "import sys, flowrl, flowrl.experiments; assert not any(m == 'ray' or m.startswith('ray.') for m in sys.modules)"
+    """Nor Stable-Baselines3 or torch, even when a grid names SB3's class (it is imported when the
+    sweep checks its trials)."""
+    code = ("import sys, flowrl, flowrl.experiments\n"
+            "flowrl.experiments.expand(['SAC', 'stable_baselines3:SAC'], ['Pendulum-v1'], [0], 100)\n"
+            "assert not {m.split('.')[0] for m in sys.modules} & {'ray', 'stable_baselines3', 'torch'}")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -644,11 +651,21 @@ class _SpacesOnly(gymnasium.Env):  # type: ignore[misc]
         self.observation_space, self.action_space = SPACES[env_id]
 
 
+def _absent(entry: Any) -> bool:
+    """Whether an entry of ``algorithms`` is another library's class that this environment lacks
+    (``"stable_baselines3:SAC"`` without SB3)."""
+    algorithm = entry["algorithm"] if isinstance(entry, dict) else entry
+    return (isinstance(algorithm, str) and ":" in algorithm
+            and importlib.util.find_spec(algorithm.partition(":")[0].split(".")[0]) is None)
+
+
 @pytest.mark.parametrize("path", GRIDS, ids=[path.name for path in GRIDS])
 def test_the_benchmark_grid_files_parse_and_validate(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each grid file's trials are checked as `run` would (every agent created), running nothing:
     envs that need MuJoCo get their spaces here when it is missing, and the datasets (made by
-    scripts/make_datasets.py, not here) are only named."""
+    scripts/make_datasets.py, not here) are only named. Another library's class that is not
+    installed here (Stable-Baselines3) fails its import with an error naming it, after the entries
+    were checked; the other entries are then validated without it."""
     pytest.importorskip("yaml")
     real_make = gymnasium.make
 
@@ -663,7 +680,14 @@ def test_the_benchmark_grid_files_parse_and_validate(path: Path, tmp_path: Path,
     monkeypatch.setattr(flowrl.datasets, "as_transitions", lambda dataset, *spaces: named.append(dataset))
     grid = cli.read_grid(path)
     assert Path(grid["storage"]).parts[0] == "runs"  # git-ignored
-    rows = experiments.sweep(**{**grid, "storage": tmp_path / "sweep", "backend": "serial"}, dry_run=True)
+    arguments = {**grid, "storage": tmp_path / "sweep", "backend": "serial"}
+    absent = [entry for entry in grid["algorithms"] if _absent(entry)]
+    if absent:
+        with pytest.raises(flowrl.InvalidArgumentError, match=re.escape(f"cannot import {absent[0]['algorithm']!r}: "
+                                                                        "ModuleNotFoundError")):
+            experiments.sweep(**arguments, dry_run=True)
+        arguments["algorithms"] = [entry for entry in grid["algorithms"] if entry not in absent]
+    rows = experiments.sweep(**arguments, dry_run=True)
     assert rows and all(row["status"] == "pending" for row in rows) and not (tmp_path / "sweep").exists()
     assert named == ([grid["dataset"]] if grid.get("dataset") else [])  # a dataset is loaded once, before any trial
 
@@ -692,6 +716,31 @@ def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.
             agent.info()["config"], spec.label
         assert (spec.dataset is not None) == pretrained, spec.label
         agent.close()
+
+
+def test_the_sb3_grid_is_the_sac_comparison(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/grids/sac-vs-sb3-pendulum.yaml is the Pendulum part of
+    scripts/benchmark_sac_vs_sb3.py's PLAN (seeds, budget, every checkpoint evaluated, its
+    episodes per evaluation), with identical hyperparameters for both libraries, the flowrl entry
+    building the script's flowrl-sac agent."""
+    pytest.importorskip("yaml")
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    monkeypatch.syspath_prepend(str(scripts))
+    benchmark = importlib.import_module("benchmark_sac_vs_sb3")
+    grid = cli.read_grid(scripts.parent / "benchmarks" / "grids" / "sac-vs-sb3-pendulum.yaml")
+    (env_id, seeds, checkpoints), = [plan for plan in benchmark.PLAN if plan[0] == "Pendulum-v1"]
+    assert (grid["envs"], grid["seeds"], grid["timesteps"]) == ([env_id], seeds, checkpoints[-1])
+    assert all(checkpoint % grid["eval_every"] == 0 for checkpoint in checkpoints)
+    evaluate = importlib.import_module("benchmark_pendulum").evaluate
+    assert grid["eval_episodes"] == inspect.signature(evaluate).parameters["episodes"].default
+    specs = experiments.expand(grid["algorithms"], grid["envs"], [0], grid["timesteps"], grid["hyperparameters"])
+    assert [(spec.label, spec.algorithm, spec.policy, spec.dataset) for spec in specs] == [
+        ("flowrl-sac", "SAC", None, None), ("sb3-sac", "stable_baselines3:SAC", "MlpPolicy", None)]
+    assert specs[0].hyperparameters == specs[1].hyperparameters
+    env = gymnasium.make(env_id)
+    script_sac = flowrl.SAC(env, seed=0, hidden_sizes=[256, 256], critic_hidden_sizes=[256, 256])  # benchmark_pendulum.run's
+    assert experiments._grid.agent_configuration(specs[0])["core"] == script_sac.info()["config"]
+    script_sac.close()
 
 
 def test_the_command_line_without_pyyaml_reads_json_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -742,3 +791,236 @@ def test_the_serial_backend_restores_the_blas_settings(tmp_path: Path, monkeypat
                              backend="serial", blas_threads=2, verbose=0)
     assert rows[0]["blas_threads"] == 2
     assert "OPENBLAS_NUM_THREADS" not in os.environ and flowrl.info()["blas"]["threads"] == threads
+
+
+# ---------------------------------------------------------------------------------------- external classes
+
+
+class TinyModel:
+    """A Stable-Baselines3-like algorithm without SB3 (or torch): ``learn`` tries seeded random
+    actions and keeps the one with the best reward seen; ``predict`` acts with it (``learning_rate``
+    is taken, not used, so that a sweep's shared key fits it). It counts its constructions and
+    loads, may crash at a step, and records torch's thread count while learning."""
+
+    crash_at: int | None = None  # learn raises once num_timesteps reaches it
+    created = loaded = 0
+    torch_threads: list[int] = []  # torch's thread count at each learn, when torch is imported
+
+    def __init__(self, policy: str, env: Any, learning_rate: float = 1.0, policy_kwargs: dict[str, Any] | None = None,
+                 seed: int | None = None, verbose: int = 0) -> None:
+        assert policy == "MlpPolicy"
+        if policy_kwargs is not None:
+            policy_kwargs.setdefault("use_sde", False)  # as Stable-Baselines3's SAC adds to the dict it is given
+        self.env, self.learning_rate, self.first_reset_seed = env, learning_rate, seed
+        self.rng = np.random.default_rng(seed)
+        self.action, self.best, self.num_timesteps = np.zeros(env.action_space.shape, np.float32), -math.inf, 0
+        self.observation: Any = None
+        TinyModel.created += 1
+
+    def set_env(self, env: Any) -> None:
+        self.env, self.observation = env, None  # as SB3: the next learn starts a new episode
+
+    def learn(self, total_timesteps: int, callback: Any = None, reset_num_timesteps: bool = True) -> "TinyModel":
+        if "torch" in sys.modules:
+            TinyModel.torch_threads.append(sys.modules["torch"].get_num_threads())
+        self.num_timesteps = 0 if reset_num_timesteps else self.num_timesteps
+        for _ in range(total_timesteps):
+            if self.observation is None:
+                self.observation, _ = self.env.reset(seed=self.first_reset_seed)
+                self.first_reset_seed = None
+            action = self.rng.uniform(self.env.action_space.low, self.env.action_space.high).astype(np.float32)
+            self.observation, reward, terminated, truncated, _ = self.env.step(action)
+            if reward > self.best:
+                self.best, self.action = float(reward), action
+            self.observation = None if terminated or truncated else self.observation
+            self.num_timesteps += 1
+            if self.crash_at is not None and self.num_timesteps >= self.crash_at:
+                raise RuntimeError(f"simulated crash at step {self.num_timesteps}")
+        return self
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        batch = np.asarray(observation).ndim > len(self.env.observation_space.shape)
+        return (np.tile(self.action, (len(observation), 1)) if batch else self.action.copy()), None
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)  # as SB3 adds .zip, a suffix when there is none
+        path.with_suffix(path.suffix or ".json").write_text(json.dumps({"action": self.action.tolist(), "best": self.best,
+                                                                        "num_timesteps": self.num_timesteps}))
+
+    @classmethod
+    def load(cls, path: str | Path, env: Any = None) -> "TinyModel":
+        TinyModel.loaded += 1
+        stored = json.loads(Path(path).read_text())
+        model = cls.__new__(cls)
+        model.env, model.observation = env or gymnasium.make("Pendulum-v1"), None
+        model.action, model.best, model.num_timesteps = np.array(stored["action"], np.float32), stored["best"], stored["num_timesteps"]
+        return model
+
+
+class NoSave:
+    """Has Stable-Baselines3's constructor, learn and predict, not save, set_env or load."""
+
+    def __init__(self, policy: str, env: Any, seed: int | None = None) -> None:
+        self.env = env
+
+    def learn(self, total_timesteps: int, reset_num_timesteps: bool = True) -> None: ...
+
+    def predict(self, observation: Any, deterministic: bool = False) -> tuple[Any, None]: ...
+
+
+class OldLearn(TinyModel):
+    """learn without reset_num_timesteps."""
+
+    def learn(self, total_timesteps: int) -> "OldLearn":  # type: ignore[override]
+        return self
+
+
+#: TinyModel's reference, as rows and folders name it.
+TINY = f"{TinyModel.__module__}:TinyModel"
+#: flowrl's SAC and TinyModel in one sweep, a shared hyperparameter both take.
+BESIDE: dict[str, Any] = {"algorithms": [{"algorithm": "SAC", "label": "flowrl-sac", "hyperparameters": SMALL},
+                                         {"algorithm": TinyModel, "label": "tiny",
+                                          "hyperparameters": {"policy_kwargs": {"net_arch": [8]}}}],
+                          "envs": ["Pendulum-v1"], "seeds": [0, 1], "timesteps": 300, "hyperparameters": {"learning_rate": 1e-3},
+                          "eval_every": 100, "eval_episodes": 2, "backend": "serial", "verbose": 0}
+
+
+def test_an_external_class_runs_beside_flowrl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flowrl's SAC and an SB3-like class in one sweep: the external rows (policy, not resumable),
+    their evaluations on the flowrl trials' protocol (the episode seeds derived from seed and
+    step), the model each row names, the report by label, and the sweep read back without running."""
+    storage = tmp_path / "sweep"
+    created = TinyModel.created
+    pending = experiments.sweep(**BESIDE, storage=storage, dry_run=True)
+    assert [row["status"] for row in pending] == ["pending"] * 4 and TinyModel.created == created  # checked, not created
+    rows = experiments.sweep(**BESIDE, storage=storage)
+    assert TinyModel.created == created + 2
+    flowrl_rows, tiny_rows = rows[:2], rows[2:]
+    assert [(row["algorithm"], row["label"], row["policy"], row["resumable"]) for row in rows] == [
+        ("SAC", "flowrl-sac", None, True)] * 2 + [(TINY, "tiny", "MlpPolicy", False)] * 2
+    assert [row["trial"] for row in tiny_rows] == [f"tiny_Pendulum-v1_learning_rate=0.001_policy_kwargs=-net_arch-8-_seed{seed}"
+                                                   for seed in (0, 1)]
+    assert all(row["hyperparameters"] == {"learning_rate": 1e-3, "policy_kwargs": {"net_arch": [8]}} for row in tiny_rows)
+    assert "torch" in sys.modules or all(row["torch_threads"] is None for row in tiny_rows)
+    assert all("torch_threads" not in row for row in flowrl_rows)
+    for row in rows:
+        assert row["status"] == "done" and row["steps"] == 300 and row["evaluations"] == 3
+        assert [(record["step"], len(record["returns"])) for record in evaluations(row)] == [(100, 2), (200, 2), (300, 2)]
+    for row in tiny_rows:
+        assert Path(row["checkpoint"]).name == "model-300.json" and not (Path(row["path"]) / "progress.csv").exists()
+        assert sorted(path.name for path in Path(row["path"]).glob("model-*")) == ["model-300.json"]
+        model = TinyModel.load(row["checkpoint"])
+        returns, _ = flowrl.evaluation.evaluate_episodes(model, gymnasium.make("Pendulum-v1"), 2, deterministic=True,
+                                                         seed=experiments.derived_seed(row["seed"], 300, 1))
+        assert returns == evaluations(row)[-1]["returns"] and row["final_return"] == np.mean(returns)
+    assert tiny_rows[0]["final_return"] != tiny_rows[1]["final_return"]  # seeded
+    table = experiments.report(storage, plot=False)
+    assert [(row["label"], row["algorithm"], row["seeds"]) for row in table.rows] == [("flowrl-sac", "SAC", 2),
+                                                                                       ("tiny", TINY, 2)]
+    assert table.rows[1]["finals"] == [row["final_return"] for row in tiny_rows]
+    assert f'| tiny ({TINY}) | Pendulum-v1 | learning_rate=0.001, policy_kwargs={{"net_arch": [8]}} | 2 | 300 |' in table.markdown
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a finished trial ran again")
+
+    monkeypatch.setattr(experiments._backends, "run_trial", fail)
+    assert experiments.sweep(**BESIDE, storage=storage) == rows
+    assert experiments.run_trial(experiments.expand(**{key: value for key, value in BESIDE.items()
+                                                       if key not in ("backend", "verbose")})[2],
+                                 storage / tiny_rows[0]["trial"]) == tiny_rows[0]  # read back, not run
+    assert TinyModel.created == created + 2
+
+
+def test_an_interrupted_external_trial_starts_again_from_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An external class's trial cannot resume: after a crash at step 250 (committed at 200) the
+    next attempt starts from step 0 with a new model (it loads none) after removing the first
+    one's state, evaluations and model (a crash at step 50 shows nothing of them is left), and the
+    attempt after it ends as an uninterrupted run does."""
+    grid = {**BESIDE, "algorithms": [TinyModel], "hyperparameters": None, "seeds": [0]}
+    monkeypatch.setattr(TinyModel, "crash_at", 250)
+    with pytest.warns(RuntimeWarning, match="1 of 1 trials did not finish"):
+        failed, = experiments.sweep(**grid, storage=tmp_path / "sweep")
+    folder = Path(failed["path"])
+    assert failed["status"] == "failed" and failed["error"] == "RuntimeError: simulated crash at step 250"
+    assert (failed["steps"], failed["evaluations"], failed["resumable"]) == (200, 2, False)
+    assert failed["checkpoint"] == str(folder / "model-200.json")
+    assert experiments.sweep(**grid, storage=tmp_path / "sweep", dry_run=True)[0]["status"] == "failed"
+    partial = evaluations(failed)
+    created, loaded = TinyModel.created, TinyModel.loaded
+    monkeypatch.setattr(TinyModel, "crash_at", 50)
+    with pytest.warns(RuntimeWarning):
+        again, = experiments.sweep(**grid, storage=tmp_path / "sweep")
+    assert (again["steps"], again["evaluations"], again["checkpoint"]) == (0, 0, None)
+    assert sorted(path.name for path in folder.iterdir()) == ["config.json", "error.txt"]
+    monkeypatch.setattr(TinyModel, "crash_at", None)
+    restarted, = experiments.sweep(**grid, storage=tmp_path / "sweep")
+    assert (TinyModel.created, TinyModel.loaded) == (created + 2, loaded)  # new models from step 0, nothing loaded
+    uninterrupted, = experiments.sweep(**grid, storage=tmp_path / "reference")
+    assert restarted["status"] == "done" and restarted["steps"] == 300 and not (folder / "error.txt").exists()
+    assert evaluations(restarted) == evaluations(uninterrupted) and evaluations(restarted)[:2] == partial
+    assert sorted(path.name for path in folder.glob("model-*")) == ["model-300.json"]
+    assert json.loads((folder / "model-300.json").read_text())["num_timesteps"] == 300
+    assert {key: value for key, value in restarted.items() if key not in ("wall_time", "cpu_time", "path", "checkpoint")} == \
+        {key: value for key, value in uninterrupted.items() if key not in ("wall_time", "cpu_time", "path", "checkpoint")}
+
+
+def test_an_external_class_s_torch_gets_the_trial_s_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With torch imported (here a stand-in module: the tests need no torch), an external trial
+    learns with torch.set_num_threads(blas_threads), and the count is restored after the trial."""
+    class Torch:
+        threads = 8
+
+        def get_num_threads(self) -> int:
+            return self.threads
+
+        def set_num_threads(self, threads: int) -> None:
+            self.threads = threads
+
+    torch = Torch()
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setattr(TinyModel, "torch_threads", [])
+    row, = experiments.sweep(**{**BESIDE, "algorithms": [TinyModel], "seeds": [0], "timesteps": 200}, storage=tmp_path)
+    assert row["torch_threads"] == 1 and TinyModel.torch_threads == [1, 1] and torch.threads == 8
+
+
+def test_external_class_errors_name_the_problem_before_any_trial_runs(tmp_path: Path) -> None:
+    storage = tmp_path / "sweep"
+
+    def sweep(algorithms: list[Any], **arguments: Any) -> None:
+        experiments.sweep(**{**BESIDE, "algorithms": algorithms, "hyperparameters": None, **arguments}, storage=storage)
+
+    class Local(TinyModel):
+        pass
+
+    interface = r"needs Stable-Baselines3's interface: Cls\(policy, env, seed=\.\.\., \*\*hyperparameters\), learn"
+    cases: list[tuple[list[Any], dict[str, Any], str]] = [
+        ([NoSave], {}, rf"NoSave lacks \['set_env', 'save', 'load'\]; an external algorithm {interface}"),
+        ([{"algorithm": TinyModel, "hyperparameters": {"learning_rat": 1e-3}}], {},
+         rf"{re.escape(TINY)} on Pendulum-v1 with .*: unknown hyperparameters \['learning_rat'\] for {re.escape(TINY)}; its "
+         r"constructor takes \['learning_rate', 'policy_kwargs', 'verbose'\]"),
+        ([TinyModel, "SAC"], {"hyperparameters": {"batch_size": 64}}, r"unknown hyperparameters \['batch_size'\]"),
+        ([OldLearn], {}, r"OldLearn\.learn cannot be called as learn\(total_timesteps, reset_num_timesteps=False\): "
+                         r".*reset_num_timesteps"),
+        (["no_such_library_xyz:SAC"], {}, r"cannot import 'no_such_library_xyz:SAC': ModuleNotFoundError"),
+        (["flowrl.experiments:NoSuchClass"], {}, r"module 'flowrl.experiments' has no 'NoSuchClass'"),
+        (["flowrl.experiments:sweep"], {}, r"unknown algorithm <function sweep"),
+        (["json:dumps"], {}, r"json:dumps is not a class \(function\)"),
+        ([Local], {}, r"Local cannot be imported by its name in a trial's process; define it at the top level"),
+        ([{"algorithm": TinyModel, "policy": ""}], {}, r"algorithms\[0\]: policy must be a non-empty string"),
+        ([{"algorithm": "SAC", "policy": "MlpPolicy"}], {}, r"algorithms\[0\]: 'policy' is an external class's first"),
+        ([TinyModel], {"dataset": "pendulum/demo-v0"}, rf"algorithms\[0\]: {re.escape(TINY)} is another library's class, which the "
+                                                       r"sweep cannot pretrain on the dataset 'pendulum/demo-v0'"),
+        ([TinyModel], {"hyperparameters": {"policy": "MlpPolicy"}}, r"\['policy'\] cannot be swept this way"),
+    ]
+    for algorithms, arguments, message in cases:
+        with pytest.raises(flowrl.InvalidArgumentError, match=message):
+            sweep(algorithms, **arguments)
+    assert not storage.exists()
+    spec = experiments.expand([TinyModel], ["Pendulum-v1"], [0], 100)[0]
+    with pytest.raises(flowrl.InvalidArgumentError, match="callback= is a flowrl callback"):
+        experiments.run_trial(spec, storage / spec.name, callback=StopAt(50))
+    assert not storage.exists()
+    # flowrl's own classes by reference are flowrl's algorithms, resumable
+    assert [experiments.expand([name], ["Pendulum-v1"], [0], 100)[0].algorithm for name in ("flowrl:SAC", "flowrl.sac:SAC")] \
+        == ["SAC", "SAC"]

@@ -11,6 +11,10 @@ trials (on Ray Tune, or serially in this process), and a report with honest stat
 An entry of ``algorithms`` may carry settings of its own and a label, so that a benchmark's rows
 go into one call: ``{"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters":
 {"velocity": "gated"}}``, ``{"algorithm": "SAC", "label": "sac-scratch", "dataset": None}``.
+Another library's class with Stable-Baselines3's interface runs beside flowrl's, on the same
+evaluation protocol: ``{"algorithm": "stable_baselines3:SAC", "label": "sb3-sac"}`` (imported when
+the sweep checks its trials and in each trial, never by flowrl); such a trial cannot resume from
+a checkpoint, and starts again from step 0 when interrupted.
 
 The same call over the same storage resumes: finished trials (``result.json`` in their folder)
 are read, not run again; interrupted ones continue from their last checkpoint and end exactly as
@@ -83,11 +87,22 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         ``label`` (the name of its rows in :func:`report` and the prefix of its trial folders),
         ``hyperparameters`` (a grid of its own, crossed with the sweep's; a key may be set in one
         of the two only), ``dataset`` and ``pretrain_steps`` (instead of the sweep's; ``"dataset":
-        None`` runs the entry without pretraining)::
+        None`` runs the entry without pretraining), ``policy`` (an external class's)::
 
             [{"algorithm": "SWFP", "label": "swfp-w2x100", "hyperparameters": {"w2_scale": 40}},
              {"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters": {"velocity": "gated"}},
-             {"algorithm": "SAC", "label": "sac-scratch", "dataset": None}]
+             {"algorithm": "SAC", "label": "sac-scratch", "dataset": None},
+             {"algorithm": "stable_baselines3:SAC", "label": "sb3-sac", "policy": "MlpPolicy"}]
+
+        An *external* algorithm is any other class with Stable-Baselines3's interface
+        (``Cls(policy, env, seed=..., **hyperparameters)``, ``learn(total_timesteps,
+        reset_num_timesteps=False)``, ``predict(observation, deterministic=True)``,
+        ``set_env(env)``, ``save(path)``, ``Cls.load(path, env=...)``, ``num_timesteps``), given
+        as the class (defined at the top level of an importable module) or as ``"module:Class"``,
+        which is imported when the sweep checks its trials and in each trial's process. It is
+        created with ``policy`` (default ``"MlpPolicy"``), learns and is evaluated as flowrl's
+        algorithms are, and saved with its own ``save``; it cannot be pretrained on a dataset, and
+        an interrupted trial of it starts again from step 0 (its row has ``resumable: False``).
     envs : sequence of str
         Gymnasium environment ids.
     seeds : sequence of int
@@ -99,8 +114,9 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         candidates, each other value fixed; a list-valued hyperparameter is given as a list of
         lists (``{"hidden_sizes": [[64, 64], [256, 256]]}``). Or a list of explicit configurations.
         Every key must be a keyword of every algorithm in the sweep (Stable-Baselines3's names
-        included), or the sweep stops before running, naming it; a key for some algorithms only
-        goes into their entries' own ``hyperparameters``.
+        included; an external class's constructor signature is read with :func:`inspect.signature`),
+        or the sweep stops before running, naming it; a key for some algorithms only goes into
+        their entries' own ``hyperparameters``.
     eval_every : int, optional
         Steps between evaluations and checkpoints (default: a tenth of ``timesteps``).
     eval_episodes : int
@@ -123,7 +139,9 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
         Ray resources per trial (one CPU: a 2-core machine runs two trials at once).
     blas_threads : int
         OpenBLAS threads per trial's agent (``OPENBLAS_NUM_THREADS`` and
-        :func:`flowrl.set_blas_threads`; the count is recorded in each row).
+        :func:`flowrl.set_blas_threads`; the count is recorded in each row), and PyTorch's
+        (``torch.set_num_threads``) in an external class's trial when its library imported torch
+        (restored after the trial).
     max_failures : int
         Ray only: retries of a failed trial, each resuming from its last checkpoint.
     max_concurrent_trials : int, optional
@@ -142,19 +160,23 @@ def sweep(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int], 
     -------
     list of dict
         One row per trial, in grid order (entry of ``algorithms``, env, configuration, seed):
-        ``trial`` (folder name), ``algorithm``, ``label`` (None outside labelled entries), ``env``,
-        ``seed``, ``hyperparameters``, ``dataset``, ``status``
-        (``"done"``, ``"stopped"`` by a callback, ``"failed"``), ``final_return`` (the last
-        evaluation's mean return), ``best_return`` and ``best_step``, ``steps``, ``wall_time`` and
-        ``cpu_time`` (s, the trial process's, summed over resumptions), ``evaluations``,
-        ``blas_threads``, ``path``, ``checkpoint``; a failed trial's row has ``error`` and its
-        progress so far.
+        ``trial`` (folder name), ``algorithm`` (the name, or an external class's
+        ``"module:Class"``), ``label`` (None outside labelled entries), ``policy`` (an external
+        class's, else None), ``env``, ``seed``, ``hyperparameters``, ``dataset``, ``status``
+        (``"done"``, ``"stopped"`` by a callback, ``"failed"``), ``resumable`` (False for an
+        external class), ``final_return`` (the last evaluation's mean return), ``best_return`` and
+        ``best_step``, ``steps``, ``wall_time`` and ``cpu_time`` (s, the trial process's, summed
+        over resumptions), ``evaluations``, ``blas_threads`` (and ``torch_threads`` for an
+        external class: None without torch), ``path``, ``checkpoint`` (the model file of an
+        external class); a failed trial's row has ``error`` and its progress so far.
 
     Raises
     ------
     InvalidArgumentError
         Before any trial runs: an unknown algorithm, entry key, env or hyperparameter (named, with
-        the algorithm and label it was given to), a bad value, a dataset that does not fit an env,
+        the algorithm and label it was given to), a bad value, an external class that does not
+        import or lacks a method of the interface (named), a dataset that does not fit an env or is
+        given to an external class,
         a trial folder in ``storage`` holding another setting of the same trial, or one whose
         stored hyperparameters no longer resolve to the same agent configuration (a key renamed,
         such as SWFP's ``tau``, now ``jko_step``, or a default changed since).

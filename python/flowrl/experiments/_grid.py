@@ -9,6 +9,11 @@ own (:data:`ENTRY_KEYS`)::
 
     {"algorithm": "SACFlow", "label": "sac-flow-gated", "hyperparameters": {"velocity": "gated"}}
     {"algorithm": "SAC", "label": "sac-scratch", "dataset": None}      # no pretraining in this row
+    {"algorithm": "stable_baselines3:SAC", "label": "sb3-sac", "policy": "MlpPolicy"}   # another library's class
+
+An algorithm other than flowrl's (:data:`ALGORITHMS`) is *external*: a class with
+Stable-Baselines3's interface, kept in the spec as its ``"module:Class"`` reference (see
+:mod:`~flowrl.experiments._external`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..rldt import RLDT
 from ..sac import SAC
 from ..sac_flow import SACFlow
 from ..swfp import SWFP
+from . import _external
 
 #: The algorithms a sweep runs, by their class names (matched without regard to case).
 ALGORITHMS: dict[str, type[Agent]] = {"SAC": SAC, "SWFP": SWFP, "SACFlow": SACFlow, "RLDT": RLDT, "FlowBC": FlowBC}
@@ -42,11 +48,12 @@ Hyperparameters = Union[None, Mapping[str, Any], Sequence[Mapping[str, Any]]]
 #: The fields of a :class:`TrialSpec` that decide its result or its row in a report (checked
 #: against a folder's ``config.json`` before resuming in it).
 IDENTITY_FIELDS = ("algorithm", "env", "seed", "hyperparameters", "timesteps", "eval_every", "eval_episodes",
-                   "dataset", "pretrain_steps", "label")
+                   "dataset", "pretrain_steps", "label", "policy")
 
 #: The keys of a mapping in ``algorithms``: the algorithm (required), the label of its rows, its
-#: own hyperparameter grid, and its own dataset and pretraining steps (``dataset: None``: none).
-ENTRY_KEYS = ("algorithm", "label", "hyperparameters", "dataset", "pretrain_steps")
+#: own hyperparameter grid, its own dataset and pretraining steps (``dataset: None``: none), and
+#: an external class's policy argument (default :data:`~flowrl.experiments._external.DEFAULT_POLICY`).
+ENTRY_KEYS = ("algorithm", "label", "hyperparameters", "dataset", "pretrain_steps", "policy")
 
 #: The Python-side settings of the learning loop that hyperparameters decide, recorded with the
 #: core's configuration in a trial's ``config.json`` (see :func:`agent_configuration`).
@@ -66,7 +73,7 @@ class TrialSpec:
     Attributes
     ----------
     algorithm : str
-        A key of :data:`ALGORITHMS`.
+        A key of :data:`ALGORITHMS`, or an external class's ``"module:Class"`` reference.
     env : str
         A Gymnasium environment id.
     seed : int
@@ -89,6 +96,8 @@ class TrialSpec:
         OpenBLAS threads of the agent (does not change the result on one machine).
     label : str or None
         The name of the trial's row in a report (an entry's ``label``); None: the algorithm's name.
+    policy : str or None
+        An external class's first argument (``"MlpPolicy"``); None for flowrl's algorithms.
     """
 
     algorithm: str
@@ -103,6 +112,7 @@ class TrialSpec:
     name: str = ""
     blas_threads: int = 1
     label: Optional[str] = None
+    policy: Optional[str] = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON values."""
@@ -126,6 +136,12 @@ class TrialSpec:
         except TypeError as error:
             raise InvalidArgumentError(f"trial spec: {error}") from None
 
+    @property
+    def external(self) -> bool:
+        """Whether the algorithm is another library's class (not one of :data:`ALGORITHMS`): its
+        trial cannot resume from a checkpoint, and starts again from step 0 when interrupted."""
+        return self.algorithm not in ALGORITHMS
+
     def identity(self) -> dict[str, Any]:
         """The fields that decide the trial's result."""
         return {key: getattr(self, key) for key in IDENTITY_FIELDS}
@@ -142,23 +158,33 @@ class TrialSpec:
         return f"{self.algorithm}{label} on {self.env} with {self.hyperparameters}"
 
 
-def algorithm_class(name: Any) -> tuple[str, type[Agent]]:
-    """The canonical name and class of an algorithm named ``name`` (case-insensitive).
+def algorithm_name(algorithm: Any) -> str:
+    """How a trial spec names an algorithm: the key of :data:`ALGORITHMS` for flowrl's classes
+    (given as the class, its name in any case, or ``"flowrl:SAC"``), else the ``"module:Class"``
+    reference of an external class (given as the class or the reference, which is not imported
+    here; a subclass of flowrl's classes is external too).
 
     Raises
     ------
     InvalidArgumentError
-        Naming ``name`` and listing the algorithms.
+        Naming ``algorithm``: an unknown name (listing flowrl's algorithms), or a class that a
+        trial process cannot import by its name.
     """
-    if isinstance(name, type) and issubclass(name, Agent):
+    if isinstance(algorithm, type):
         for key, cls in ALGORITHMS.items():
-            if cls is name:
-                return key, cls
-    if isinstance(name, str):
-        for key, cls in ALGORITHMS.items():
-            if key.lower() == name.lower():
-                return key, cls
-    raise InvalidArgumentError(f"unknown algorithm {name!r}; sweep runs {sorted(ALGORITHMS)}")
+            if cls is algorithm:
+                return key
+        return _external.reference(algorithm)
+    if isinstance(algorithm, str):
+        for key in ALGORITHMS:
+            if key.lower() == algorithm.lower():
+                return key
+        if _external.is_reference(algorithm):
+            module = algorithm.partition(":")[0]
+            return algorithm_name(_external.resolve(algorithm)) if module.split(".")[0] == "flowrl" else algorithm
+    raise InvalidArgumentError(f"unknown algorithm {algorithm!r}; sweep runs {sorted(ALGORITHMS)}, or another "
+                               "library's class with Stable-Baselines3's interface (the class, or 'module:Class' such "
+                               "as 'stable_baselines3:SAC')")
 
 
 def hyperparameter_grid(hyperparameters: Hyperparameters) -> list[dict[str, Any]]:
@@ -211,7 +237,8 @@ def hyperparameter_grid(hyperparameters: Hyperparameters) -> list[dict[str, Any]
         reserved = sorted(set(configuration) & set(RESERVED_KEYS))
         if reserved:
             raise InvalidArgumentError(f"hyperparameters: {reserved} cannot be swept this way (the sweep sets the seed, "
-                                       "the env and the log folder itself; give seeds with seeds=)")
+                                       "the env and the log folder itself; give seeds with seeds=, and an external "
+                                       "class's policy with its entry's 'policy')")
     seen = [json.dumps(configuration, sort_keys=True) for configuration in configurations]
     if len(set(seen)) != len(seen):
         raise InvalidArgumentError("hyperparameters: a configuration is given twice")
@@ -245,12 +272,14 @@ def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int],
     Parameters
     ----------
     algorithms : sequence
-        Each an algorithm (a name of :data:`ALGORITHMS`, case-insensitive, or the class) run with
+        Each an algorithm (a name of :data:`ALGORITHMS`, case-insensitive, or the class, or an
+        external class or its ``"module:Class"``, see :func:`algorithm_name`) run with
         ``hyperparameters``, or a mapping with the keys of :data:`ENTRY_KEYS`: ``algorithm``
         (required), ``label`` (its rows' name in reports and its folders' prefix), ``hyperparameters``
         (a grid of its own, crossed with the sweep's, which must not set the same keys),
         ``dataset`` and ``pretrain_steps`` (instead of the sweep's; ``dataset: None`` runs the entry
-        without pretraining).
+        without pretraining), ``policy`` (an external class's first argument, default
+        ``"MlpPolicy"``).
     envs, seeds, timesteps, hyperparameters, eval_every, eval_episodes, dataset, pretrain_steps, blas_threads
         As :func:`flowrl.experiments.sweep` takes them.
 
@@ -263,7 +292,9 @@ def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int],
     InvalidArgumentError
         Naming the bad argument: an unknown algorithm or entry key, an env that is not an id
         string, a seed out of range or repeated, a non-positive budget, a hyperparameter set both
-        by the sweep and by an entry, two entries with the same trials, two trials in one folder.
+        by the sweep and by an entry, a policy for flowrl's algorithm or a dataset for an external
+        one, two entries with the same trials, two trials in one folder. An external class's
+        reference is not imported here.
     """
     envs = _as_list(envs, "envs")
     seeds = _as_list(seeds, "seeds")
@@ -286,7 +317,7 @@ def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int],
     _check_distinct(entries)
     specs = [TrialSpec(entry.algorithm, env, seed, configuration, timesteps, eval_every, eval_episodes, entry.dataset,
                        entry.pretrain_steps, folder_name(entry.label or entry.algorithm, env, configuration, seed),
-                       blas_threads, entry.label)
+                       blas_threads, entry.label, entry.policy)
              for entry in entries for env in envs for configuration in entry.configurations for seed in seeds]
     if len({spec.name for spec in specs}) != len(specs):  # two configurations that print alike: name them by hash
         specs = [TrialSpec(**{**spec.to_dict(), "name": folder_name(spec.configuration[0], spec.env,
@@ -304,13 +335,14 @@ def expand(algorithms: Sequence[Any], envs: Sequence[str], seeds: Sequence[int],
 @dataclass(frozen=True)
 class _Entry:
     """One entry of ``algorithms``: its algorithm, label, configurations (the sweep's grid crossed
-    with its own), dataset and pretraining steps."""
+    with its own), dataset, pretraining steps and an external class's policy argument."""
 
     algorithm: str
     label: Optional[str]
     configurations: list[dict[str, Any]]
     dataset: Optional[str]
     pretrain_steps: int
+    policy: Optional[str] = None
 
 
 def _entry(entry: Any, index: int, shared: _Entry) -> _Entry:
@@ -319,11 +351,12 @@ def _entry(entry: Any, index: int, shared: _Entry) -> _Entry:
     Raises
     ------
     InvalidArgumentError
-        Naming ``algorithms[index]``: an unknown algorithm or key, a bad label, a hyperparameter
-        set by both the sweep and the entry.
+        Naming ``algorithms[index]``: an unknown algorithm or key, a bad label or policy, a
+        hyperparameter set by both the sweep and the entry, a policy for one of flowrl's
+        algorithms, a dataset for an external class.
     """
     if not isinstance(entry, Mapping):
-        return _Entry(algorithm_class(entry)[0], None, shared.configurations, shared.dataset, shared.pretrain_steps)
+        entry = {"algorithm": entry}
     where = f"algorithms[{index}]"
     unknown = [key for key in entry if key not in ENTRY_KEYS]
     if unknown:
@@ -331,9 +364,20 @@ def _entry(entry: Any, index: int, shared: _Entry) -> _Entry:
                                    "settings go under its hyperparameters)")
     if "algorithm" not in entry:
         raise InvalidArgumentError(f"{where} names no algorithm (its 'algorithm' key)")
+    try:
+        algorithm = algorithm_name(entry["algorithm"])
+    except InvalidArgumentError as error:
+        raise InvalidArgumentError(f"{where}: {error}") from None
     label = entry.get("label")
     if label is not None and (not isinstance(label, str) or not label.strip()):
         raise InvalidArgumentError(f"{where}: label must be a non-empty string, got {label!r}")
+    external = algorithm not in ALGORITHMS
+    if "policy" in entry and not external:
+        raise InvalidArgumentError(f"{where}: 'policy' is an external class's first argument; {algorithm}'s settings "
+                                   "go under its hyperparameters")
+    policy = entry.get("policy", _external.DEFAULT_POLICY) if external else None
+    if external and (not isinstance(policy, str) or not policy):
+        raise InvalidArgumentError(f"{where}: policy must be a non-empty string (such as 'MlpPolicy'), got {policy!r}")
     try:
         own = hyperparameter_grid(entry.get("hyperparameters"))
     except InvalidArgumentError as error:
@@ -349,16 +393,21 @@ def _entry(entry: Any, index: int, shared: _Entry) -> _Entry:
     dataset = _dataset_reference(entry["dataset"]) if "dataset" in entry else shared.dataset
     pretrain_steps = (_checks.integer(entry["pretrain_steps"], f"{where}.pretrain_steps", 0, 2**53)
                       if "pretrain_steps" in entry else shared.pretrain_steps)
-    return _Entry(algorithm_class(entry["algorithm"])[0], label, configurations, dataset, pretrain_steps)
+    if external and dataset is not None:
+        raise InvalidArgumentError(f"{where}: {algorithm} is another library's class, which the sweep cannot pretrain "
+                                   f"on the dataset {dataset!r} (only flowrl's algorithms pretrain); give the entry "
+                                   "\"dataset\": None to run it from scratch")
+    return _Entry(algorithm, label, configurations, dataset, pretrain_steps, policy)
 
 
 def _check_distinct(entries: list[_Entry]) -> None:
     """Raises InvalidArgumentError when two entries have a trial in common (the same algorithm,
-    hyperparameters, dataset and pretraining steps: the same results under two names)."""
-    seen: dict[tuple[str, str, Optional[str], int], int] = {}
+    policy, hyperparameters, dataset and pretraining steps: the same results under two names)."""
+    seen: dict[tuple[str, Optional[str], str, Optional[str], int], int] = {}
     for index, entry in enumerate(entries):
         for configuration in entry.configurations:
-            key = (entry.algorithm, json.dumps(configuration, sort_keys=True), entry.dataset, entry.pretrain_steps)
+            key = (entry.algorithm, entry.policy, json.dumps(configuration, sort_keys=True), entry.dataset,
+                   entry.pretrain_steps)
             first = seen.setdefault(key, index)
             if first != index:
                 raise InvalidArgumentError(f"algorithms[{first}] and algorithms[{index}] both run {entry.algorithm} with "
@@ -368,7 +417,8 @@ def _check_distinct(entries: list[_Entry]) -> None:
 def agent_configuration(spec: TrialSpec, observation_space: Optional[gym.Space] = None,
                         action_space: Optional[gym.Space] = None) -> dict[str, Any]:
     """What a trial's hyperparameters resolve to: the configuration of its agent, created once
-    (untrained) for the env's spaces.
+    (untrained) for the env's spaces. An external class is imported and its interface and
+    constructor's signature checked instead (nothing is created).
 
     Parameters
     ----------
@@ -383,13 +433,23 @@ def agent_configuration(spec: TrialSpec, observation_space: Optional[gym.Space] 
         reports it), "python": the loop's settings of LOOP_SETTINGS that were given}`` as JSON
         values. A trial's ``config.json`` records it, so that a resumed trial whose
         hyperparameters now mean something else (a renamed key, a changed default) is refused.
+        For an external class, ``{"external": {"class", "policy", "version"}}`` (the version of
+        its top-level package, recorded, not compared).
 
     Raises
     ------
     InvalidArgumentError
         Naming the algorithm (and label), env and hyperparameters: an unknown key or bad value, or
-        an env that cannot be made.
+        an env that cannot be made; for an external class, a reference that does not import, a
+        missing method or a hyperparameter its constructor does not take.
     """
+    if spec.external:
+        try:
+            _external.check_interface(_external.resolve(spec.algorithm), spec.algorithm, spec.policy,
+                                      spec.hyperparameters)
+        except InvalidArgumentError as error:
+            raise InvalidArgumentError(f"{spec.describe()}: {error}") from None
+        return {"external": {"class": spec.algorithm, "policy": spec.policy, "version": _external.version(spec.algorithm)}}
     if observation_space is None or action_space is None:
         observation_space, action_space = _spaces(spec.env)
     try:
@@ -407,9 +467,9 @@ def agent_configuration(spec: TrialSpec, observation_space: Optional[gym.Space] 
 
 
 def validate(specs: Sequence[TrialSpec]) -> dict[str, dict[str, Any]]:
-    """Creates each trial's agent once (not trained) and loads each dataset, so that an unknown
-    env, an unknown or out-of-range hyperparameter or a dataset that does not fit fails before any
-    trial runs.
+    """Creates each trial's agent once (not trained; an external class is imported and its
+    signatures checked) and loads each dataset, so that an unknown env, an unknown or out-of-range
+    hyperparameter or a dataset that does not fit fails before any trial runs.
 
     Returns
     -------

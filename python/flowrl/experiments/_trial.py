@@ -20,10 +20,19 @@ The folder of a trial::
     state.json           the commit point: step, checkpoint file, evaluations so far, wall time
     result.json          written last: the trial's row; its presence marks the trial done
     error.txt            the traceback of the last failure (removed when the trial completes)
+
+An external class's trial (another library's, :mod:`~flowrl.experiments._external`) learns,
+evaluates and commits the same way, with the model its own ``save`` writes (``model-N``, plus the
+suffix the class adds, such as SB3's ``.zip``) in place of the checkpoint and no
+``progress.csv``. That model has no replay buffer or random state, so such a trial cannot resume:
+an interrupted one starts again from step 0, its state, evaluations and models replaced, and its
+row says ``resumable: False``. A finished one is read back like any other.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
 import json
 import math
@@ -41,6 +50,8 @@ from ..agent import Agent
 from ..callbacks import MaybeCallback
 from ..errors import InvalidArgumentError
 from ..evaluation import evaluate_episodes
+from ..protocols import Predictor
+from . import _external
 from ._grid import ALGORITHMS, TrialSpec, agent_configuration
 
 CONFIG_FILE = "config.json"
@@ -52,6 +63,10 @@ EVALUATIONS_FILE = "evaluations.json"
 EVALUATIONS_CSV = "evaluations.csv"
 ERROR_FILE = "error.txt"
 PROGRESS_FILE = "progress.csv"
+#: The latest agent after N steps: flowrl's checkpoint (``.format(step=N)``), and the stem an
+#: external class's ``save`` is given; each with the pattern of its older files, removed after a commit.
+CHECKPOINT, CHECKPOINTS = "checkpoint-{step}.flowrl", "checkpoint-*.flowrl"
+MODEL, MODELS = "model-{step}", "model-*"
 
 #: What a derived seed is for (the third entry of the seed sequence).
 _TRAINING_ENV, _EVALUATION_ENV = 0, 1
@@ -87,7 +102,8 @@ def run_trial(spec: TrialSpec, folder: os.PathLike[str] | str, callback: MaybeCa
         its row is returned and nothing runs. A folder with ``state.json`` continues from its
         checkpoint.
     callback : flowrl callback, optional
-        Passed to every ``learn`` chunk (it sees ``num_timesteps`` of the whole trial).
+        Passed to every ``learn`` chunk (it sees ``num_timesteps`` of the whole trial); not for
+        an external class's trial.
     reporter : callable, optional
         Called with ``{"step", "mean_return", "best_return"}`` after each evaluation.
 
@@ -100,12 +116,17 @@ def run_trial(spec: TrialSpec, folder: os.PathLike[str] | str, callback: MaybeCa
     ------
     InvalidArgumentError
         If the folder holds a trial of another spec (``config.json`` differs), or one whose
-        hyperparameters resolved to another agent configuration (see :func:`check_config`).
+        hyperparameters resolved to another agent configuration (see :func:`check_config`); a
+        ``callback`` for an external class's trial.
     Exception
         Whatever the trial raised; the traceback is also written to ``error.txt`` and the last
-        checkpoint is kept, so the next call resumes from it.
+        checkpoint is kept, so the next call resumes from it (an external class's trial starts
+        again from step 0).
     """
     folder = Path(folder).absolute()
+    if spec.external and callback is not None:
+        raise InvalidArgumentError(f"{spec.describe()}: callback= is a flowrl callback, which another library's "
+                                   "learn does not take")
     configuration = agent_configuration(spec)
     finished = read_json(folder / RESULT_FILE)
     if finished is not None:
@@ -143,7 +164,8 @@ def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], w
         renamed or a default changed since, naming the keys; a core key added since is no change
         when it has its default, which keeps the old behaviour); and when a ``config.json`` written
         before configurations were recorded sets a key that has been renamed since (its meaning
-        then cannot be told).
+        then cannot be told). An external class's recorded configuration is not compared (its
+        library's defaults cannot be read).
     """
     path = folder / CONFIG_FILE
     stored = read_json(path)
@@ -158,6 +180,8 @@ def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], w
             f"{folder} holds a trial with other settings ({', '.join(f'{key}={stored.get(key)!r}' for key in differences)}"
             f" where this sweep has {', '.join(f'{key}={expected[key]!r}' for key in differences)}); use another "
             f"storage folder, or remove that trial's folder to run it again")
+    if spec.external:
+        return
     then = stored.get(AGENT_CONFIGURATION)
     if then is None:
         renamed = _schema.schema(ALGORITHMS[spec.algorithm].algorithm).renamed_keys
@@ -209,53 +233,81 @@ def read_spec(folder: Path) -> TrialSpec:
 
 
 def _run(spec: TrialSpec, folder: Path, callback: MaybeCallback, reporter: Optional[Reporter]) -> dict[str, Any]:
-    blas_threads = limit_blas_threads(spec.blas_threads)
+    threads: dict[str, Optional[int]] = {"blas_threads": limit_blas_threads(spec.blas_threads)}
     clock = _Clock()
     env = gym.make(spec.env)
     evaluation_env = gym.make(spec.env)
-    cls = ALGORITHMS[spec.algorithm]
-    state = read_json(folder / STATE_FILE)
     try:
-        if state is None:
-            agent: Agent = cls(env, seed=spec.seed, log_dir=folder, **spec.hyperparameters)
-            step, evaluations = 0, []
-            if spec.dataset is not None:
-                agent.pretrain(spec.dataset, steps=spec.pretrain_steps)
-                evaluations.append(_evaluate(agent, evaluation_env, spec, 0))
-                _commit(folder, agent, 0, evaluations, clock.times())
-        else:
-            step = int(state["step"])
-            clock.resume(state)
-            agent = cls.load(folder / state["checkpoint"], env=env)
-            agent.log_dir = str(folder)
-            if agent.num_timesteps != step:
-                raise InvalidArgumentError(f"{folder / state['checkpoint']} holds {agent.num_timesteps} steps; "
-                                           f"state.json says {step}")
-            evaluations = [record for record in read_json(folder / EVALUATIONS_FILE) or [] if record["step"] <= step]
-            _truncate_progress(folder / PROGRESS_FILE, step)
-        stopped = False
-        while step < spec.timesteps and not stopped:
-            if step > 0:  # a new episode from an env state the step decides (the env is not checkpointed)
-                env.reset(seed=derived_seed(spec.seed, step, _TRAINING_ENV))
-                agent.set_env(env)
-            target = min(step + spec.eval_every, spec.timesteps)
-            agent.learn(target - step, callback=callback, reset_num_timesteps=step == 0)
-            stopped = agent.num_timesteps < target  # a callback stopped training
-            step = agent.num_timesteps
-            evaluations.append(_evaluate(agent, evaluation_env, spec, step))
-            _commit(folder, agent, step, evaluations, clock.times())
-            if reporter is not None:
-                reporter({"step": step, "mean_return": evaluations[-1]["mean_return"],
-                          "best_return": max(record["mean_return"] for record in evaluations)})
+        with (_external.torch_threads(spec.blas_threads) if spec.external else contextlib.nullcontext()) as torch_threads:
+            if spec.external:
+                threads["torch_threads"] = torch_threads
+                agent, step, evaluations = _start_external(spec, folder, env)
+            else:
+                agent, step, evaluations = _start(spec, folder, env, evaluation_env, clock)
+            stopped = False
+            while step < spec.timesteps and not stopped:
+                if step > 0:  # a new episode from an env state the step decides (the env is not checkpointed)
+                    env.reset(seed=derived_seed(spec.seed, step, _TRAINING_ENV))
+                    agent.set_env(env)
+                target = min(step + spec.eval_every, spec.timesteps)
+                agent.learn(target - step, reset_num_timesteps=step == 0, **({} if callback is None else {"callback": callback}))
+                stopped = agent.num_timesteps < target  # a callback stopped training
+                step = agent.num_timesteps
+                evaluations.append(_evaluate(agent, evaluation_env, spec, step))
+                _commit(folder, agent, spec, step, evaluations, clock.times())
+                if reporter is not None:
+                    reporter({"step": step, "mean_return": evaluations[-1]["mean_return"],
+                              "best_return": max(record["mean_return"] for record in evaluations)})
         state = read_json(folder / STATE_FILE) or {}
-        row = _row(spec, folder, evaluations, step, {**clock.times(), **state}, state.get("checkpoint"), blas_threads,
+        row = _row(spec, folder, evaluations, step, {**clock.times(), **state}, state.get("checkpoint"), threads,
                    "stopped" if stopped else "done")
         write_json(folder / RESULT_FILE, row)
-        agent.close()
+        if not spec.external:
+            agent.close()
         return row
     finally:
         env.close()
         evaluation_env.close()
+
+
+def _start(spec: TrialSpec, folder: Path, env: gym.Env, evaluation_env: gym.Env,
+           clock: _Clock) -> tuple[Agent, int, list[dict[str, Any]]]:
+    """flowrl's agent, its step and evaluations: loaded from the checkpoint ``state.json`` names
+    (the evaluations and log rows after it dropped), or created (pretrained, evaluated and
+    committed at step 0 when the trial has a dataset)."""
+    cls = ALGORITHMS[spec.algorithm]
+    state = read_json(folder / STATE_FILE)
+    if state is None:
+        agent: Agent = cls(env, seed=spec.seed, log_dir=folder, **spec.hyperparameters)
+        evaluations: list[dict[str, Any]] = []
+        if spec.dataset is not None:
+            agent.pretrain(spec.dataset, steps=spec.pretrain_steps)
+            evaluations.append(_evaluate(agent, evaluation_env, spec, 0))
+            _commit(folder, agent, spec, 0, evaluations, clock.times())
+        return agent, 0, evaluations
+    step = int(state["step"])
+    clock.resume(state)
+    agent = cls.load(folder / state["checkpoint"], env=env)
+    agent.log_dir = str(folder)
+    if agent.num_timesteps != step:
+        raise InvalidArgumentError(f"{folder / state['checkpoint']} holds {agent.num_timesteps} steps; "
+                                   f"state.json says {step}")
+    evaluations = [record for record in read_json(folder / EVALUATIONS_FILE) or [] if record["step"] <= step]
+    _truncate_progress(folder / PROGRESS_FILE, step)
+    return agent, step, evaluations
+
+
+def _start_external(spec: TrialSpec, folder: Path, env: gym.Env) -> tuple[Any, int, list[dict[str, Any]]]:
+    """A new model of an external class at step 0, created as ``Cls(policy, env, seed=seed,
+    **hyperparameters)`` with a copy of the hyperparameters (Stable-Baselines3 adds keys to a
+    ``policy_kwargs`` dict it is given); what an interrupted attempt left (``state.json`` first,
+    then its evaluations and models) is removed, since it cannot resume."""
+    for name in (STATE_FILE, EVALUATIONS_FILE, EVALUATIONS_CSV):
+        (folder / name).unlink(missing_ok=True)
+    for old in folder.glob(MODELS):
+        old.unlink()
+    cls = _external.resolve(spec.algorithm)
+    return cls(spec.policy, env, seed=spec.seed, **copy.deepcopy(spec.hyperparameters)), 0, []
 
 
 class _Clock:
@@ -274,52 +326,73 @@ class _Clock:
                 "cpu_time": self.cpu_before + time.process_time() - self.cpu}
 
 
-def _evaluate(agent: Agent, env: Any, spec: TrialSpec, step: int) -> dict[str, Any]:
+def _evaluate(agent: Predictor, env: Any, spec: TrialSpec, step: int) -> dict[str, Any]:
     returns, lengths = evaluate_episodes(agent, env, spec.eval_episodes, deterministic=True,
                                          seed=derived_seed(spec.seed, step, _EVALUATION_ENV))
     return {"step": int(step), "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
             "returns": [float(value) for value in returns], "lengths": [int(value) for value in lengths]}
 
 
-def _commit(folder: Path, agent: Agent, step: int, evaluations: list[dict[str, Any]], times: dict[str, float]) -> None:
-    """Checkpoint, then evaluations, then ``state.json`` (the commit point), each written
-    atomically; older checkpoints are removed last."""
-    name = f"checkpoint-{step}.flowrl"
-    agent.save(folder / name, include_replay_buffer=True)
+def _commit(folder: Path, agent: Any, spec: TrialSpec, step: int, evaluations: list[dict[str, Any]],
+            times: dict[str, float]) -> None:
+    """Checkpoint (or an external class's model), then evaluations, then ``state.json`` (the
+    commit point), each written atomically; older checkpoints are removed last."""
+    name = _save(agent, spec, folder, step)
     write_json(folder / EVALUATIONS_FILE, evaluations)
     _write_evaluations_csv(folder / EVALUATIONS_CSV, evaluations)
     write_json(folder / STATE_FILE, {"step": int(step), "checkpoint": name, **times})
-    for old in folder.glob("checkpoint-*.flowrl"):
+    for old in folder.glob(MODELS if spec.external else CHECKPOINTS):
         if old.name != name:
             old.unlink()
 
 
+def _save(agent: Any, spec: TrialSpec, folder: Path, step: int) -> str:
+    """Saves the agent after ``step`` steps into ``folder`` and returns the file's name: flowrl's
+    checkpoint with its replay buffer, or the one file an external class's ``save(folder /
+    "model-N")`` wrote (``model-N`` itself or with a suffix, such as SB3's ``.zip``)."""
+    if not spec.external:
+        name = CHECKPOINT.format(step=step)
+        agent.save(folder / name, include_replay_buffer=True)
+        return name
+    stem = MODEL.format(step=step)
+    agent.save(folder / stem)
+    written = sorted(path.name for path in folder.glob(stem + "*") if path.name == stem or path.name.startswith(stem + "."))
+    if len(written) != 1:
+        raise RuntimeError(f"{spec.algorithm}'s save({folder / stem}) wrote {written or 'nothing'} there; a trial "
+                           "keeps the one file save(path) writes at path (with or without a suffix)")
+    return written[0]
+
+
 def _row(spec: TrialSpec, folder: Path, evaluations: list[dict[str, Any]], step: int, times: dict[str, Any],
-         checkpoint: Optional[str], blas_threads: int, status: str) -> dict[str, Any]:
+         checkpoint: Optional[str], threads: dict[str, Optional[int]], status: str) -> dict[str, Any]:
+    """The trial's row; ``threads``: ``blas_threads`` (and an external trial's ``torch_threads``)."""
     means = [record["mean_return"] for record in evaluations]
     best = int(np.argmax(means)) if means else None
-    return {"trial": spec.name, "algorithm": spec.algorithm, "label": spec.label, "env": spec.env, "seed": spec.seed,
-            "hyperparameters": dict(spec.hyperparameters), "dataset": spec.dataset, "status": status,
+    return {"trial": spec.name, "algorithm": spec.algorithm, "label": spec.label, "policy": spec.policy, "env": spec.env,
+            "seed": spec.seed, "hyperparameters": dict(spec.hyperparameters), "dataset": spec.dataset, "status": status,
+            "resumable": not spec.external,
             "final_return": means[-1] if means else math.nan,
             "best_return": means[best] if best is not None else math.nan,
             "best_step": evaluations[best]["step"] if best is not None else None,
             "steps": int(step), "wall_time": round(float(times.get("wall_time", 0.0)), 3),
             "cpu_time": round(float(times.get("cpu_time", 0.0)), 3), "evaluations": len(evaluations),
-            "blas_threads": blas_threads, "path": str(folder),
+            **threads, "path": str(folder),
             "checkpoint": str(folder / checkpoint) if checkpoint else None}
 
 
 def unfinished_row(spec: TrialSpec, folder: Path, error: Optional[str] = None) -> dict[str, Any]:
     """The row of a trial without ``result.json``: status ``"failed"`` (or ``"pending"`` when it
-    has no error), its evaluations so far, and the last line of its error."""
+    has no error), its evaluations so far (an external class's trial runs them again from step
+    0), and the last line of its error."""
     state = read_json(folder / STATE_FILE) or {}
     step = int(state.get("step", 0))
     evaluations = [record for record in read_json(folder / EVALUATIONS_FILE) or [] if record["step"] <= step]
     if error is None and (folder / ERROR_FILE).exists():
         lines = (folder / ERROR_FILE).read_text().strip().splitlines()
         error = lines[-1] if lines else "failed"
-    row = _row(spec, folder, evaluations, step, state, state.get("checkpoint"),
-               spec.blas_threads, "failed" if error else "pending")
+    threads = {"blas_threads": spec.blas_threads, **({"torch_threads": None} if spec.external else {})}
+    row = _row(spec, folder, evaluations, step, state, state.get("checkpoint"), threads,
+               "failed" if error else "pending")
     row["error"] = error
     return row
 
