@@ -50,13 +50,14 @@ final class ForkJoinTests: XCTestCase {
         XCTAssertEqual(BLAS.productFLOPs - before, UInt64(left + right) * 2 * 64 * 32 * 48)
     }
 
-    /// Every variant of the fingerprint tests (each algorithm and its less common branches), the
+    /// Every variant of the fingerprint tests (each algorithm and its less common branches, SWFP's
+    /// concurrent chains among them), the
     /// layer-normalised critic, and SAC and SAC Flow at Hopper-v5's sizes, where OpenBLAS splits
     /// products over its threads:
     /// the state after pretraining, acting and updates is the same, byte for byte.
     func testSeededRunsAreIdenticalWithOneAndTwoThreads() throws {
         let hopper = #""batch_size": 256, "buffer_size": 1000, "seed": 1"#
-        let variants = SeededResultsTests.variants.map { ($0.0, $0.1, $0.2) }
+        let variants = (SeededResultsTests.variants + SeededResultsTests.moreVariants).map { ($0.0, $0.1, $0.2) }
             + [("sac_hopper", "sac", "{\(hopper)}"), ("sac_flow_hopper", "sac_flow", "{\(hopper), \"flow_steps\": 2}"),
                ("rldt_layer_norm", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "critic_layer_norm": true, "batch_size": 16, "buffer_size": 128, "particles": 4, "actor_batch_size": 8, "seed": 2}"#),
                ("sac_layer_norm_hopper", "sac", "{\(hopper), \"critic_layer_norm\": true}")]

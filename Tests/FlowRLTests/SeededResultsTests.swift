@@ -31,6 +31,14 @@ final class SeededResultsTests: XCTestCase {
         ("rldt_options", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "particles": 3, "actor_batch_size": 8, "kernel": "delta", "reference": "pretrained", "reward_scaling": "running_abs_mean", "exploration": "min_extrp", "exploration_min_step": 1, "seed": 12}"#),
     ]
 
+    /// Further variants, fingerprinted and compared across thread counts (`ForkJoinTests`) but
+    /// without a compatibility checkpoint: the SWFP branches its update runs concurrently.
+    static let moreVariants: [(String, String, String)] = [
+        ("swfp_parallel", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "block_training": "parallel", "solver": "midpoint", "energy_at": "terminal", "policy_delay": 2, "actor_batch_size": 24, "seed": 14}"#),
+        ("swfp_stored", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "old_particles": "stored", "act_with": "prior", "blocks": "separate", "divergence": "logdet", "actor_batch_size": 8, "value_samples": 2, "seed": 15}"#),
+        ("swfp_hopper", "swfp", #"{"batch_size": 256, "buffer_size": 1000, "flow_steps": 2, "seed": 16}"#),
+    ]
+
     static let observationSize = 3, actionSize = 2
 
     /// The fixed data every variant sees.
@@ -76,7 +84,7 @@ final class SeededResultsTests: XCTestCase {
     /// Asserts that a seeded run repeats byte for byte, and prints the fingerprints to compare across a change.
     func testSeededRunsRepeatExactlyAndPrintTheirFingerprints() throws {
         let dump = ProcessInfo.processInfo.environment["FLOWRL_SEEDED_DUMP"]
-        for (label, algorithm, configuration) in Self.variants {
+        for (label, algorithm, configuration) in Self.variants + Self.moreVariants {
             let (state, file, trace) = try Self.run(algorithm: algorithm, configuration: configuration)
             // The same seed twice gives the same bytes (the fingerprints are worth comparing).
             let again = try Self.run(algorithm: algorithm, configuration: configuration)
