@@ -47,18 +47,41 @@ public struct SWFPBlockLoss {
     /// `L_n` for block `n` (a `[1, 1]` variable), with its two distances.
     public func callAsFunction(block n: Int, observations s: Variable, particles: ParticleChain,
                                generator: inout RandomGenerator) -> (loss: Variable, movement: Float, trustRegion: Float) {
-        let tape = s.tape
-        let start = tape.constant(particles[n])
+        loss(of: step(block: n, observations: s, particles: particles, generator: &generator))
+    }
+
+    /// What `L_n` records before it reads Q: block n's step from its old particle with its
+    /// log-volume change (and with `energy_at = "terminal"` the prior's remaining blocks). It
+    /// reads θ, θ̄ and the old particles, not the critic, so SWFP records it while the critic
+    /// takes its step (`SWFP.trainStep`); `loss(of:)` then reads Q.
+    public struct BlockStep {
+        let observations: Variable
+        /// `x̄_n`, `x_{n+1}` and the point Q is read at (before `tanh`).
+        let start: Variable, next: Variable, energyPoint: Variable
+        let logVolume: Variable
+        /// `x̄_{n+1}`, the trust region's anchor.
+        let anchor: Tensor
+    }
+
+    /// Block n's step (see `BlockStep`); the Hutchinson divergence draws its probes here.
+    public func step(block n: Int, observations s: Variable, particles: ParticleChain,
+                     generator: inout RandomGenerator) -> BlockStep {
+        let start = s.tape.constant(particles[n])
         let (next, logVolume) = policy.stepWithLogVolume(observations: s, x: start, step: n, method: method,
                                                          generator: &generator)
         var y = next
         if energyAtTerminal {
             for m in (n + 1)..<max(policy.steps, n + 1) { y = prior.step(observations: s, x: y, step: m) }
         }
-        let q = critic.frozenMinimum(observations: s, actions: y.tanh())
-        let energy = (q * (-1 / alpha) - logVolume).mean()
-        let movement = (next - start).squared().sumOfEachRow().mean()
-        let trustRegion = (next - tape.constant(particles[n + 1])).squared().sumOfEachRow().mean()
+        return BlockStep(observations: s, start: start, next: next, energyPoint: y, logVolume: logVolume, anchor: particles[n + 1])
+    }
+
+    /// `L_n` from block n's recorded step, reading Q (the critic frozen on the step's tape).
+    public func loss(of step: BlockStep) -> (loss: Variable, movement: Float, trustRegion: Float) {
+        let q = critic.frozenMinimum(observations: step.observations, actions: step.energyPoint.tanh())
+        let energy = (q * (-1 / alpha) - step.logVolume).mean()
+        let movement = (step.next - step.start).squared().sumOfEachRow().mean()
+        let trustRegion = (step.next - step.next.tape.constant(step.anchor)).squared().sumOfEachRow().mean()
         let loss = energy + (w2Scale / (2 * tau)) * (chargesMovement ? movement + trustRegion : trustRegion)
         return (loss, movement.value.scalar, trustRegion.value.scalar)
     }
@@ -67,15 +90,22 @@ public struct SWFPBlockLoss {
     /// training: each block starts from detached old particles, so the blocks are independent).
     public func averaged(over blocks: [Int], observations s: Variable, particles: ParticleChain,
                          generator: inout RandomGenerator) -> (loss: Variable, movement: Float, trustRegion: Float) {
+        averaged(over: blocks.map { step(block: $0, observations: s, particles: particles, generator: &generator) })
+    }
+
+    /// The mean of `L_n` over recorded block steps. The steps are recorded first and the Q terms
+    /// after them, which gives θ the same gradient, bit for bit, as recording each block's loss
+    /// whole in turn: only the steps reach θ, and the backward pass meets them in the same order.
+    public func averaged(over steps: [BlockStep]) -> (loss: Variable, movement: Float, trustRegion: Float) {
         var total: Variable?
         var movement: Float = 0, trustRegion: Float = 0
-        for n in blocks {
-            let term = self(block: n, observations: s, particles: particles, generator: &generator)
+        for step in steps {
+            let term = loss(of: step)
             total = total.map { $0 + term.loss } ?? term.loss
             movement += term.movement
             trustRegion += term.trustRegion
         }
-        let count = Float(max(blocks.count, 1))
+        let count = Float(max(steps.count, 1))
         return (total! * (1 / count), movement / count, trustRegion / count)
     }
 }

@@ -90,15 +90,23 @@ extension SWFP {
     /// stored chain, and the prior's chain from fresh noise for the rows stored without one. The
     /// noise is drawn here; a recomputed chain runs only as far as the block loss reads it.
     public func oldParticles(observations: Tensor, stored: StoredParticles?) -> ParticleChain {
+        oldParticles(observations: observations, stored: stored, noise: oldParticleNoise(observations: observations, stored: stored))
+    }
+
+    /// The noise `oldParticles` draws: a row for each observation, or with stored chains for each
+    /// row stored without one (nil when there is none).
+    func oldParticleNoise(observations: Tensor, stored: StoredParticles?) -> Tensor? {
+        let rows = stored.map { $0.present.scalars.lazy.filter { $0 != 1 }.count } ?? observations.rows
+        return stored == nil || rows > 0 ? core.generator.normalTensor(rows: rows, cols: core.actionSize) : nil
+    }
+
+    /// The old particles from noise drawn by `oldParticleNoise`; draws nothing.
+    func oldParticles(observations: Tensor, stored: StoredParticles?, noise: Tensor?) -> ParticleChain {
         let width = core.actionSize
-        guard let stored else {
-            let noise = core.generator.normalTensor(rows: observations.rows, cols: width)
-            return ParticleChain(policy: prior, observations: observations, noise: noise)
-        }
+        guard let stored else { return ParticleChain(policy: prior, observations: observations, noise: noise!) }
         var particles = (0...prior.steps).map { stored.chains.columns(($0 * width)..<(($0 + 1) * width)) }
+        guard let noise else { return ParticleChain(particles: particles) }
         let missing = (0..<observations.rows).filter { stored.present.scalars[$0] != 1 }
-        guard !missing.isEmpty else { return ParticleChain(particles: particles) }
-        let noise = core.generator.normalTensor(rows: missing.count, cols: width)
         let fresh = prior.chain(observations: observations.gathering(rows: missing), noise: noise)
         for n in particles.indices {
             for (index, row) in missing.enumerated() {

@@ -6,11 +6,22 @@ extension SWFP {
     /// (`stateValue`); returns the targets and the M·batch `log π` (rows `m · batch + b`), which
     /// the α step uses.
     public func criticTargets(for batch: Transitions, alpha: Float) -> (targets: Tensor, logProbability: Tensor) {
+        let next = valueTargetObservations(batch)
+        let sample = policy.sampleWithLogProbability(observations: next, method: configuration.options.divergenceMethod,
+                                                     generator: &core.generator)
+        return (criticTargets(for: batch, next: next, sample: sample, alpha: alpha), sample.logProbability)
+    }
+
+    /// The next states the value target samples at: each of the batch's M times (rows `m · batch + b`).
+    func valueTargetObservations(_ batch: Transitions) -> Tensor {
+        batch.nextObservations.tiledRows(configuration.options.valueSamples)
+    }
+
+    /// The targets from the M samples at `next` (`valueTargetObservations(batch)`) and their `log π`.
+    func criticTargets(for batch: Transitions, next: Tensor, sample: (actions: Tensor, logProbability: Tensor), alpha: Float) -> Tensor {
         let options = configuration.options
         let samples = options.valueSamples, rows = batch.count
-        let next = batch.nextObservations.tiledRows(samples)
-        let (actions, logProbability) = policy.sampleWithLogProbability(observations: next, method: options.divergenceMethod,
-                                                                        generator: &core.generator)
+        let (actions, logProbability) = sample
         let critic = core.softCritic!
         let q = critic.target.minimumValue(observations: next, actions: actions)
         var targets = Tensor(rows: rows, cols: 1)
@@ -22,7 +33,7 @@ extension SWFP {
             let continuing = 1 - Double(batch.terminated.scalars[row])
             targets.scalars[row] = Float(Double(batch.rewards.scalars[row]) + Double(critic.discount) * continuing * value)
         }
-        return (targets, logProbability)
+        return targets
     }
 
     /// `V(s')` from M samples with values `q_m = min_j Q̄_j(s', a'_m)` and densities `log π(a'_m|s')`:

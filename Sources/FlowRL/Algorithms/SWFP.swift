@@ -252,55 +252,102 @@ public final class SWFP: OffPolicyAgent {
     // MARK: Learning
 
     /// A critic step on fresh `log π(a'|s')`, then on actor turns the block, α and prior steps.
+    ///
+    /// The critic target's sample of θ at s' and, on actor turns, the old particles (the prior's
+    /// chain) with the block's step of θ from them (the block loss up to Q) are independent: the
+    /// critic step between them changes neither θ nor θ̄. So both run before the critic step, at
+    /// the same time (`ForkJoin`), and the block loss reads Q after it. Their random numbers are
+    /// drawn first, in the order of a sequential run: the target's noise, the actor's further
+    /// replay rows, the old particles' noise, the block index. The Hutchinson divergence draws its
+    /// probes as a chain goes, so with it the two run one after the other, drawing in that order.
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let batch = step.batch
         let options = configuration.options
-        let nextLogProbability: Tensor
-        if options.valueTarget == .soft, options.valueSamples == 1 {
-            let (nextActions, logProbability) = policy.sampleWithLogProbability(
-                observations: batch.nextObservations, method: options.divergenceMethod, generator: &core.generator)
-            core.criticStep(on: batch, nextActions: nextActions, nextLogProbability: logProbability, alpha: step.alpha,
-                            metrics: &metrics)
-            nextLogProbability = logProbability
+        let method = options.divergenceMethod
+        let oneSoftSample = options.valueTarget == .soft && options.valueSamples == 1
+        let next = oneSoftSample ? batch.nextObservations : valueTargetObservations(batch)
+        let target: (actions: Tensor, logProbability: Tensor), actor: (draws: BlockDraws, steps: [SWFPBlockLoss.BlockStep])?
+        if case .hutchinson = method {
+            target = policy.sampleWithLogProbability(observations: next, method: method, generator: &core.generator)
+            let draws = step.actorTurn ? drawBlockStep(batch) : nil
+            actor = draws.map { ($0, recordBlockSteps($0, alpha: step.alpha, generator: &core.generator)) }
         } else {
-            let value = criticTargets(for: batch, alpha: step.alpha)
-            core.criticStep(on: batch, targets: value.targets, metrics: &metrics)
-            nextLogProbability = value.logProbability
+            let noise = core.generator.normalTensor(rows: next.rows, cols: policy.actionSize)
+            let draws = step.actorTurn ? drawBlockStep(batch) : nil
+            // The exact and log-determinant divergences draw nothing from a generator.
+            (target, actor) = ForkJoin.both({
+                var unused = RandomGenerator(seed: 0)
+                return policy.actionsWithLogProbability(observations: next, noise: noise, method: method, generator: &unused)
+            }, {
+                var unused = RandomGenerator(seed: 0)
+                return draws.map { ($0, recordBlockSteps($0, alpha: step.alpha, generator: &unused)) }
+            })
         }
-        guard step.actorTurn else { return }
-        let (observations, stored) = actorBatch(batch)
-        let block = blockStep(observations: observations, stored: stored, alpha: step.alpha)
-        if let stored {
+        if oneSoftSample {
+            core.criticStep(on: batch, nextActions: target.actions, nextLogProbability: target.logProbability, alpha: step.alpha,
+                            metrics: &metrics)
+        } else {
+            core.criticStep(on: batch, targets: criticTargets(for: batch, next: next, sample: target, alpha: step.alpha), metrics: &metrics)
+        }
+        guard let actor else { return }
+        let block = blockStep(actor.steps, alpha: step.alpha)
+        if let stored = actor.draws.stored {
             metrics.addPerActorStep("train/stored_particles", Double(stored.present.sum()) / Double(max(stored.present.rows, 1)))
         }
         metrics.addPerActorStep("train/actor_loss", Double(block.loss))
         metrics.addPerActorStep("train/movement", Double(block.movement))
         metrics.addPerActorStep("train/trust_region", Double(block.trustRegion))
         // SWFP's α step uses the log π(a'|s') already drawn for the critic targets.
-        core.temperatureStep(logProbability: nextLogProbability, metrics: &metrics)
+        core.temperatureStep(logProbability: target.logProbability, metrics: &metrics)
         LaggedCopy.follow(prior, towards: policy, setting: configuration.options.priorUpdate, actorUpdates: core.progress.actorUpdates)
         metrics.countActorStep()
     }
 
-    /// One Adam step of θ on the SWFP block loss at the old particles (`oldParticles`); returns the
-    /// loss and its two distances.
-    private func blockStep(observations: Tensor, stored: StoredParticles?, alpha: Float) -> SWFPBlockLoss.Terms {
-        let options = configuration.options
-        let critic = core.softCritic!.critic
-        let particles = oldParticles(observations: observations, stored: stored)
-        let blocks = options.blockTraining == .parallel ? Array(0..<options.flowSteps)
-                                                        : [Int(core.generator.next() % UInt64(options.flowSteps))]
+    /// An actor turn's draws before its block step: the actor's minibatch (`actorBatch`), the old
+    /// particles' noise (`oldParticleNoise`) and the blocks trained.
+    struct BlockDraws {
+        let observations: Tensor
+        let stored: StoredParticles?
+        let noise: Tensor?
+        let blocks: [Int]
+    }
+
+    /// Draws an actor turn's random numbers, in the order of a sequential update.
+    private func drawBlockStep(_ batch: Transitions) -> BlockDraws {
+        let steps = configuration.options.flowSteps
+        let (observations, stored) = actorBatch(batch)
+        let noise = oldParticleNoise(observations: observations, stored: stored)
+        let blocks = configuration.options.blockTraining == .parallel ? Array(0..<steps)
+                                                                      : [Int(core.generator.next() % UInt64(steps))]
+        return BlockDraws(observations: observations, stored: stored, noise: noise, blocks: blocks)
+    }
+
+    /// Runs the old particles and records the blocks' steps from them on the core's tape (reset,
+    /// with the critic and θ̄ frozen); reads neither the critic nor the core's generator.
+    private func recordBlockSteps(_ draws: BlockDraws, alpha: Float, generator: inout RandomGenerator) -> [SWFPBlockLoss.BlockStep] {
+        let particles = oldParticles(observations: draws.observations, stored: draws.stored, noise: draws.noise)
         let tape = core.tape
         tape.reset()
-        tape.freeze(critic)
+        tape.freeze(core.softCritic!.critic)
         tape.freeze(prior)
-        let loss = SWFPBlockLoss(policy: policy, prior: prior, critic: critic, alpha: alpha, tau: options.jkoStep,
-                                 w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
-                                 energyAtTerminal: options.energyAt == .terminal,
-                                 method: options.divergenceMethod)
-        let terms = loss.averaged(over: blocks, observations: tape.constant(observations), particles: particles,
-                                  generator: &core.generator)
-        policyOptimizer.minimize(terms.loss, on: tape)
+        let s = tape.constant(draws.observations)
+        let loss = blockLoss(alpha: alpha)
+        return draws.blocks.map { loss.step(block: $0, observations: s, particles: particles, generator: &generator) }
+    }
+
+    /// The block loss at temperature `alpha`.
+    private func blockLoss(alpha: Float) -> SWFPBlockLoss {
+        let options = configuration.options
+        return SWFPBlockLoss(policy: policy, prior: prior, critic: core.softCritic!.critic, alpha: alpha, tau: options.jkoStep,
+                             w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
+                             energyAtTerminal: options.energyAt == .terminal, method: options.divergenceMethod)
+    }
+
+    /// One Adam step of θ on the SWFP block loss from the recorded block steps (`recordBlockSteps`),
+    /// reading the critic now; returns the loss and its two distances.
+    private func blockStep(_ steps: [SWFPBlockLoss.BlockStep], alpha: Float) -> SWFPBlockLoss.Terms {
+        let terms = blockLoss(alpha: alpha).averaged(over: steps)
+        policyOptimizer.minimize(terms.loss, on: core.tape)
         return SWFPBlockLoss.Terms(loss: terms.loss.value.scalar, movement: terms.movement, trustRegion: terms.trustRegion)
     }
 
