@@ -12,7 +12,8 @@ import Synchronization
 /// The second branch runs on one persistent worker thread, started at the first concurrent call;
 /// the caller runs the first. While both run OpenBLAS is held at one thread: OpenBLAS serialises
 /// concurrent multi-threaded products behind one lock, and two single-threaded products on two
-/// cores beat two two-threaded ones taking turns. Afterwards it has the configured count again.
+/// cores beat two two-threaded ones taking turns. When the first branch ends, OpenBLAS has the
+/// configured count again, for the rest of the other.
 /// One fork runs at a time in the process: a `both` that finds the worker taken (another agent's
 /// update in another thread, or a `both` inside a branch) runs its branches one after the other,
 /// and so does every `both` in a child process made by `fork()`, which has no worker thread.
@@ -73,8 +74,18 @@ public enum ForkJoin {
                 Self.wait(start)
                 job!()
                 job = nil
+                finish()
                 sem_post(done)
             }
+        }
+
+        /// Branches finished in the current fork.
+        private let finished = Atomic<Int>(0)
+
+        /// Called by each branch as it ends: the first gives OpenBLAS its configured count back, so
+        /// that the other branch's remaining products use the core left idle.
+        private func finish() {
+            if finished.wrappingAdd(1, ordering: .relaxed).oldValue == 0 { BLAS.releaseOneThreadHold() }
         }
 
         /// Runs `job` on the worker while the caller runs `local`; returns false, running
@@ -83,10 +94,12 @@ public enum ForkJoin {
             guard getpid() == process,
                   taken.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
             defer { taken.store(false, ordering: .releasing) }
+            finished.store(0, ordering: .relaxed)
             BLAS.holdingOneThread {
                 self.job = job
                 sem_post(start)
                 local()
+                finish()
                 Self.wait(done)
             }
             return true

@@ -1,3 +1,4 @@
+import Synchronization
 import CBLAS
 import FlowRL
 import XCTest
@@ -23,8 +24,17 @@ final class ForkJoinTests: XCTestCase {
         try Runtime.prepare(threads: 2)
         let caller = pthread_self()
         for _ in 0..<50 {   // the handshake, many times over
-            let (first, second) = ForkJoin.both({ (pthread_equal(pthread_self(), caller) != 0, flowrl_blas_threads()) },
-                                                { (pthread_equal(pthread_self(), caller) != 0, flowrl_blas_threads()) })
+            // Each branch reads OpenBLAS's count while both run (the first to end gives it back).
+            let arrived = Atomic<Int>(0)
+            func branch() -> (Bool, Int32) {
+                arrived.wrappingAdd(1, ordering: .relaxed)
+                while arrived.load(ordering: .relaxed) < 2 {}
+                let threads = flowrl_blas_threads()
+                arrived.wrappingAdd(1, ordering: .relaxed)
+                while arrived.load(ordering: .relaxed) < 4 {}
+                return (pthread_equal(pthread_self(), caller) != 0, threads)
+            }
+            let (first, second) = ForkJoin.both(branch, branch)
             XCTAssertTrue(first.0)
             XCTAssertFalse(second.0)
             XCTAssertEqual([first.1, second.1], [1, 1])
@@ -32,6 +42,20 @@ final class ForkJoinTests: XCTestCase {
         XCTAssertEqual(flowrl_blas_threads(), 2, "the configured count is back after the branches")
         XCTAssertEqual(BLAS.threadCount, 2)
         XCTAssertEqual(ForkJoin.threadCount, 2)
+    }
+
+    func testTheFirstBranchToEndGivesOpenBLASItsThreadsBackForTheOther() throws {
+        try Runtime.prepare(threads: 2)
+        for _ in 0..<20 {
+            let firstEnded = Atomic<Bool>(false)
+            let (_, late) = ForkJoin.both({ firstEnded.store(true, ordering: .releasing) }, { () -> Int32 in
+                while !firstEnded.load(ordering: .acquiring) {}
+                // The caller's branch has ended and gives the threads back (waited for, up to 1 s).
+                for _ in 0..<1000 where flowrl_blas_threads() != 2 { usleep(1000) }
+                return flowrl_blas_threads()
+            })
+            XCTAssertEqual(late, 2)
+        }
     }
 
     func testABranchThatForksAgainRunsItsOwnBranchesInOrder() throws {

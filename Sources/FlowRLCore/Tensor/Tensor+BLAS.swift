@@ -82,6 +82,12 @@ public enum BLAS {
         if lowered { flowrl_blas_set_threads(Int32(threadCount)) }
     }
 
+    /// Gives OpenBLAS the configured count inside `holdingOneThread`, once the products that
+    /// were to run beside the caller's have ended (`ForkJoin`, when its first branch ends).
+    static func releaseOneThreadHold() {
+        if threadCount > 1 { flowrl_blas_set_threads(Int32(threadCount)) }
+    }
+
     /// Floating-point operations of all matrix products made in the process so far (2·m·n·k each,
     /// counted by `Tensor.gemm` whichever kernel runs the product), for benchmarks' GFLOP/s.
     public static var productFLOPs: UInt64 { flowrl_product_flops() }
