@@ -60,7 +60,7 @@ final class LayerTests: XCTestCase {
         }
     }
 
-    /// The tape-free paths a critic uses (`inference`, `inferenceKeepingSlopes`, `inputGradient`)
+    /// The tape-free paths a critic uses (`inference`, `inferenceKeeping`, `inputGradient`)
     /// through layer norms: the same values as the tape, the input gradient the tape's and the
     /// finite differences'.
     func testLayerNormalizedMLPFastPathsMatchTheTape() {
@@ -77,22 +77,22 @@ final class LayerTests: XCTestCase {
                 let output = network(input)
                 tape.backward(from: (output * tape.constant(g)).sum())
                 XCTAssertEqual(network.inference(x), output.value, label)
-                let (keptOutput, kept) = network.inferenceKeepingSlopes(x)
+                let (keptOutput, kept) = network.inferenceKeeping(x)
                 XCTAssertEqual(keptOutput, output.value, label)
                 XCTAssertEqual(kept.norms.count, hidden.count, label)
-                let fast = network.inputGradient(outputGradient: g, slopes: kept)
+                let fast = network.inputGradient(outputGradient: g, kept: kept)
                 XCTAssertLessThanOrEqual(closenessRatio(fast, tape.gradient(of: input), atol: 1e-6, rtol: 1e-5), 1, label)
                 // On a subset of rows, as the frozen minimum differentiates each network.
                 let rows = [7, 2, 4]
-                let subset = network.inputGradient(outputGradient: g.gathering(rows: rows), slopes: kept.gathering(rows: rows))
+                let subset = network.inputGradient(outputGradient: g.gathering(rows: rows), kept: kept.gathering(rows: rows))
                 XCTAssertLessThanOrEqual(closenessRatio(subset, fast.gathering(rows: rows), atol: 1e-6, rtol: 1e-5), 1, label)
                 // And against finite differences, through an op whose backward is the fast path
                 // (not across ReLU's kinks: each norm couples every unit of its layer).
                 guard activation != .relu else { continue }
                 let result = GradientCheck.check(inputs: [x]) { tape, v in
-                    let forward = network.inferenceKeepingSlopes(v[0].value)
+                    let forward = network.inferenceKeeping(v[0].value)
                     return tape.record(forward.output, tracked: v[0].isTracked) { upstream, tape in
-                        tape.accumulate(network.inputGradient(outputGradient: upstream, slopes: forward.slopes), into: v[0].node)
+                        tape.accumulate(network.inputGradient(outputGradient: upstream, kept: forward.kept), into: v[0].node)
                     }
                 }
                 XCTAssertTrue(result.passed, "\(label): \(result)")

@@ -264,7 +264,7 @@ extension TwinCritic {
         let half = Tensor(rows: input.rows, cols: 1, repeating: 0.5)
         var gradient = Tensor(rows: input.rows, cols: actions.cols)
         let inputGradients = eachNetwork { network, _ in
-            network.inputGradient(outputGradient: half, slopes: network.inferenceKeepingSlopes(input).slopes)
+            network.inputGradient(outputGradient: half, kept: network.inferenceKeeping(input).kept)
         }
         for inputGradient in [inputGradients.0, inputGradients.1] {
             gradient.add(inputGradient.columns(observations.cols..<input.cols))

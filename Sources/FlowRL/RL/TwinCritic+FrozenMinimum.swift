@@ -13,7 +13,7 @@ extension TwinCritic {
         precondition(observations.rows == actions.rows, "TwinCritic.frozenMinimum: observations and actions differ in rows")
         let noGrad = Tape(recording: false)
         let input = concatenateColumns([noGrad.constant(observations.value), noGrad.constant(actions.value)]).value
-        let (forward1, forward2) = eachNetwork { network, _ in network.inferenceKeepingSlopes(input) }
+        let (forward1, forward2) = eachNetwork { network, _ in network.inferenceKeeping(input) }
         let (q1, q2) = (forward1.output, forward2.output)
         var out = Tensor(rows: input.rows, cols: 1)
         var rows1: [Int] = [], rows2: [Int] = []
@@ -28,12 +28,11 @@ extension TwinCritic {
         }
         let actionColumns = observations.cols..<input.cols
         return actions.tape.record(out, tracked: actions.isTracked) { g, tape in
-            let outputGradient = g
-            let (slopes, rows) = ([forward1.slopes, forward2.slopes], [rows1, rows2])
+            let (kept, rows) = ([forward1.kept, forward2.kept], [rows1, rows2])
             let inputGradients = self.eachNetwork { network, index in
                 rows[index].isEmpty ? nil
-                    : network.inputGradient(outputGradient: outputGradient.gathering(rows: rows[index]),
-                                            slopes: slopes[index].gathering(rows: rows[index]))
+                    : network.inputGradient(outputGradient: g.gathering(rows: rows[index]),
+                                            kept: kept[index].gathering(rows: rows[index]))
             }
             var gradient = Tensor(rows: input.rows, cols: actionColumns.count)
             for (inputGradient, rows) in [(inputGradients.0, rows1), (inputGradients.1, rows2)] {

@@ -131,15 +131,15 @@ extension MLP {
 
     /// The tape-free forward pass (`inference`) that also returns, for each hidden layer, what
     /// `inputGradient` needs to differentiate its norm and activation.
-    public func inferenceKeepingSlopes(_ x: Tensor) -> (output: Tensor, slopes: Kept) {
+    public func inferenceKeeping(_ x: Tensor) -> (output: Tensor, kept: Kept) {
         var kept = Kept()
         let output = withUnsafeMutablePointer(to: &kept) { inference(x, kept: $0) }
         return (output, kept)
     }
 
-    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from what `inferenceKeepingSlopes`
+    /// `∂(Σ g ⊙ f(x)) / ∂x` with the parameters held fixed, from what `inferenceKeeping`
     /// kept of the rows of `x` that `outputGradient` covers.
-    public func inputGradient(outputGradient: Tensor, slopes kept: Kept) -> Tensor {
+    public func inputGradient(outputGradient: Tensor, kept: Kept) -> Tensor {
         precondition(kept.slopes.count == layers.count - 1 && kept.norms.count == norms.count,
                      "MLP.inputGradient: one kept slope (and norm, with layer norms) per hidden layer")
         var delta = outputGradient
