@@ -39,7 +39,17 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Plan:
-    """How one dataset is made."""
+    """How one dataset is made.
+
+    With ``target_return`` unset, SAC learns for exactly ``train_steps``. With it set, the level is
+    defined by a score instead of a budget: SAC is evaluated every ``eval_every`` steps (10 episodes
+    of its stochastic policy, the policy that will be collected) and stops at the first evaluation
+    whose mean return reaches ``target_return``; ``train_steps`` is then the budget per seed, and
+    when a seed spends it without reaching the target the next seed is tried (``train_seed``,
+    ``train_seed + 1``, ... ``seeds`` in all). A level that hangs on one lucky or unlucky seed is
+    what this rule avoids: Hopper's SAC with seed 0 stays on a one-hop plateau (return 325) for
+    300k steps, while seed 1 walks at 100k.
+    """
 
     env_id: str
     train_steps: int
@@ -48,20 +58,28 @@ class Plan:
     collect_seed: int
     #: The id's version: raised when a plan changes, so an id always names one recipe.
     version: int = 0
+    target_return: float | None = None
+    eval_every: int = 5_000
+    seeds: int = 1
 
 
-#: (env, level) -> plan. Medium budgets stop SAC part of the way to its final return (Walker2d,
-#: slower to start walking, gets more); expert budgets are one million steps. Seeds differ per level.
-#: hopper/flowrl-medium-v0 is SAC at 100k steps: a policy that hops once and falls (mean return
-#: 325). Training for 300k steps instead (tried as a v1 on 2026-11-30: 3,495 s) gave the same
-#: policy (325.6 ± 6.9), so the plan stays; docs/datasets.md says more.
+#: (env, level) -> plan. Medium levels of the MuJoCo tasks stop SAC at the first evaluation that
+#: reaches about a third of the return SAC reaches after a million steps (Hopper about 3,000,
+#: Walker2d about 4,000, HalfCheetah about 10,000); each seed has a budget and up to three seeds are
+#: tried. Expert budgets are one million steps. Pendulum's small set keeps a fixed budget (tests
+#: make it in seconds). hopper/flowrl-medium-v0 (SAC seed 0 for exactly 100k steps: the one-hop
+#: plateau, return 325) and -v1 (300k steps: the same plateau) were the earlier recipes; v2 is the
+#: score rule.
 PLANS: dict[tuple[str, str], Plan] = {
     ("pendulum", "medium"): Plan("Pendulum-v1", 3_000, 10_000, train_seed=0, collect_seed=1000),
-    ("hopper", "medium"): Plan("Hopper-v5", 100_000, 100_000, train_seed=0, collect_seed=1000),
+    ("hopper", "medium"): Plan("Hopper-v5", 150_000, 100_000, train_seed=0, collect_seed=1000, version=2,
+                               target_return=1_000.0, seeds=3),
     ("hopper", "expert"): Plan("Hopper-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
-    ("walker2d", "medium"): Plan("Walker2d-v5", 150_000, 100_000, train_seed=0, collect_seed=1000),
+    ("walker2d", "medium"): Plan("Walker2d-v5", 300_000, 100_000, train_seed=0, collect_seed=1000, version=1,
+                                 target_return=1_300.0, seeds=3),
     ("walker2d", "expert"): Plan("Walker2d-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
-    ("halfcheetah", "medium"): Plan("HalfCheetah-v5", 100_000, 100_000, train_seed=0, collect_seed=1000),
+    ("halfcheetah", "medium"): Plan("HalfCheetah-v5", 300_000, 100_000, train_seed=0, collect_seed=1000, version=1,
+                                    target_return=3_300.0, seeds=3),
     ("halfcheetah", "expert"): Plan("HalfCheetah-v5", 1_000_000, 100_000, train_seed=1, collect_seed=1001),
 }
 
@@ -97,6 +115,50 @@ def check_dependencies(envs: list[str]) -> None:
             sys.exit(f"make_datasets: {names} need MuJoCo, which is missing; install it with: pip install \"gymnasium[mujoco]\"")
 
 
+def train_for_budget(environment, seed: int, steps: int):
+    """SAC with Stable-Baselines3's defaults, trained for exactly ``steps`` steps."""
+    import flowrl
+
+    agent = flowrl.SAC(environment, seed=seed)
+    started = time.perf_counter()
+    agent.learn(steps)
+    return agent, seed, steps, time.perf_counter() - started
+
+
+def train_to_target(environment, plan: Plan, identifier: str):
+    """Plan's score rule: seeds tried in order until one reaches ``plan.target_return`` within its budget.
+
+    Returns (agent, the seed used, its training steps, seconds spent on every seed tried); exits when
+    no seed reaches the target, naming the best return each one reached.
+    """
+    import flowrl
+    import gymnasium as gym
+    from flowrl.callbacks import EvalCallback, StopTrainingOnRewardThreshold
+
+    started = time.perf_counter()
+    best: list[str] = []
+    for seed in range(plan.train_seed, plan.train_seed + plan.seeds):
+        print(f"{identifier}: training flowrl.SAC on {plan.env_id} (seed {seed}) until its stochastic policy's mean "
+              f"return reaches {plan.target_return:g} (evaluated every {plan.eval_every} steps; budget "
+              f"{plan.train_steps} steps)", flush=True)
+        agent = flowrl.SAC(environment, seed=seed)
+        evaluation_env = gym.make(plan.env_id)
+        stop = StopTrainingOnRewardThreshold(plan.target_return)
+        evaluation = EvalCallback(evaluation_env, callback_on_new_best=stop, n_eval_episodes=10,
+                                  eval_freq=plan.eval_every, deterministic=False, verbose=0, seed=plan.collect_seed + 500)
+        agent.learn(plan.train_steps, callback=evaluation)
+        evaluation_env.close()
+        reached = evaluation.best_mean_reward
+        steps = int(agent.num_timesteps)
+        print(f"{identifier}: seed {seed}: best mean return {reached:.1f} after {steps} steps", flush=True)
+        if reached >= plan.target_return:
+            return agent, seed, steps, time.perf_counter() - started
+        best.append(f"seed {seed}: {reached:.1f}")
+        agent.close()
+    sys.exit(f"make_datasets: {identifier}: no seed reached a mean return of {plan.target_return:g} within "
+             f"{plan.train_steps} steps ({'; '.join(best)}); nothing was written")
+
+
 def make(env: str, level: str, *, quick: bool, overwrite: bool, results: Path) -> dict:
     import flowrl
     import gymnasium as gym
@@ -109,12 +171,17 @@ def make(env: str, level: str, *, quick: bool, overwrite: bool, results: Path) -
     if not overwrite and (datasets.minari_root() / identifier).exists():
         print(f"{identifier}: already in {datasets.minari_root()}; skipped (--overwrite replaces it)", flush=True)
         return {}
-    print(f"{identifier}: training flowrl.SAC on {plan.env_id} for {train_steps} steps (seed {plan.train_seed})", flush=True)
     environment = gym.make(plan.env_id)
-    agent = flowrl.SAC(environment, seed=plan.train_seed)
-    started = time.perf_counter()
-    agent.learn(train_steps)
-    train_seconds = time.perf_counter() - started
+    if quick or plan.target_return is None:
+        print(f"{identifier}: training flowrl.SAC on {plan.env_id} for {train_steps} steps (seed {plan.train_seed})",
+              flush=True)
+        agent, train_seed, steps_taken, train_seconds = train_for_budget(environment, plan.train_seed, train_steps)
+        score_rule = ""
+    else:
+        agent, train_seed, steps_taken, train_seconds = train_to_target(environment, plan, identifier)
+        score_rule = (f" until its stochastic policy's mean return over 10 episodes (evaluated every {plan.eval_every} "
+                      f"steps) reached {plan.target_return:g}")
+    train_steps = steps_taken
     policies = results.parent / "policies"
     policies.mkdir(parents=True, exist_ok=True)
     agent.save(policies / f"{identifier.replace('/', '-')}.flowrl")
@@ -125,7 +192,7 @@ def make(env: str, level: str, *, quick: bool, overwrite: bool, results: Path) -
         environment, agent, collect_steps, identifier, seed=plan.collect_seed, deterministic=False,
         author="flowrl scripts/make_datasets.py", algorithm_name=f"flowrl.SAC ({train_steps} steps)",
         description=(f"flowrl.SAC (Stable-Baselines3's defaults) trained for {train_steps} steps on {plan.env_id} "
-                     f"(seed {plan.train_seed}), then {collect_steps} transitions of its stochastic policy (agent and "
+                     f"(seed {train_seed}){score_rule}, then {collect_steps} transitions of its stochastic policy (agent and "
                      f"resets seeded from {plan.collect_seed}); level '{level}'{', --quick' if quick else ''}. "
                      f"Made by scripts/make_datasets.py."),
         overwrite=overwrite)
@@ -136,7 +203,7 @@ def make(env: str, level: str, *, quick: bool, overwrite: bool, results: Path) -
     row = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "dataset_id": identifier, "env_id": plan.env_id, "level": level, "quick": quick, "train_steps": train_steps,
-        "train_seed": plan.train_seed, "collect_steps": collect_steps, "collect_seed": plan.collect_seed,
+        "train_seed": train_seed, "collect_steps": collect_steps, "collect_seed": plan.collect_seed,
         "episodes": summary["num_episodes"], "complete_episodes": summary["num_complete_episodes"],
         "mean_return": round(summary["mean_episode_return"], 2), "std_return": round(summary["std_episode_return"], 2),
         "train_seconds": round(train_seconds, 1), "collect_seconds": round(collect_seconds, 1),
