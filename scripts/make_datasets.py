@@ -1,18 +1,19 @@
-"""Makes flowrl's offline datasets: a flowrl SAC trained for a fixed budget, then its stochastic
+"""Makes flowrl's offline datasets: a flowrl SAC trained by a fixed rule, then its stochastic
 policy rolled out with flowrl.datasets.collect into a Minari dataset in the local Minari root.
 
     python scripts/make_datasets.py --env pendulum                      # pendulum/flowrl-medium-v0, well under a minute
-    python scripts/make_datasets.py --env hopper --level medium         # hopper/flowrl-medium-v0
+    python scripts/make_datasets.py --env hopper --level medium         # hopper/flowrl-medium-v2
     python scripts/make_datasets.py --env all --level all --root ~/minari-flowrl
     python scripts/make_datasets.py --env hopper --quick                # a small check of the whole path
 
-Each (env, level) has a fixed training budget and fixed seeds (PLANS below; docs/datasets.md lists
-them): SAC with Stable-Baselines3's defaults (flowrl.SAC(env, seed=train_seed)) learns for
-``train_steps`` environment steps; the agent is then reseeded with ``collect_seed`` and
-``collect_steps`` transitions of its stochastic policy are collected (resets seeded collect_seed,
-collect_seed + 1, ...). "medium" is a partly trained policy, "expert" one trained for a million
-steps. --quick shrinks both budgets (QUICK) and writes ids ending in -quick-v0 instead, so it
-never replaces a real dataset.
+Each (env, level) has a fixed recipe (PLANS below; docs/datasets.md lists them). SAC with
+Stable-Baselines3's defaults (flowrl.SAC(env, seed=...)) learns either for exactly ``train_steps``
+environment steps or, for levels defined by a score (``target_return``), until its first evaluation
+reaching that score, trying seeds in order (Plan says how). The agent is then reseeded with
+``collect_seed`` and ``collect_steps`` transitions of its stochastic policy are collected (resets
+seeded collect_seed, collect_seed + 1, ...). "medium" is a partly trained policy, "expert" one
+trained for a million steps. --quick trains for a tiny fixed budget (QUICK) and writes ids ending
+in -quick-v0 instead, so it never replaces a real dataset.
 
 Each dataset's id, episode count and mean return are printed and appended as a row to --results
 (a TSV file, with a header when it is new); the trained policy is saved beside it (policies/) so a
