@@ -61,7 +61,14 @@ def checkpoint_tensors(data: bytes) -> dict[str, np.ndarray]:
 
 
 def critic_values(agent: flowrl.Agent, unit_actions: np.ndarray, state: float = 0.0) -> np.ndarray:
-    """``½(Q₁ + Q₂)(s, a)`` of the online critic at a constant one-dimensional state, evaluated
+    """``½(Q₁ + Q₂)(s, a)`` of the online critic at a constant one-dimensional state (see
+    ``critic_networks``)."""
+    q1, q2 = critic_networks(agent, unit_actions, state)
+    return 0.5 * (q1 + q2)
+
+
+def critic_networks(agent: flowrl.Agent, unit_actions: np.ndarray, state: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(Q₁(s, a), Q₂(s, a))`` of the online critic at a constant one-dimensional state, evaluated
     from its checkpointed weights (ReLU MLPs, weights ``[out, in]``, parameters
     ``critic.<index>.<name>``: the first network's then the second's). ``unit_actions`` is
     ``(n, d)`` in the critic's own units: the action space mapped to [-1, 1]."""
@@ -91,4 +98,4 @@ def critic_values(agent: flowrl.Agent, unit_actions: np.ndarray, state: float = 
             if index < len(network) - 1:
                 x = np.maximum(x, 0)
         outputs.append(x[:, 0])
-    return 0.5 * (outputs[0] + outputs[1])
+    return outputs[0], outputs[1]

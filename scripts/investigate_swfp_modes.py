@@ -32,6 +32,16 @@ Variants (names as printed):
   ``preset=paper`` (the preset's α, learning rate and layers, the bandit's batch) and
   ``paper_choices`` (the preset's four choices of method at the bandit's α and learning rates).
 - Combinations named with ``+``.
+- The second study's (2026-12-01): ``pretrain_steps=…`` (a longer pretraining), ``uniform_mix=…``
+  (that many uniform actions observed with their rewards beside the policy's every round),
+  ``critic_only_rounds=…`` (the actor held for the first rounds), ``policy_delay=4`` (with 16
+  updates a round: four critic updates per actor update at the default's actor updates),
+  ``flow_steps=20``, and ``entropy_space=action``. That key exists only in the prototype commit
+  of branch swfp-entropy-space-prototype (the block loss's entropy taken in the action space);
+  with another library those variants are refused as an unknown key.
+
+Each run also reports ``twin_gap``, ½|Q₁ − Q₂| at the rewarded centres: how far the twins'
+minimum, which the block loss reads, lies below their mean.
 """
 
 from __future__ import annotations
@@ -61,7 +71,10 @@ PAPER_CHOICES = {"act_with": "prior", "old_particles": "stored", "value_target":
                  "solver": "midpoint"}
 
 # name: (SWFP keys, harness options). Harness options: "critic" = "samples" | "fitted" | "uniform_warmup"
-# | "offline_warmup".
+# | "offline_warmup"; "pretrain_steps" (default 2,000); "uniform_mix": uniform actions in the box observed
+# with their rewards beside the policy's 64 every round (an exploration mix the critic keeps throughout);
+# "critic_only_rounds": rounds at the start with the actor's learning rate at 0 (the critic learns the
+# policy's own samples before the policy moves); "updates": updates per round (default 4).
 VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "default": ({}, {}),
     "fitted_critic": ({}, {"critic": "fitted"}),
@@ -88,6 +101,25 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "offline_warmup+w2_scale=2.0": ({"critic_warmup_steps": 1000, "w2_scale": 2.0}, {"critic": "offline_warmup"}),
     "offline_warmup+critic_learning_rate=1e-4": ({"critic_warmup_steps": 1000, "critic_learning_rate": 1e-4},
                                                  {"critic": "offline_warmup"}),
+    # Second study (2026-12-01): candidates from the mechanism.
+    **{f"pretrain_steps={n}": ({}, {"pretrain_steps": n}) for n in [10_000]},
+    **{f"uniform_mix={k}": ({}, {"uniform_mix": k}) for k in [16, 64]},
+    **{f"critic_only_rounds={r}": ({}, {"critic_only_rounds": r}) for r in [20, 60]},
+    "policy_delay=4": ({"policy_delay": 4}, {"updates": 16}),
+    **{f"uniform_mix=64+policy_delay=4+alpha={a}": ({"policy_delay": 4, "alpha": a}, {"uniform_mix": 64, "updates": 16})
+       for a in [0.02, 0.05, 0.1]},
+    "fitted_critic+alpha=0.05": ({"alpha": 0.05}, {"critic": "fitted"}),
+    # entropy_space="action": the block loss's entropy is the action's (the tanh's log-Jacobian in the energy).
+    **{f"entropy_space=action+alpha={a}": ({"entropy_space": "action", "alpha": a}, {}) for a in [0.02, 0.05, 0.1, 0.2]},
+    **{f"fitted_critic+entropy_space=action+alpha={a}": ({"entropy_space": "action", "alpha": a}, {"critic": "fitted"})
+       for a in [0.05, 0.1]},
+    **{f"entropy_space=action+alpha={a}+policy_delay=4": ({"entropy_space": "action", "alpha": a, "policy_delay": 4},
+                                                          {"updates": 16}) for a in [0.05, 0.1]},
+    # A sharper pretrained policy: more flow blocks (the 5-block Euler flow blurs the ring).
+    **{f"flow_steps={n}+pretrain_steps={p}": ({"flow_steps": n}, {"pretrain_steps": p}) for n in [20] for p in [2000, 10_000]},
+    **{f"pretrain_steps={n}": ({}, {"pretrain_steps": n}) for n in [50_000]},
+    **{f"uniform_warmup+entropy_space=action+alpha={a}": ({"entropy_space": "action", "alpha": a}, {"critic": "uniform_warmup"}) for a in [0.05]},
+    **{f"pretrain_steps=50000+entropy_space=action+alpha={a}": ({"entropy_space": "action", "alpha": a}, {"pretrain_steps": 50_000}) for a in [0.02, 0.05]},
 }
 
 
@@ -114,6 +146,13 @@ def critic_at(agent: flowrl.SWFP, points: np.ndarray) -> np.ndarray:
     return bandit_modes.critic_values(agent, points / BOUND)
 
 
+def twin_gap_at(agent: flowrl.SWFP, points: np.ndarray) -> np.ndarray:
+    """``½|Q₁ − Q₂|`` at ``points``: how far the twins' minimum, which the block loss reads, lies
+    below their mean."""
+    q1, q2 = bandit_modes.critic_networks(agent, points / BOUND)
+    return 0.5 * np.abs(q1 - q2)
+
+
 def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, Any]:
     """One run of the bandit under variant ``name``: final shares per rewarded mode, the critic at
     the rewarded and unrewarded centres, and, when ``trace_every``, the same along the way."""
@@ -128,7 +167,7 @@ def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, An
         agent.pretrain(states, demonstrations, steps=2000, rewards=reward(demonstrations).astype(np.float32),
                        next_observations=states, terminated=np.ones(1000, dtype=bool))
     else:
-        agent.pretrain(states, demonstrations, steps=2000)
+        agent.pretrain(states, demonstrations, steps=options.get("pretrain_steps", 2000))
     before = bandit_modes.shares(agent.act(states), REWARDED, RADIUS)
     if critic in ("fitted", "uniform_warmup"):
         agent.observe(*uniform_transitions(rng, UNIFORM_SIZE))
@@ -137,18 +176,28 @@ def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, An
         agent.update(WARMUP_UPDATES)
         agent.set_config(learning_rate=learning_rate)
     batch = np.zeros((BATCH, 1), np.float32)
+    mix, critic_only = options.get("uniform_mix", 0), options.get("critic_only_rounds", 0)
+    learning_rate = agent.config["learning_rate"]
+    if critic_only:
+        agent.set_config(learning_rate=0.0)
     trace = []
     metrics: dict[str, float] = {}
     for round_index in range(1, rounds + 1):
+        if critic_only and round_index == critic_only + 1:
+            agent.set_config(learning_rate=learning_rate)
         actions = agent.act(batch)
+        if mix:
+            actions = np.concatenate([actions, rng.uniform(-BOUND, BOUND, (mix, 2)).astype(np.float32)])
         if critic != "fitted":
-            agent.observe(batch, actions, reward(actions), batch, np.ones(BATCH, dtype=bool))
-        metrics = agent.update(UPDATES)
+            rows = np.zeros((len(actions), 1), np.float32)
+            agent.observe(rows, actions, reward(actions), rows, np.ones(len(actions), dtype=bool))
+        metrics = agent.update(options.get("updates", UPDATES))
         if trace_every and round_index % trace_every == 0:
             samples = agent.act(states)
             trace.append({"round": round_index, "shares": bandit_modes.shares(samples, REWARDED, RADIUS).round(3).tolist(),
                           "q_rewarded": critic_at(agent, REWARDED).round(3).tolist(),
                           "q_unrewarded": critic_at(agent, CENTRES[1::2]).round(3).tolist(),
+                          "twin_gap": twin_gap_at(agent, REWARDED).round(3).tolist(),
                           "reward": round(float(reward(samples).mean()), 3),
                           "entropy": round(metrics.get("train/entropy", float("nan")), 2),
                           "alpha": round(metrics.get("train/alpha", float("nan")), 4),
@@ -160,6 +209,7 @@ def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, An
               "modes_kept": int((after >= KEPT).sum()), "reward": round(float(reward(samples).mean()), 3),
               "q_rewarded": critic_at(agent, REWARDED).round(3).tolist(),
               "q_unrewarded": critic_at(agent, CENTRES[1::2]).round(3).tolist(),
+              "twin_gap": twin_gap_at(agent, REWARDED).round(3).tolist(),
               "alpha": round(metrics.get("train/alpha", float("nan")), 4), "trace": trace}
     agent.close()
     return result

@@ -1,9 +1,13 @@
 """What is particular to SWFP: the 2-D bandit of docs/algorithms.md solved by fine-tuning a
 pretrained flow, and the particle chain of its sampler. What every algorithm must do
 (checkpoints that continue identically, vector envs, learn, pretrain then fine-tune) is in
-test_contract.py, over conftest.MODEL_LIST."""
+test_contract.py, over conftest.MODEL_LIST. Keeping three of the four rewarded modes with a learned
+critic is a known problem (docs/swfp-modes.md): its test is a strict expected failure, so it
+reports the day it passes."""
 
 from __future__ import annotations
+
+import functools
 
 import flowrl
 import numpy as np
@@ -34,23 +38,41 @@ def bandit_agent(seed: int) -> flowrl.SWFP:
                        learning_rate=1e-3, critic_learning_rate=1e-3)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_bandit_fine_tuning_moves_most_mass_to_the_rewarded_modes(seed: int) -> None:
+@functools.lru_cache(maxsize=None)
+def fine_tuned_bandit(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained and the fine-tuned policy's samples (1,000 each) on the 2-D bandit: 2,000
+    flow-matching steps on the 8-mode mixture, then 160 rounds of 64 observed actions and 4
+    updates. Cached, so that the tests of one seed share a run."""
     rng = np.random.default_rng(seed)
     demonstrations = (CENTRES[np.arange(1000) % 8] + MODE_STD * rng.standard_normal((1000, 2))).astype(np.float32)
     states = np.zeros((1000, 1), np.float32)
     agent = bandit_agent(seed)
     agent.pretrain(states, demonstrations, steps=2000)
-    before = share_near(agent.act(states), REWARDED)
+    before = agent.act(states)
     batch = np.zeros((64, 1), np.float32)
     for _ in range(160):
         actions = agent.act(batch)
         agent.observe(batch, actions, bandit_reward(actions), batch, np.ones(64, dtype=bool))
         metrics = agent.update(4)
         assert all(np.isfinite(value) for value in metrics.values()), metrics
-    after = share_near(agent.act(states), REWARDED)
+    return before, agent.act(states)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bandit_fine_tuning_moves_most_mass_to_the_rewarded_modes(seed: int) -> None:
+    before, after = (share_near(samples, REWARDED) for samples in fine_tuned_bandit(seed))
     assert before < 0.5, f"the pretrained policy already sits on the rewarded modes ({before})"
     assert after >= 0.7, f"only {after:.2f} of the samples moved to the rewarded modes (from {before:.2f})"
+
+
+@pytest.mark.xfail(strict=True, reason="known problem: with a learned critic SWFP ends on one rewarded mode (docs/swfp-modes.md)")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bandit_fine_tuning_keeps_three_of_the_four_rewarded_modes(seed: int) -> None:
+    # The issue's target: ≥ 80% of the samples on the rewarded modes, and ≥ 5% on each of at least 3.
+    _, after = fine_tuned_bandit(seed)
+    shares = [share_near(after, centre[None, :]) for centre in REWARDED]
+    assert sum(shares) >= 0.8, f"only {sum(shares):.2f} of the samples on the rewarded modes ({np.round(shares, 2)})"
+    assert sum(share >= 0.05 for share in shares) >= 3, f"fewer than 3 rewarded modes kept: shares {np.round(shares, 2)}"
 
 
 def small_swfp(env, **overrides) -> flowrl.SWFP:
