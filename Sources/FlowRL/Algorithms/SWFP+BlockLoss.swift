@@ -10,7 +10,10 @@
 /// ("terminal"; the gradient flows back through them into block n only). The critic and the
 /// prior must be frozen on the tape (`Tape.freeze`), so only θ receives gradients. Without
 /// `chargesMovement` (`w2_terms = "trust_region"`) the movement cost is dropped, so the
-/// regulariser's minimiser is the prior's own step rather than no movement.
+/// regulariser's minimiser is the prior's own step rather than no movement. With
+/// `actionEntropy` (`entropy_space = "action"`) the energy also carries the tanh's log-Jacobian at
+/// the energy point, `−Σ_j log(1 − tanh²(y_j))`, so that the entropy rewarded is the action's
+/// rather than the pre-squash point's (docs/algorithms.md, "SWFP: the update").
 public struct SWFPBlockLoss {
     public let policy: FlowPolicy
     public let prior: FlowPolicy
@@ -21,9 +24,10 @@ public struct SWFPBlockLoss {
     public let chargesMovement: Bool
     public let energyAtTerminal: Bool
     public let method: DivergenceMethod
+    public let actionEntropy: Bool
 
     public init(policy: FlowPolicy, prior: FlowPolicy, critic: TwinCritic, alpha: Float, tau: Float, w2Scale: Float,
-                chargesMovement: Bool = true, energyAtTerminal: Bool, method: DivergenceMethod) {
+                chargesMovement: Bool = true, energyAtTerminal: Bool, method: DivergenceMethod, actionEntropy: Bool = false) {
         self.policy = policy
         self.prior = prior
         self.critic = critic
@@ -33,6 +37,7 @@ public struct SWFPBlockLoss {
         self.chargesMovement = chargesMovement
         self.energyAtTerminal = energyAtTerminal
         self.method = method
+        self.actionEntropy = actionEntropy
     }
 
     /// Reported values of one evaluation.
@@ -79,7 +84,12 @@ public struct SWFPBlockLoss {
     /// `L_n` from block n's recorded step, reading Q (the critic frozen on the step's tape).
     public func loss(of step: BlockStep) -> (loss: Variable, movement: Float, trustRegion: Float) {
         let q = critic.frozenMinimum(observations: step.observations, actions: step.energyPoint.tanh())
-        let energy = (q * (-1 / alpha) - step.logVolume).mean()
+        var perRow = q * (-1 / alpha) - step.logVolume
+        // In the pre-squash space the target exp(Q(tanh y)/α) has no finite mass (Q stays bounded
+        // as |y| grows), so its entropy term spreads particles towards the box's faces without
+        // limit; the Jacobian makes the target the action-space exp(Q(a)/α), pulled back.
+        if actionEntropy { perRow = perRow + tanhSquashPenalty(step.energyPoint) }
+        let energy = perRow.mean()
         let movement = (step.next - step.start).squared().sumOfEachRow().mean()
         let trustRegion = (step.next - step.next.tape.constant(step.anchor)).squared().sumOfEachRow().mean()
         let loss = energy + (w2Scale / (2 * tau)) * (chargesMovement ? movement + trustRegion : trustRegion)

@@ -39,6 +39,13 @@ public final class SWFP: OffPolicyAgent {
     /// The next state's value in the critic target (`value_target`): SAC's soft value, or Eq. 18's
     /// importance-sampled log-sum-exp (`SWFP.stateValue`).
     public enum ValueTarget: String, Codable, Sendable, CaseIterable { case soft, logsumexp }
+    /// The space whose entropy the block loss rewards (`entropy_space`): the flow's pre-squash
+    /// space (the paper's reading, where the flow moves), or the action space (the tanh's
+    /// log-Jacobian added to the energy; `SWFPBlockLoss`).
+    public enum EntropySpace: String, Codable, Sendable, CaseIterable {
+        case preSquash = "pre_squash"
+        case action
+    }
     /// A named configuration (`preset`): none, or the paper's (`Options.presets`).
     public enum Preset: String, Codable, Sendable, CaseIterable { case none, paper }
 
@@ -71,6 +78,9 @@ public final class SWFP: OffPolicyAgent {
         public var solver = FlowSolver.euler
         /// Follows `batch_size` (`followingKeys`), so by default the actor learns on the critic's minibatch.
         public var actorBatchSize = 256
+        /// Off by default until measured on Pendulum-v1 (the seeded results are the pre-squash
+        /// space's); docs/swfp-modes.md measures it on the 2-D bandit.
+        public var entropySpace = EntropySpace.preSquash
         public var preset = Preset.none
 
         public init() {}
@@ -136,6 +146,8 @@ public final class SWFP: OffPolicyAgent {
              .choice("solver", \.solver, "The flow's ODE solver: \"euler\", or \"midpoint\" (two field evaluations per block, the paper's)."),
              .integer("actor_batch_size", \.actorBatchSize, in: 1...1_000_000,
                       "States per block-loss step: the critic's minibatch, its first rows when fewer, or it and further replay rows when more."),
+             .choice("entropy_space", \.entropySpace,
+                     "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), in which the target exp(Q(tanh x)/α) has no finite mass, or the action space (\"action\": the tanh's log-Jacobian added to the energy)."),
              .choice("preset", \.preset,
                      "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters.")]
                 + ConfigKey<Self>.velocityNetwork
@@ -340,7 +352,8 @@ public final class SWFP: OffPolicyAgent {
         let options = configuration.options
         return SWFPBlockLoss(policy: policy, prior: prior, critic: core.softCritic!.critic, alpha: alpha, tau: options.jkoStep,
                              w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
-                             energyAtTerminal: options.energyAt == .terminal, method: options.divergenceMethod)
+                             energyAtTerminal: options.energyAt == .terminal, method: options.divergenceMethod,
+                             actionEntropy: options.entropySpace == .action)
     }
 
     /// One Adam step of θ on the SWFP block loss from the recorded block steps (`recordBlockSteps`),

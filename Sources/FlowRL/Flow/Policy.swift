@@ -70,6 +70,14 @@ public func tanhSquashCorrection(_ actions: Variable) -> Variable {
     (1 + 1e-6 - actions.squared()).log().sumOfEachRow()
 }
 
+/// `−Σ_j log(1 − tanh²(x_j))` per row, for pre-squash points `x`: the log-Jacobian of the
+/// element-wise tanh with its sign turned, exact (no 10⁻⁶). Written `Σ_j 2 (softplus(2 x_j) − x_j − log 2)`
+/// (that is `2 log cosh x_j`), so that it neither overflows nor loses its gradient, `2 tanh(x)`,
+/// where the tanh saturates: a particle far out in the pre-squash space is still pulled back.
+public func tanhSquashPenalty(_ x: Variable) -> Variable {
+    ((x * 2).softplus() - x - Float(log(2.0))).sumOfEachRow() * 2
+}
+
 /// `atanh(clip(a, ±(1 − 1e-3)))`: the pre-squash point of a demonstrated action (clipped so an
 /// action on the boundary does not become infinite).
 enum ClippedArctanh: UnaryFunction {
