@@ -36,9 +36,8 @@ Variants (names as printed):
   (that many uniform actions observed with their rewards beside the policy's every round),
   ``critic_only_rounds=…`` (the actor held for the first rounds), ``policy_delay=4`` (with 16
   updates a round: four critic updates per actor update at the default's actor updates),
-  ``flow_steps=20``, and ``entropy_space=action``. That key exists only in the prototype commit
-  of branch swfp-entropy-space-prototype (the block loss's entropy taken in the action space);
-  with another library those variants are refused as an unknown key.
+  ``flow_steps=20``, and ``entropy_space=action`` (the block loss's entropy taken in the action
+  space; a library option since branch swfp-entropy-space, a prototype key before it).
 
 Each run also reports ``twin_gap``, ½|Q₁ − Q₂| at the rewarded centres: how far the twins'
 minimum, which the block loss reads, lies below their mean.

@@ -23,6 +23,10 @@ enum AlgorithmList {
         // add replay columns and a state part, the prior acts, and the actor's batch is larger.
         Model(label: "swfp paper options", algorithm: "swfp",
               json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "value_samples": 3, "solver": "midpoint", "actor_batch_size": 6}"#),
+        // The block loss's entropy in the action space (`entropy_space`), with Q read after the prior's
+        // remaining blocks, so the log-Jacobian is taken at both energy points across the suite.
+        Model(label: "swfp entropy_space action", algorithm: "swfp",
+              json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2, "entropy_space": "action", "energy_at": "terminal"}"#),
         Model(label: "sac", algorithm: "sac", json: #"{"hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16}"#),
         Model(label: "sac_flow gated", algorithm: "sac_flow",
               json: #"{"hidden_sizes": [8], "sigma_hidden_sizes": [8], "critic_hidden_sizes": [8], "critic_warmup_steps": 40, "batch_size": 4, "buffer_size": 16, "flow_steps": 2}"#),

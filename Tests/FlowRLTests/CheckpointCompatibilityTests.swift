@@ -47,6 +47,11 @@ final class CheckpointCompatibilityTests: XCTestCase {
                     XCTAssertEqual(new[key], .string(value), "\(file): '\(key)'")
                 }
             }
+            if stored.algorithm == "swfp" {
+                // Every stored file predates `entropy_space`: the block loss's entropy stays pre-squash.
+                XCTAssertNil(old["entropy_space"], file)
+                XCTAssertEqual(new["entropy_space"], .string("pre_squash"), file)
+            }
             if stored.algorithm == "sac_flow" { XCTAssertEqual(new["activation"]?.text, #""silu""#, file) }
             let metrics = try agent.update(gradientSteps: 2)
             XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(file): \(metrics)")

@@ -10,10 +10,16 @@
 /// ("terminal"; the gradient flows back through them into block n only). The critic and the
 /// prior must be frozen on the tape (`Tape.freeze`), so only θ receives gradients. Without
 /// `chargesMovement` (`w2_terms = "trust_region"`) the movement cost is dropped, so the
-/// regulariser's minimiser is the prior's own step rather than no movement. With
-/// `actionEntropy` (`entropy_space = "action"`) the energy also carries the tanh's log-Jacobian at
-/// the energy point, `−Σ_j log(1 − tanh²(y_j))`, so that the entropy rewarded is the action's
-/// rather than the pre-squash point's (docs/algorithms.md, "SWFP: the update").
+/// regulariser's minimiser is the prior's own step rather than no movement.
+///
+/// With `actionEntropy` (`entropy_space = "action"`) the energy also carries the tanh's
+/// log-Jacobian at the energy point, `tanhSquashPenalty(y) = −Σ_j log(1 − tanh²(y_j))`, so that
+/// the entropy rewarded is that of the action `tanh(y)` rather than of the pre-squash point: the
+/// target becomes `exp(Q(a)/α)` on the action box, pulled back to y. That is the space the rest
+/// of SWFP already works in: the critic target's `min Q̄ − α log π` (and Eq. 18's), and the α step
+/// towards `target_entropy`, read `log π(a'|s')` of the squashed action, with the tanh's
+/// correction (`FlowPolicy.actionsWithLogProbability`). Without it (`"pre_squash"`, the default)
+/// the block loss alone measures entropy before the squash (docs/algorithms.md, "SWFP: the update").
 public struct SWFPBlockLoss {
     public let policy: FlowPolicy
     public let prior: FlowPolicy
@@ -24,6 +30,7 @@ public struct SWFPBlockLoss {
     public let chargesMovement: Bool
     public let energyAtTerminal: Bool
     public let method: DivergenceMethod
+    /// Whether the energy carries the tanh's log-Jacobian (`entropy_space = "action"`).
     public let actionEntropy: Bool
 
     public init(policy: FlowPolicy, prior: FlowPolicy, critic: TwinCritic, alpha: Float, tau: Float, w2Scale: Float,

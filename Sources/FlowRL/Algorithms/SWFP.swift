@@ -40,8 +40,8 @@ public final class SWFP: OffPolicyAgent {
     /// importance-sampled log-sum-exp (`SWFP.stateValue`).
     public enum ValueTarget: String, Codable, Sendable, CaseIterable { case soft, logsumexp }
     /// The space whose entropy the block loss rewards (`entropy_space`): the flow's pre-squash
-    /// space (the paper's reading, where the flow moves), or the action space (the tanh's
-    /// log-Jacobian added to the energy; `SWFPBlockLoss`).
+    /// space, where the particles move, or the action space (the tanh's log-Jacobian added to the
+    /// energy; `SWFPBlockLoss`), where the critic target's and the α step's `log π` already are.
     public enum EntropySpace: String, Codable, Sendable, CaseIterable {
         case preSquash = "pre_squash"
         case action
@@ -147,7 +147,7 @@ public final class SWFP: OffPolicyAgent {
              .integer("actor_batch_size", \.actorBatchSize, in: 1...1_000_000,
                       "States per block-loss step: the critic's minibatch, its first rows when fewer, or it and further replay rows when more."),
              .choice("entropy_space", \.entropySpace,
-                     "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), in which the target exp(Q(tanh x)/α) has no finite mass, or the action space (\"action\": the tanh's log-Jacobian added to the energy)."),
+                     "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), where the target exp(Q(tanh x)/α) has no finite mass, or the action's (\"action\": the tanh's log-Jacobian added to the energy, as the critic target's and the α step's log π have it)."),
              .choice("preset", \.preset,
                      "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters.")]
                 + ConfigKey<Self>.velocityNetwork
