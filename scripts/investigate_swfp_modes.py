@@ -40,7 +40,8 @@ Variants (names as printed):
   space; a library option since branch swfp-entropy-space, a prototype key before it).
 
 Each run also reports ``twin_gap``, ½|Q₁ − Q₂| at the rewarded centres: how far the twins'
-minimum, which the block loss reads, lies below their mean.
+minimum, which the block loss reads, lies below their mean; and ``at_faces``, the share of the
+samples within 0.1 of a face of the box.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ BOUND = 4.0
 BASE: dict[str, Any] = {"hidden_sizes": [128, 128], "critic_hidden_sizes": [64, 64], "batch_size": 128, "alpha": 0.02,
                         "learning_rate": 1e-3, "critic_learning_rate": 1e-3}
 BATCH, UPDATES, RADIUS, KEPT = 64, 4, 0.5, 0.05
+#: A sample "at a face" lies within this of the box's boundary in some coordinate.
+FACE = 0.1
 UNIFORM_SIZE, WARMUP_UPDATES = 16_384, 5_000
 PAPER_CHOICES = {"act_with": "prior", "old_particles": "stored", "value_target": "logsumexp", "value_samples": 8,
                  "solver": "midpoint"}
@@ -152,6 +155,12 @@ def twin_gap_at(agent: flowrl.SWFP, points: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(q1 - q2)
 
 
+def at_faces(samples: np.ndarray) -> float:
+    """The share of ``samples`` within FACE of a face of the box: where a policy goes whose
+    entropy has no finite target (docs/swfp-modes.md, "The pre-squash entropy has no finite target")."""
+    return round(float((np.abs(samples) > BOUND - FACE).any(axis=1).mean()), 3)
+
+
 def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, Any]:
     """One run of the bandit under variant ``name``: final shares per rewarded mode, the critic at
     the rewarded and unrewarded centres, and, when ``trace_every``, the same along the way."""
@@ -197,7 +206,7 @@ def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, An
                           "q_rewarded": critic_at(agent, REWARDED).round(3).tolist(),
                           "q_unrewarded": critic_at(agent, CENTRES[1::2]).round(3).tolist(),
                           "twin_gap": twin_gap_at(agent, REWARDED).round(3).tolist(),
-                          "reward": round(float(reward(samples).mean()), 3),
+                          "reward": round(float(reward(samples).mean()), 3), "at_faces": at_faces(samples),
                           "entropy": round(metrics.get("train/entropy", float("nan")), 2),
                           "alpha": round(metrics.get("train/alpha", float("nan")), 4),
                           "trust_region": round(metrics.get("train/trust_region", float("nan")), 4)})
@@ -206,6 +215,7 @@ def run(name: str, seed: int, rounds: int, trace_every: int = 0) -> dict[str, An
     result = {"variant": name, "seed": seed, "rounds": rounds, "before": before.round(3).tolist(),
               "after": after.round(3).tolist(), "on_modes": round(float(after.sum()), 3),
               "modes_kept": int((after >= KEPT).sum()), "reward": round(float(reward(samples).mean()), 3),
+              "at_faces": at_faces(samples),
               "q_rewarded": critic_at(agent, REWARDED).round(3).tolist(),
               "q_unrewarded": critic_at(agent, CENTRES[1::2]).round(3).tolist(),
               "twin_gap": twin_gap_at(agent, REWARDED).round(3).tolist(),
@@ -227,7 +237,7 @@ def main() -> None:
         for point in run(args.trace, args.seed, args.rounds, trace_every=20)["trace"]:
             print(json.dumps(point), flush=True)
         return
-    print(f"{'variant':28s} ≥3 kept  all 4  mass on modes (mean)  per seed: shares of the 4 rewarded modes; "
+    print(f"{'variant':28s} ≥3 kept  all 4  mass on modes (mean; reward, share at a face)  per seed: shares of the 4 rewarded modes; "
           f"critic Q at them", flush=True)
     for name in args.only or list(VARIANTS):
         start = time.time()
@@ -242,7 +252,8 @@ def main() -> None:
                           for r in results)
         print(f"{name:28s} {sum(r['modes_kept'] >= 3 for r in results):>3d}/{len(results)}  "
               f"{sum(r['modes_kept'] == 4 for r in results):>3d}/{len(results)}  "
-              f"{np.mean([r['on_modes'] for r in results]):5.2f} (r {np.mean([r['reward'] for r in results]):.2f})  "
+              f"{np.mean([r['on_modes'] for r in results]):5.2f} (r {np.mean([r['reward'] for r in results]):.2f}, "
+              f"faces {np.mean([r['at_faces'] for r in results]):.3f})  "
               f"{cells}   [{time.time() - start:.0f} s]", flush=True)
 
 
