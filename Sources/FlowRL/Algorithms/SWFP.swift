@@ -78,8 +78,10 @@ public final class SWFP: OffPolicyAgent {
         public var solver = FlowSolver.euler
         /// Follows `batch_size` (`followingKeys`), so by default the actor learns on the critic's minibatch.
         public var actorBatchSize = 256
-        /// Off by default until measured on Pendulum-v1 (the seeded results are the pre-squash
-        /// space's); docs/swfp-modes.md measures it on the 2-D bandit.
+        /// Pre-squash by default, so that seeded results and checkpoints written before the key keep
+        /// their behaviour; `"action"` was equal on Pendulum-v1 and kept the 2-D bandit's particles
+        /// off the box's faces (BENCHMARKS.md, "SWFP's entropy space on Pendulum-v1"). `preset =
+        /// "paper"` leaves it: neither value is the paper's (docs/algorithms.md, "SWFP: the paper preset").
         public var entropySpace = EntropySpace.preSquash
         public var preset = Preset.none
 

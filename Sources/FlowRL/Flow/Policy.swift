@@ -73,11 +73,11 @@ public func tanhSquashCorrection(_ actions: Variable) -> Variable {
 /// `−Σ_j log(1 − tanh²(x_j))` per row (`[batch, 1]`), for pre-squash points `x`: the
 /// log-Jacobian of the element-wise tanh with its sign turned, so that
 /// `log π(tanh x) = log p(x) + tanhSquashPenalty(x)`. It is `−tanhSquashCorrection(tanh x)` read
-/// at `x` and without the 10⁻⁶ (SWFP's block loss with `entropy_space = "action"`). Written `Σ_j 2 (softplus(2 x_j) − x_j − log 2)`,
-/// that is `Σ_j 2 log cosh x_j`, so that it stays finite, about `2|x_j| − 2 log 2`, and keeps its
-/// gradient `2 tanh(x)` where the tanh saturates. Read at `a` with the 10⁻⁶, it would level off
-/// at `log 10⁻⁶` once `1 − tanh²(x)` falls below 10⁻⁶ (|x| ≳ 7), and pull a particle out there
-/// back no more.
+/// at `x` and without the 10⁻⁶ (SWFP's block loss with `entropy_space = "action"`). Written
+/// `Σ_j 2 (softplus(2 x_j) − x_j − log 2)`, that is `Σ_j 2 log cosh x_j`, so that it stays finite,
+/// about `2|x_j| − 2 log 2`, and keeps its gradient `2 tanh(x)` where the tanh saturates. Read at
+/// `a` with the 10⁻⁶, each component would level off at `−log 10⁻⁶` once `1 − tanh²(x)` falls
+/// below 10⁻⁶ (|x| ≳ 7), and pull a particle out there back no more.
 public func tanhSquashPenalty(_ x: Variable) -> Variable {
     ((x * 2).softplus() - x - Float(log(2.0))).sumOfEachRow() * 2
 }
