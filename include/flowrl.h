@@ -60,7 +60,8 @@ int32_t flowrl_set_blas_threads(int32_t thread_count);
  * OpenBLAS's threads (as flowrl_set_blas_threads), and with thread_count >= 2 the independent
  * parts of an update run two at a time, on one BLAS thread each: the twin critics' two networks
  * (critic step, targets, the actor's critic evaluation) and, in SAC and SAC Flow, the actor's
- * sample beside the critic target's. Results are the same as with one thread, byte for byte
+ * sample beside the critic target's; in SWFP and RLDT, the critic target's samples beside the
+ * actor's particle chains. Results are the same as with one thread, byte for byte
  * (the same products on the same inputs; tested at flowrl's shapes). Worth it only with as
  * many idle cores: on a busy machine the threads wait for each other. thread_count in [1, 1024]. */
 int32_t flowrl_set_threads(int32_t thread_count);

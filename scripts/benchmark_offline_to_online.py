@@ -172,7 +172,7 @@ def arguments_parser() -> argparse.ArgumentParser:
     """The command line (its defaults are the benchmark's protocol, which
     benchmarks/grids/offline-to-online-hopper.yaml repeats; python/tests/test_experiments.py checks that they agree)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v0"], help="dataset ids or paths")
+    parser.add_argument("--dataset", nargs="+", default=["hopper/flowrl-medium-v2"], help="dataset ids or paths")
     parser.add_argument("--env", help="the env id (default: the one the dataset names)")
     parser.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -31,7 +31,7 @@ EVAL_SEED = 1_000_000  # the same evaluation resets as the benchmark
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="hopper/flowrl-medium-v0", help="a flowrl.datasets id or path")
+    parser.add_argument("--dataset", default="hopper/flowrl-medium-v2", help="a flowrl.datasets id or path")
     parser.add_argument("--algorithm", default="SWFP", help="a flowrl class name (SWFP, SAC, SACFlow, RLDT)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", default="{}", help="JSON settings for the agent's constructor")

@@ -75,10 +75,9 @@ final class ForkJoinTests: XCTestCase {
     }
 
     /// Every variant of the fingerprint tests (each algorithm and its less common branches, SWFP's
-    /// concurrent chains among them), the
-    /// layer-normalised critic, and SAC and SAC Flow at Hopper-v5's sizes, where OpenBLAS splits
-    /// products over its threads:
-    /// the state after pretraining, acting and updates is the same, byte for byte.
+    /// and RLDT's concurrent chains among them), the layer-normalised critic, and SAC and SAC Flow
+    /// at Hopper-v5's sizes, where OpenBLAS splits products over its threads: the state after
+    /// pretraining, acting and updates is the same, byte for byte.
     func testSeededRunsAreIdenticalWithOneAndTwoThreads() throws {
         let hopper = #""batch_size": 256, "buffer_size": 1000, "seed": 1"#
         let variants = (SeededResultsTests.variants + SeededResultsTests.moreVariants).map { ($0.0, $0.1, $0.2) }

@@ -65,8 +65,7 @@ final class RLDTTests: XCTestCase {
         let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
         for (name, pick) in [("transport", 0), ("consistency", 1), ("trust region", 2)] {
             let result = GradientCheck.check(inputs: [], parameters: agent.policy.parameters) { tape, _ in
-                let (velocity, predicted) = loss.prediction(inputs, tape: tape)
-                let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: field)
+                let terms = loss.terms(inputs, loss.passes(inputs, tape: tape), field: field)
                 return [terms.transport, terms.consistency, terms.trustRegion][pick]
             }
             XCTAssertTrue(result.passed, "\(name): \(result)")
@@ -86,9 +85,9 @@ final class RLDTTests: XCTestCase {
                                           ends: Tensor([[1.2], [-1]]), trustPoints: Tensor([[0.3], [0.1]]), trustTimes: Tensor([[0.2], [0.9]]))
         let loss = RLDTActorLoss(policy: agent.policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
         let tape = Tape()
-        let (velocity, predicted) = loss.prediction(inputs, tape: tape)
-        XCTAssertEqual(predicted.value, Tensor([[1.5], [-1.75]]))   // x_k + (1 − t_k) c
-        let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: Tensor([[2], [-4]]))
+        let passes = loss.passes(inputs, tape: tape)
+        XCTAssertEqual(passes.predicted.value, Tensor([[1.5], [-1.75]]))   // x_k + (1 − t_k) c
+        let terms = loss.terms(inputs, passes, field: Tensor([[2], [-4]]))
         // m = 4 and 2: transport −mean(c·2/4, c·(−4)/2) = −mean(0.25, −1) = 0.375.
         XCTAssertEqual(terms.transport.value.scalar, 0.375, accuracy: 1e-6)
         // consistency 0.5 · mean(0.3²/16, 0.75²/4)

@@ -1,4 +1,4 @@
-import FlowRL
+@testable import FlowRL
 import XCTest
 import _FlowRLTestSupport
 
@@ -64,6 +64,60 @@ final class SWFPTests: XCTestCase {
                 block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
         }
         XCTAssertTrue(result.passed, "\(result)")
+    }
+
+    func testTrustRegionWeighedByTheEnergyScalesTheWassersteinTermsByMeanAbsQOverAlpha() throws {
+        // trust_region_scale = "energy": the Wasserstein terms' weight ε/2τ times max(1, mean|Q|/α),
+        // a constant of the step; with α small enough the factor is above 1 and the loss grows by
+        // exactly (factor − 1)·(ε/2τ)·(movement + trust region).
+        let agent = try smallAgent()
+        var generator = RandomGenerator(seed: 4)
+        let observations = generator.normalTensor(rows: 5, cols: 2)
+        let particles = ParticleChain(policy: agent.prior, observations: observations, noise: generator.normalTensor(rows: 5, cols: 2))
+        let critic = agent.core.softCritic!.critic
+        let alpha: Float = 1e-3
+        func blockLoss(_ weighs: Bool) -> SWFPBlockLoss {
+            SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: critic, alpha: alpha, tau: 0.1, w2Scale: 0.4,
+                          energyAtTerminal: false, method: .exact, weighsTrustRegionByEnergy: weighs)
+        }
+        func evaluate(_ weighs: Bool) -> (loss: Float, movement: Float, trustRegion: Float, meanAbsQ: Float) {
+            let tape = Tape()
+            tape.freeze(critic)
+            tape.freeze(agent.prior)
+            var probes = RandomGenerator(seed: 11)
+            let step = blockLoss(weighs).step(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes)
+            let q = critic.frozenMinimum(observations: tape.constant(observations), actions: step.energyPoint.tanh()).value
+            let meanAbsQ = (0..<q.rows).map { abs(q[$0, 0]) }.reduce(0, +) / Float(q.rows)
+            let value = blockLoss(weighs).loss(of: step)
+            return (value.loss.value.scalar, value.movement, value.trustRegion, meanAbsQ)
+        }
+        let (fixed, weighed) = (evaluate(false), evaluate(true))
+        let factor = fixed.meanAbsQ / alpha
+        XCTAssertGreaterThan(factor, 1, "the test needs mean|Q|/α above the floor of 1")
+        let terms = 0.4 / (2 * 0.1) * (fixed.movement + fixed.trustRegion)
+        XCTAssertEqual(weighed.loss - fixed.loss, (factor - 1) * terms, accuracy: 1e-3 * max(1, abs(weighed.loss)))
+        XCTAssertEqual(blockLoss(true).energyScale(Tensor(rows: 2, cols: 1, scalars: [1e-5, -1e-5])), 1, "floored at 1")
+        // The factor is a constant of the step (no gradient through Q's scale): θ's gradient equals
+        // that of the fixed weighting with ε multiplied by the factor, whose gradient the tests
+        // above check by finite differences.
+        func gradients(_ loss: SWFPBlockLoss) -> [Tensor] {
+            let tape = Tape()
+            tape.freeze(critic)
+            tape.freeze(agent.prior)
+            var probes = RandomGenerator(seed: 11)
+            let value = loss(block: 1, observations: tape.constant(observations), particles: particles, generator: &probes).loss
+            for parameter in agent.policy.parameters { parameter.zeroGradient() }
+            tape.backward(from: value, seed: Tensor(rows: 1, cols: 1, scalars: [1]))
+            return agent.policy.parameters.map(\.gradient)
+        }
+        let scaled = SWFPBlockLoss(policy: agent.policy, prior: agent.prior, critic: critic, alpha: alpha, tau: 0.1,
+                                   w2Scale: 0.4 * factor, energyAtTerminal: false, method: .exact)
+        for (weighedGradient, scaledGradient) in zip(gradients(blockLoss(true)), gradients(scaled)) {
+            for index in 0..<weighedGradient.count {
+                XCTAssertEqual(weighedGradient.scalars[index], scaledGradient.scalars[index],
+                               accuracy: 1e-4 * max(1, abs(scaledGradient.scalars[index])))
+            }
+        }
     }
 
     func testLogDensityOfAOneDimensionalFlowMatchesTheNumericalDensity() throws {

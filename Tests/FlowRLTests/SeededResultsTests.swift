@@ -32,11 +32,13 @@ final class SeededResultsTests: XCTestCase {
     ]
 
     /// Further variants, fingerprinted and compared across thread counts (`ForkJoinTests`) but
-    /// without a compatibility checkpoint: the SWFP branches its update runs concurrently.
+    /// without a compatibility checkpoint: the SWFP and RLDT branches their updates run concurrently.
     static let moreVariants: [(String, String, String)] = [
         ("swfp_parallel", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "block_training": "parallel", "solver": "midpoint", "energy_at": "terminal", "policy_delay": 2, "actor_batch_size": 24, "seed": 14}"#),
         ("swfp_stored", "swfp", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "old_particles": "stored", "act_with": "prior", "blocks": "separate", "divergence": "logdet", "actor_batch_size": 8, "value_samples": 2, "seed": 15}"#),
         ("swfp_hopper", "swfp", #"{"batch_size": 256, "buffer_size": 1000, "flow_steps": 2, "seed": 16}"#),
+        ("rldt_concurrent", "rldt", #"{"hidden_sizes": [16], "critic_hidden_sizes": [16], "batch_size": 16, "buffer_size": 128, "flow_steps": 3, "particles": 5, "actor_batch_size": 24, "target_samples": 3, "kernel": "delta", "exploration": "min_extrp", "policy_delay": 2, "reference_update": 2, "seed": 17}"#),
+        ("rldt_hopper", "rldt", #"{"batch_size": 256, "buffer_size": 1000, "flow_steps": 2, "target_samples": 1, "seed": 18}"#),
     ]
 
     static let observationSize = 3, actionSize = 2

@@ -132,8 +132,8 @@ def set_threads(count: int) -> None:
     ``count`` OpenBLAS threads (as :func:`set_blas_threads`), and with ``count >= 2`` the
     independent parts of an update run two at a time on one BLAS thread each: the twin critics'
     two networks (critic step, targets, the actor's critic evaluation) and, in SAC and SAC Flow,
-    the actor's sample beside the critic target's. Results are the same as with one thread, byte
-    for byte. Worth it only with as many idle cores (a busy machine makes the threads wait for
+    the actor's sample beside the critic target's; in SWFP and RLDT, the critic target's samples
+    beside the actor's particle chains. Results are the same as with one thread, byte for byte. Worth it only with as many idle cores (a busy machine makes the threads wait for
     each other); ``info()["threads"]`` reports the setting.
 
     Parameters

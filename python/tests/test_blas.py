@@ -58,8 +58,10 @@ def test_info_names_the_library_its_version_and_core() -> None:
                                   lambda space, action: flowrl.SACFlow(None, observation_space=space, action_space=action,
                                                                        seed=4, batch_size=256, learning_starts=0, flow_steps=2),
                                   lambda space, action: flowrl.SWFP(None, observation_space=space, action_space=action,
+                                                                    seed=4, batch_size=256, learning_starts=0, flow_steps=2),
+                                  lambda space, action: flowrl.RLDT(None, observation_space=space, action_space=action,
                                                                     seed=4, batch_size=256, learning_starts=0, flow_steps=2)],
-                         ids=["sac", "sac_flow", "swfp"])
+                         ids=["sac", "sac_flow", "swfp", "rldt"])
 def test_two_threads_train_the_same_parameters_as_one(make: Any) -> None:
     """At a batch where OpenBLAS splits products over threads and the critics run concurrently."""
     from gymnasium import spaces

@@ -31,7 +31,7 @@ DOCUMENTS = ("README.md", "docs/sb3.md", "docs/datasets.md")
 
 #: The blocks that do not run, as ``(page, the reason its not-run mark gives)``.
 NOT_RUN = {
-    ("docs/datasets.md", "needs MuJoCo (gymnasium[mujoco]) and the hopper/flowrl-medium-v0 dataset, a 100k-step SAC run of "
+    ("docs/datasets.md", "needs MuJoCo (gymnasium[mujoco]) and the hopper/flowrl-medium-v2 dataset, a 20-minute SAC run of "
                          "scripts/make_datasets.py"),
 }
 

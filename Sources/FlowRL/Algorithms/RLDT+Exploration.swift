@@ -22,7 +22,8 @@ public enum RLDTExploration {
         precondition((0..<policy.steps).contains(firstStep), "RLDTExploration: the first step must lie in 0..<K")
         let rows = observations.rows, width = policy.actionSize
         let chain = policy.chain(observations: observations, noise: generator.normalTensor(rows: rows, cols: width))
-        let (points, times) = policy.intermediatePoints(of: chain, steps: firstStep..<policy.steps, generator: &generator)
+        let steps = policy.intermediateSteps(rows: rows, in: firstStep..<policy.steps, generator: &generator)
+        let (points, times) = policy.intermediatePoints(of: chain, at: steps)
         let noGrad = Tape(recording: false)
         let predicted = policy.predictedEnd(observations: noGrad.constant(observations), x: noGrad.constant(points),
                                             times: noGrad.constant(times)).predicted.value
@@ -50,14 +51,20 @@ extension FlowPolicy {
         return (velocity, x + (1 - times) * velocity)
     }
 
-    /// For each row of a chain `x₀ … x_K` (`chain`), a step k drawn uniformly from `steps` (one
-    /// `generator.next()` per row): the points `x_k` and their times `t_k = k/K` (`[rows, 1]`).
-    public func intermediatePoints(of chain: [Tensor], steps range: Range<Int>,
-                                   generator: inout RandomGenerator) -> (points: Tensor, times: Tensor) {
+    /// A step k drawn uniformly from `range` for each of `rows` particles (one `generator.next()`
+    /// per row), for `intermediatePoints`; drawn apart from it so that an update can draw every
+    /// random number before its chains run (`ForkJoin`).
+    public func intermediateSteps(rows: Int, in range: Range<Int>, generator: inout RandomGenerator) -> [Int] {
+        (0..<rows).map { _ in range.lowerBound + Int(generator.next() % UInt64(range.count)) }
+    }
+
+    /// For each row of a chain `x₀ … x_K` (`chain`) and its step k (`steps`, one per row): the
+    /// points `x_k` and their times `t_k = k/K` (`[rows, 1]`).
+    public func intermediatePoints(of chain: [Tensor], at steps: [Int]) -> (points: Tensor, times: Tensor) {
         let rows = chain[0].rows, width = chain[0].cols
+        precondition(steps.count == rows, "intermediatePoints: one step per row")
         var points = Tensor(rows: rows, cols: width), times = Tensor(rows: rows, cols: 1)
-        for row in 0..<rows {
-            let k = range.lowerBound + Int(generator.next() % UInt64(range.count))
+        for (row, k) in steps.enumerated() {
             times.scalars[row] = time(atStep: k)
             for c in 0..<width { points[row, c] = chain[k][row, c] }
         }

@@ -160,10 +160,37 @@ public struct RLDTActorLoss {
                             times: tape.constant(inputs.times))
     }
 
-    /// The three terms (each `[1, 1]`) from a prediction on the same tape and the field φ.
-    public func terms(_ inputs: Inputs, velocity: Variable, predicted: Variable, field: Tensor)
+    /// The network passes of one evaluation: everything of the loss that does not read the field φ.
+    public struct Passes {
+        /// `v_θ(t_k, s, x_k)`, on the tape.
+        public let velocity: Variable
+        /// `x̂₁`, on the tape.
+        public let predicted: Variable
+        /// `v_θ(τ, s, x̃)`, on the tape.
+        public let trustVelocity: Variable
+        /// `v_ref(τ, s, x̃)`, without gradient.
+        public let referenceVelocity: Tensor
+    }
+
+    /// The prediction, then θ's and the reference's velocities at the trust points, on `tape`
+    /// (the reference's without gradient). They read neither the critic nor φ, so an update can
+    /// run them before its critic step, beside the critic target's sample (`ForkJoin`).
+    public func passes(_ inputs: Inputs, tape: Tape) -> Passes {
+        let (velocity, predicted) = prediction(inputs, tape: tape)
+        let field = policy.fields[0], referenceField = reference.fields[0]
+        let trustVelocity = field.network(field.input(observations: tape.constant(inputs.observations),
+                                                      x: tape.constant(inputs.trustPoints), times: tape.constant(inputs.trustTimes)))
+        let noGrad = Tape(recording: false)
+        let referenceVelocity = referenceField.network(referenceField.input(observations: noGrad.constant(inputs.observations),
+                                                                            x: noGrad.constant(inputs.trustPoints),
+                                                                            times: noGrad.constant(inputs.trustTimes))).value
+        return Passes(velocity: velocity, predicted: predicted, trustVelocity: trustVelocity, referenceVelocity: referenceVelocity)
+    }
+
+    /// The three terms (each `[1, 1]`) from the passes (`passes`, on their tape) and the field φ.
+    public func terms(_ inputs: Inputs, _ passes: Passes, field: Tensor)
         -> (transport: Variable, consistency: Variable, trustRegion: Variable) {
-        let tape = velocity.tape
+        let tape = passes.velocity.tape
         let steps = Float(policy.steps)
         // 1/m and 1/m² per row, m = K(1 − t_k) ≥ 1.
         var perRow = Tensor(rows: inputs.times.rows, cols: 1)
@@ -173,18 +200,11 @@ public struct RLDTActorLoss {
             perRow.scalars[row] = 1 / remaining
             perRowSquared.scalars[row] = 1 / (remaining * remaining)
         }
-        let transport = -((velocity * tape.constant(field)).sumOfEachRow() * tape.constant(perRow)).mean()
+        let transport = -((passes.velocity * tape.constant(field)).sumOfEachRow() * tape.constant(perRow)).mean()
         let consistency = consistencyWeight
-            * ((predicted - tape.constant(inputs.ends)).squared().sumOfEachRow() * tape.constant(perRowSquared)).mean()
-        let field = policy.fields[0], referenceField = reference.fields[0]
-        let s = tape.constant(inputs.observations), trustTimes = tape.constant(inputs.trustTimes)
-        let trustPoints = tape.constant(inputs.trustPoints)
-        let current = field.network(field.input(observations: s, x: trustPoints, times: trustTimes))
-        let noGrad = Tape(recording: false)
-        let referenceVelocity = referenceField.network(referenceField.input(observations: noGrad.constant(inputs.observations),
-                                                                            x: noGrad.constant(inputs.trustPoints),
-                                                                            times: noGrad.constant(inputs.trustTimes))).value
-        let trustRegion = trustRegionWeight * (current - tape.constant(referenceVelocity)).squared().sumOfEachRow().mean()
+            * ((passes.predicted - tape.constant(inputs.ends)).squared().sumOfEachRow() * tape.constant(perRowSquared)).mean()
+        let trustRegion = trustRegionWeight
+            * (passes.trustVelocity - tape.constant(passes.referenceVelocity)).squared().sumOfEachRow().mean()
         return (transport, consistency, trustRegion)
     }
 }

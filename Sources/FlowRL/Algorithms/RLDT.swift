@@ -162,13 +162,25 @@ public final class RLDT: OffPolicyAgent {
 
     /// A critic step towards targets averaged over fresh policy samples, then on actor turns the
     /// actor step and the reference update.
+    ///
+    /// The critic target's M samples of θ at s' and, on actor turns, the actor's particle chains
+    /// with the passes of θ and the reference that do not read the critic (`RLDTActorLoss.passes`)
+    /// are independent, and the critic step between them changes neither policy. So both run
+    /// before the critic step, at the same time (`ForkJoin`), and the actor step reads the
+    /// critic's gradients after it. Their random numbers are drawn first, in the order of a
+    /// sequential run: the target's noise, then the actor's (`drawActorStep`).
     public func trainStep(_ step: OffPolicyCore.UpdateStep, metrics: inout OffPolicyCore.Metrics) {
         let batch = step.batch
-        core.criticStep(on: batch, targets: criticTargets(for: batch), metrics: &metrics)
+        let next = targetObservations(batch)
+        let noise = policy.noise(rows: next.rows, deterministic: false, generator: &core.generator)
+        let actorRows = 0..<min(configuration.options.actorBatchSize, batch.count)
+        let draws = step.actorTurn ? drawActorStep(observations: batch.observations.rows(actorRows)) : nil
+        let (nextActions, actor) = ForkJoin.both({ policy.actions(observations: next, noise: noise) },
+                                                 { draws.map(recordActorPasses) })
+        core.criticStep(on: batch, targets: criticTargets(for: batch, next: next, nextActions: nextActions), metrics: &metrics)
         if let rewardStatistic { metrics.add("train/reward_scale", Double(rewardStatistic.scale)) }
-        guard step.actorTurn else { return }
-        let states = batch.observations.rows(0..<min(configuration.options.actorBatchSize, batch.count))
-        let terms = actorStep(observations: states)
+        guard let actor else { return }
+        let terms = actorStep(actor)
         metrics.addPerActorStep("train/actor_loss", Double(terms.loss))
         metrics.addPerActorStep("train/transport_loss", Double(terms.transport))
         metrics.addPerActorStep("train/consistency_loss", Double(terms.consistency))
@@ -187,12 +199,21 @@ public final class RLDT: OffPolicyAgent {
     /// batch), `c_r` the reward scale (`RunningAbsoluteMean.scale`, 1 without reward scaling); no
     /// entropy term. Truncation is not termination, so time limits bootstrap.
     public func criticTargets(for batch: Transitions) -> Tensor {
-        let critic = core.softCritic!
-        let samples = configuration.options.targetSamples
-        let next = batch.nextObservations.tiledRows(samples)
+        let next = targetObservations(batch)
         let actions = policy.sample(observations: next, deterministic: false, generator: &core.generator)
-        var values = critic.target.minimumValue(observations: next, actions: actions).sumOfRowBlocks(blockRows: batch.count)
-        values.scale(by: 1 / Float(samples))
+        return criticTargets(for: batch, next: next, nextActions: actions)
+    }
+
+    /// The next states the targets sample at: each of the batch's M times (rows `m · batch + b`).
+    private func targetObservations(_ batch: Transitions) -> Tensor {
+        batch.nextObservations.tiledRows(configuration.options.targetSamples)
+    }
+
+    /// The targets from the M samples `nextActions` of θ at `next` (`targetObservations(batch)`).
+    private func criticTargets(for batch: Transitions, next: Tensor, nextActions: Tensor) -> Tensor {
+        let critic = core.softCritic!
+        var values = critic.target.minimumValue(observations: next, actions: nextActions).sumOfRowBlocks(blockRows: batch.count)
+        values.scale(by: 1 / Float(configuration.options.targetSamples))
         var targets = batch.rewards
         let rewardScale = rewardStatistic?.scale ?? 1
         for row in 0..<batch.count {
@@ -207,43 +228,73 @@ public final class RLDT: OffPolicyAgent {
         let loss, transport, consistency, trustRegion, fieldNorm, spread: Float
     }
 
-    /// One Adam step of θ on the RLDT loss at `observations` (S states, P particles each).
-    func actorStep(observations: Tensor) -> ActorTerms {
-        let options = configuration.options
-        let count = options.particles, steps = policy.steps, width = core.actionSize
-        let s = observations.tiledRows(count)
-        let rows = s.rows
-        // 1. Particles: P chains per state from the current policy, without gradient.
-        let chain = policy.chain(observations: s, noise: core.generator.normalTensor(rows: rows, cols: width))
-        let ends = chain[steps]
-        // 2. A uniformly drawn intermediate step per particle.
-        let (intermediate, times) = policy.intermediatePoints(of: chain, steps: 0..<steps, generator: &core.generator)
-        // The trust region's re-noised copies of the ends.
-        let trustTimes = core.generator.uniformTensor(rows: rows, cols: 1)
-        var trustPoints = core.generator.normalTensor(rows: rows, cols: width)
-        for row in 0..<rows {
-            let tau = trustTimes.scalars[row]
-            for c in 0..<width { trustPoints[row, c] = (1 - tau) * trustPoints[row, c] + tau * ends[row, c] }
+    /// An actor step's random numbers, for S states with P particles each (rows in the particle
+    /// layout, `RLDTTransport`).
+    struct ActorDraws {
+        /// The states tiled P times.
+        let observations: Tensor
+        /// The chains' starting noise.
+        let noise: Tensor
+        /// Each particle's intermediate step k.
+        let steps: [Int]
+        /// The trust region's times τ and the noise z its points start from.
+        let trustTimes, trustNoise: Tensor
+    }
+
+    /// Draws an actor step's random numbers at `observations` (the S states), in the order the
+    /// step reads them.
+    private func drawActorStep(observations: Tensor) -> ActorDraws {
+        let s = observations.tiledRows(configuration.options.particles)
+        let rows = s.rows, width = core.actionSize
+        return ActorDraws(observations: s, noise: core.generator.normalTensor(rows: rows, cols: width),
+                          steps: policy.intermediateSteps(rows: rows, in: 0..<policy.steps, generator: &core.generator),
+                          trustTimes: core.generator.uniformTensor(rows: rows, cols: 1),
+                          trustNoise: core.generator.normalTensor(rows: rows, cols: width))
+    }
+
+    /// The actor step's inputs and its passes before the critic is read: P chains per state from
+    /// the current policy (without gradient), a drawn intermediate step per particle, the trust
+    /// region's re-noised copies of the ends, and the passes recorded on the core's tape (reset).
+    /// Reads neither the critic nor the core's generator.
+    private func recordActorPasses(_ draws: ActorDraws) -> (inputs: RLDTActorLoss.Inputs, passes: RLDTActorLoss.Passes) {
+        let s = draws.observations
+        let chain = policy.chain(observations: s, noise: draws.noise)
+        let ends = chain[policy.steps]
+        let (intermediate, times) = policy.intermediatePoints(of: chain, at: draws.steps)
+        var trustPoints = draws.trustNoise
+        for row in 0..<trustPoints.rows {
+            let tau = draws.trustTimes.scalars[row]
+            for c in 0..<trustPoints.cols { trustPoints[row, c] = (1 - tau) * trustPoints[row, c] + tau * ends[row, c] }
         }
         let inputs = RLDTActorLoss.Inputs(observations: s, intermediate: intermediate, times: times, ends: ends,
-                                          trustPoints: trustPoints, trustTimes: trustTimes)
-        let loss = RLDTActorLoss(policy: policy, reference: reference, consistencyWeight: options.consistencyWeight,
-                                 trustRegionWeight: options.trustRegionWeight)
+                                          trustPoints: trustPoints, trustTimes: draws.trustTimes)
         let tape = core.tape
         tape.reset()
-        let (velocity, predicted) = loss.prediction(inputs, tape: tape)
-        // 3. The transport field at the predicted ends, from the critic's gradients at the particles.
-        let gradients = core.softCritic!.critic.preSquashGradient(observations: s, preSquashActions: ends)
-        let field = RLDTTransport.field(predicted: predicted.value, particles: ends, gradients: gradients, particlesPerState: count,
-                                        temperature: options.svgdTemperature, kernel: options.kernel)
-        // 4. The three losses, one Adam step.
-        let terms = loss.terms(inputs, velocity: velocity, predicted: predicted, field: field)
+        return (inputs, actorLoss.passes(inputs, tape: tape))
+    }
+
+    /// The RLDT actor loss with the configured weights.
+    private var actorLoss: RLDTActorLoss {
+        RLDTActorLoss(policy: policy, reference: reference, consistencyWeight: configuration.options.consistencyWeight,
+                      trustRegionWeight: configuration.options.trustRegionWeight)
+    }
+
+    /// One Adam step of θ on the RLDT loss from the recorded passes (`recordActorPasses`): the
+    /// transport field at the predicted ends from the critic's gradients at the particles, read now.
+    private func actorStep(_ recorded: (inputs: RLDTActorLoss.Inputs, passes: RLDTActorLoss.Passes)) -> ActorTerms {
+        let options = configuration.options
+        let (inputs, passes) = recorded
+        let count = options.particles, rows = inputs.ends.rows
+        let gradients = core.softCritic!.critic.preSquashGradient(observations: inputs.observations, preSquashActions: inputs.ends)
+        let field = RLDTTransport.field(predicted: passes.predicted.value, particles: inputs.ends, gradients: gradients,
+                                        particlesPerState: count, temperature: options.svgdTemperature, kernel: options.kernel)
+        let terms = actorLoss.terms(inputs, passes, field: field)
         let total = terms.transport + terms.consistency + terms.trustRegion
-        policyOptimizer.minimize(total, on: tape)
+        policyOptimizer.minimize(total, on: core.tape)
         let fieldNorm = field.map(Elementwise.Square.self).sumOfEachRow().map(Elementwise.SquareRoot.self).sum() / Float(rows)
         return ActorTerms(loss: total.value.scalar, transport: terms.transport.value.scalar, consistency: terms.consistency.value.scalar,
                           trustRegion: terms.trustRegion.value.scalar, fieldNorm: fieldNorm,
-                          spread: RLDTTransport.spread(particles: ends, particlesPerState: count))
+                          spread: RLDTTransport.spread(particles: inputs.ends, particlesPerState: count))
     }
 
     /// Flow matching on demonstrations; the reference then restarts from the pretrained flow.

@@ -10,7 +10,10 @@
 /// ("terminal"; the gradient flows back through them into block n only). The critic and the
 /// prior must be frozen on the tape (`Tape.freeze`), so only θ receives gradients. Without
 /// `chargesMovement` (`w2_terms = "trust_region"`) the movement cost is dropped, so the
-/// regulariser's minimiser is the prior's own step rather than no movement.
+/// regulariser's minimiser is the prior's own step rather than no movement. With
+/// `weighsTrustRegionByEnergy` (`trust_region_scale = "energy"`) the Wasserstein terms' weight is
+/// multiplied by the batch's mean `|Q|/α` (at least 1, no gradient), so that their pull against
+/// the energy does not fade as the reward scale grows (the normalisation TD3+BC gives its Q term).
 ///
 /// With `actionEntropy` (`entropy_space = "action"`) the energy also carries the tanh's
 /// log-Jacobian at the energy point, `tanhSquashPenalty(y) = −Σ_j log(1 − tanh²(y_j))`, so that
@@ -30,11 +33,13 @@ public struct SWFPBlockLoss {
     public let chargesMovement: Bool
     public let energyAtTerminal: Bool
     public let method: DivergenceMethod
+    public let weighsTrustRegionByEnergy: Bool
     /// Whether the energy carries the tanh's log-Jacobian (`entropy_space = "action"`).
     public let actionEntropy: Bool
 
     public init(policy: FlowPolicy, prior: FlowPolicy, critic: TwinCritic, alpha: Float, tau: Float, w2Scale: Float,
-                chargesMovement: Bool = true, energyAtTerminal: Bool, method: DivergenceMethod, actionEntropy: Bool = false) {
+                chargesMovement: Bool = true, energyAtTerminal: Bool, method: DivergenceMethod,
+                weighsTrustRegionByEnergy: Bool = false, actionEntropy: Bool = false) {
         self.policy = policy
         self.prior = prior
         self.critic = critic
@@ -44,6 +49,7 @@ public struct SWFPBlockLoss {
         self.chargesMovement = chargesMovement
         self.energyAtTerminal = energyAtTerminal
         self.method = method
+        self.weighsTrustRegionByEnergy = weighsTrustRegionByEnergy
         self.actionEntropy = actionEntropy
     }
 
@@ -99,8 +105,19 @@ public struct SWFPBlockLoss {
         let energy = perRow.mean()
         let movement = (step.next - step.start).squared().sumOfEachRow().mean()
         let trustRegion = (step.next - step.next.tape.constant(step.anchor)).squared().sumOfEachRow().mean()
-        let loss = energy + (w2Scale / (2 * tau)) * (chargesMovement ? movement + trustRegion : trustRegion)
+        let weight = (w2Scale / (2 * tau)) * (weighsTrustRegionByEnergy ? energyScale(q.value) : 1)
+        let loss = energy + weight * (chargesMovement ? movement + trustRegion : trustRegion)
         return (loss, movement.value.scalar, trustRegion.value.scalar)
+    }
+
+    /// `max(1, mean |Q| / α)` over the rows: the energy's size per particle, by which
+    /// `trust_region_scale = "energy"` multiplies the Wasserstein terms' weight (a constant of the
+    /// step: no gradient flows through it). At least 1, so it never weakens the fixed weight: an
+    /// untrained critic (Q near 0) leaves the trust region as it is.
+    func energyScale(_ q: Tensor) -> Float {
+        var total: Double = 0
+        for row in 0..<q.rows { total += Double(abs(q[row, 0])) }
+        return max(1, Float(total / Double(max(q.rows, 1))) / alpha)
     }
 
     /// The mean of `L_n` over `blocks` (all blocks in one update is the paper's parallel block

@@ -29,6 +29,10 @@ public final class SWFP: OffPolicyAgent {
         case both
         case trustRegion = "trust_region"
     }
+    /// How the Wasserstein terms are weighed (`trust_region_scale`): by `w2_scale / 2τ` alone, or
+    /// also by the batch's mean `|Q|/α`, so that the trust region keeps its pull against the energy
+    /// whatever the reward scale (`SWFPBlockLoss`).
+    public enum TrustRegionScale: String, Codable, Sendable, CaseIterable { case fixed, energy }
     /// The policy `act(deterministic: false)` samples from (`act_with`): θ, or the lagged prior θ̄
     /// (Algorithm 1, line 4).
     public enum ActWith: String, Codable, Sendable, CaseIterable { case policy, prior }
@@ -66,6 +70,9 @@ public final class SWFP: OffPolicyAgent {
         /// The paper's pair by default; the movement cost's own minimiser is the zero field, which
         /// erased a pretrained flow at every weight measured (docs/finetuning-investigation.md, §4).
         public var w2Terms = WassersteinTerms.both
+        /// Fixed by default: "energy" is a candidate against the fine-tuning dip on Hopper, where
+        /// |Q|/α is about 1,400 and the fixed weight 2 (docs/finetuning-investigation.md).
+        public var trustRegionScale = TrustRegionScale.fixed
         /// Two layers rather than the paper's three (docs/algorithms.md, "SWFP: choices and defaults"):
         /// act at batch 1 takes 38 µs instead of 71 µs, and an update needs fewer FLOPs (BENCHMARKS.md).
         public var hiddenSizes = [256, 256]
@@ -132,6 +139,8 @@ public final class SWFP: OffPolicyAgent {
              .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
              .choice("w2_terms", \.w2Terms,
                      "Wasserstein terms: the JKO movement cost and the trust region to the prior's particle (\"both\"), or the trust region alone."),
+             .choice("trust_region_scale", \.trustRegionScale,
+                     "How the Wasserstein terms are weighed: by w2_scale / 2τ (\"fixed\"), or also by the batch's mean |Q|/α, at least 1 (\"energy\"), so that they keep their pull against the energy whatever the reward scale."),
              .choice("energy_at", \.energyAt, "Where Q is evaluated: at the block's own output, or after the remaining prior blocks."),
              .laggedCopy("prior_update", \.priorUpdate, "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates."),
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
@@ -355,6 +364,7 @@ public final class SWFP: OffPolicyAgent {
         return SWFPBlockLoss(policy: policy, prior: prior, critic: core.softCritic!.critic, alpha: alpha, tau: options.jkoStep,
                              w2Scale: options.w2Scale, chargesMovement: options.w2Terms == .both,
                              energyAtTerminal: options.energyAt == .terminal, method: options.divergenceMethod,
+                             weighsTrustRegionByEnergy: options.trustRegionScale == .energy,
                              actionEntropy: options.entropySpace == .action)
     }
 

@@ -159,7 +159,13 @@ public final class FlowPolicy: Layer {
     /// Actions in [-1, 1] for a batch of observations: from sampled noise, or from `x₀ = 0`
     /// when `deterministic`. Runs the chain on the inference path (`MLP.inference`).
     public func sample(observations: Tensor, deterministic: Bool, generator: inout RandomGenerator) -> Tensor {
-        var x = noise(rows: observations.rows, deterministic: deterministic, generator: &generator)
+        actions(observations: observations, noise: noise(rows: observations.rows, deterministic: deterministic, generator: &generator))
+    }
+
+    /// The actions `sample` reaches from the given noise `x₀` (`[batch, d]`), drawing nothing: so
+    /// that the noise can be drawn before the chain runs on another thread (`ForkJoin`).
+    public func actions(observations: Tensor, noise: Tensor) -> Tensor {
+        var x = noise
         for n in 0..<steps {
             let field = field(forStep: n)
             func velocity(at point: Tensor, time: Float) -> Tensor {
