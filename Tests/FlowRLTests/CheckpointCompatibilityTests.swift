@@ -6,8 +6,9 @@ import XCTest
 /// code of that time and kept in `Tests/CheckpointData/`; `rldt.flowrl` was written later, before
 /// RLDT's `reward_scaling` and `exploration` options, `rldt_options.flowrl` with them, and
 /// `swfp_paper.flowrl` with SWFP's paper options and stored particle chains) still load, with every stored tensor and
-/// integer taken over unchanged, the configuration keys added since at the values that reproduce
-/// the old behaviour, and training continuing from them.
+/// integer taken over unchanged, the configuration keys added since at their declared legacy values
+/// (the values that reproduce the old behaviour, whatever today's defaults), and training
+/// continuing from them.
 final class CheckpointCompatibilityTests: XCTestCase {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("CheckpointData")
@@ -34,6 +35,7 @@ final class CheckpointCompatibilityTests: XCTestCase {
                 XCTAssertEqual(new[newName], value, "\(file): '\(key)' renamed '\(newName)'")
                 XCTAssertNil(new[key], "\(file): '\(key)'")
             }
+            try checkAddedKeys(file: file, algorithm: stored.algorithm, old: old, new: new, renamed: renamed)
             if stored.algorithm == "swfp" { XCTAssertNotNil(old["tau"], "\(file): written before the rename") }
             if stored.algorithm == "sac" || stored.algorithm == "sac_flow" {
                 // One learning rate for actor and critic, as before `critic_learning_rate` existed.
@@ -55,6 +57,34 @@ final class CheckpointCompatibilityTests: XCTestCase {
             if stored.algorithm == "sac_flow" { XCTAssertEqual(new["activation"]?.text, #""silu""#, file) }
             let metrics = try agent.update(gradientSteps: 2)
             XCTAssertTrue(metrics.values.allSatisfy(\.isFinite), "\(file): \(metrics)")
+        }
+    }
+}
+
+extension CheckpointCompatibilityTests {
+    /// Every key the stored file lacks (added since it was written) declares what its absence
+    /// means, and the file loads with it: its legacy value (`ConfigKey.addedLater`), or, for a key
+    /// that follows another, that key's stored value. A key added from now on is absent from every
+    /// file here, so it cannot be added without a legacy value.
+    func checkAddedKeys(file: String, algorithm: String, old: [String: JSONValue], new: [String: JSONValue],
+                        renamed: [String: JSONValue]) throws {
+        guard case .array(let keys)? = try AgentRegistry.schema(algorithm: algorithm).objectField("keys") else { return XCTFail(file) }
+        let storedNames = Set(old.keys.map { key in
+            guard case .string(let newName)? = renamed[key] else { return key }
+            return newName
+        })
+        for key in keys {
+            guard case .string(let name)? = key.objectField("name"), !storedNames.contains(name) else { continue }
+            let legacy = key.objectField("legacy_value")
+            if case .string(let source)? = key.objectField("follows") {
+                XCTAssertNil(legacy, "\(algorithm).\(name) follows \(source): its absence means following it, not a legacy value")
+                XCTAssertEqual(new[name], old[source], "\(file): '\(name)' follows '\(source)'")
+            } else if let legacy {
+                XCTAssertEqual(new[name], legacy, "\(file): '\(name)' loads with its legacy value")
+            } else {
+                XCTFail("\(algorithm).\(name) was added after \(file) was written and declares no legacy value "
+                        + "(ConfigKey.addedLater(legacyValue:): what a stored configuration without it means)")
+            }
         }
     }
 }

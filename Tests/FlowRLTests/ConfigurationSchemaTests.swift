@@ -111,6 +111,18 @@ final class ConfigurationSchemaTests: XCTestCase {
         }
     }
 
+    /// A legacy value (what a stored configuration without the key means) is a value the key
+    /// takes, and no key that follows another declares one (its absence means following it).
+    func testEveryLegacyValuePassesItsOwnValidation() throws {
+        for (type, _, keys) in try schemas() {
+            for key in keys {
+                guard let legacy = key.fields["legacy_value"] else { continue }
+                XCTAssertNil(rejection(type, JSONValue.object([key.name: legacy]).text), "\(type.algorithm): the legacy value of \(key.name)")
+                XCTAssertNil(key.fields["follows"], "\(type.algorithm).\(key.name) follows a key and declares a legacy value")
+            }
+        }
+    }
+
     /// Values just outside each published range (and a string outside the choices) are rejected
     /// with a message naming the key; every published choice is accepted.
     func testValuesJustOutsideEachRangeAreRejectedNamingTheKey() throws {

@@ -190,14 +190,21 @@ final class LiveConfigurationTests: XCTestCase {
         }
     }
 
-    func testMigrationLeavesOtherConfigurationsAlone() {
+    func testMigrationLeavesOtherConfigurationsAlone() throws {
         typealias Configuration = SWFP.Configuration
-        XCTAssertEqual(Configuration.migrated(json: #"{"jko_step":0.2}"#), #"{"jko_step":0.2}"#)
-        XCTAssertEqual(Configuration.migrated(json: #"{"tau":0.2}"#), #"{"jko_step":0.2}"#)
+        XCTAssertEqual(try renamed(Configuration.self, #"{"jko_step":0.2}"#), #"{"jko_step":0.2}"#)
+        XCTAssertEqual(try renamed(Configuration.self, #"{"tau":0.2}"#), #"{"jko_step":0.2}"#)
         // Both names: the new one wins, the old one stays for decoding to refuse.
-        XCTAssertEqual(Configuration.migrated(json: #"{"jko_step":0.2,"tau":0.3}"#), #"{"jko_step":0.2,"tau":0.3}"#)
+        XCTAssertEqual(try renamed(Configuration.self, #"{"jko_step":0.2,"tau":0.3}"#), #"{"jko_step":0.2,"tau":0.3}"#)
         XCTAssertEqual(Configuration.migrated(json: "not json"), "not json")
-        XCTAssertEqual(SAC.Configuration.migrated(json: #"{"tau":0.2}"#), #"{"tau":0.2}"#)
+        XCTAssertEqual(try renamed(SAC.Configuration.self, #"{"tau":0.2}"#), #"{"tau":0.2}"#)
+    }
+
+    /// `migrated(json:)` without the legacy values it also fills in (LegacyValueTests).
+    func renamed<Configuration: AgentConfiguration>(_ type: Configuration.Type, _ json: String) throws -> String {
+        guard case .object(var object) = try JSONValue.parse(Configuration.migrated(json: json)) else { return "not an object" }
+        for (key, legacy) in Configuration.legacyValues where object[key] == legacy { object.removeValue(forKey: key) }
+        return JSONValue.object(object).text
     }
 }
 

@@ -69,11 +69,14 @@ public final class RLDT: OffPolicyAgent {
                          "Lagged reference: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy the policy every K actor updates (unused with reference=\"pretrained\")."),
              .integer("target_samples", \.targetSamples, in: 1...64, "M, the fresh policy samples averaged in each critic target."),
              .choice("reward_scaling", \.rewardScaling,
-                     "\"none\", or \"running_abs_mean\": the critic learns from r / mean|r| over every observed transition (the authors' reward normalisation)."),
+                     "\"none\", or \"running_abs_mean\": the critic learns from r / mean|r| over every observed transition (the authors' reward normalisation).")
+                .addedLater(legacyValue: .string("none")),
              .choice("exploration", \.exploration,
-                     "How act(deterministic=False) explores: \"policy\" (its own noise) or \"min_extrp\" (the authors' extrapolation noise a + ||a - x1(x_j)|| eps)."),
+                     "How act(deterministic=False) explores: \"policy\" (its own noise) or \"min_extrp\" (the authors' extrapolation noise a + ||a - x1(x_j)|| eps).")
+                .addedLater(legacyValue: .string("policy")),
              .integer("exploration_min_step", \.explorationMinStep, in: 0...99,
-                      "min_extrp: the step j is drawn uniformly from exploration_min_step..flow_steps-1 (less than flow_steps).")]
+                      "min_extrp: the step j is drawn uniformly from exploration_min_step..flow_steps-1 (less than flow_steps).")
+                .addedLater(legacyValue: .integer(0))]
                 + ConfigKey<Self>.velocityNetwork
         }
 

@@ -33,11 +33,15 @@ public final class SACFlow: OffPolicyAgent {
             [.choice("velocity", \.velocity, "Velocity field: \"gated\" (Flow-G), \"decoder\" (Flow-T, attention) or \"mlp\" (plain)."),
              .integer("flow_steps", \.flowSteps, in: 1...100, "Rollout steps K of the flow."),
              .layerSizes("hidden_sizes", \.hiddenSizes, "Hidden widths of the velocity MLPs (Flow-G's gate and candidate, the plain field)."),
-             .choice("activation", \.activation, "Activation of those MLPs (Flow-T's decoder uses GELU whatever this says)."),
+             .choice("activation", \.activation, "Activation of those MLPs (Flow-T's decoder uses GELU whatever this says).")
+                .addedLater(legacyValue: .string("silu")),
              .layerSizes("sigma_hidden_sizes", \.sigmaHiddenSizes, "Hidden widths of the state-only network giving the rollout's log σ_k."),
-             .integer("decoder_width", \.decoderWidth, in: 1...4096, "Flow-T's token width (a multiple of decoder_heads)."),
-             .integer("decoder_layers", \.decoderLayers, in: 1...64, "Flow-T's decoder layers."),
-             .integer("decoder_heads", \.decoderHeads, in: 1...64, "Flow-T's attention heads."),
+             .integer("decoder_width", \.decoderWidth, in: 1...4096, "Flow-T's token width (a multiple of decoder_heads).")
+                .addedLater(legacyValue: .integer(64)),
+             .integer("decoder_layers", \.decoderLayers, in: 1...64, "Flow-T's decoder layers.")
+                .addedLater(legacyValue: .integer(2)),
+             .integer("decoder_heads", \.decoderHeads, in: 1...64, "Flow-T's attention heads.")
+                .addedLater(legacyValue: .integer(4)),
              .timeEmbeddingSize(\.timeEmbeddingSize),
              .number("bc_coef", \.bcCoef, in: 0...1e6, "λ of the proximity term λ · mean ‖a_π − a_buffer‖² (0 online from scratch).")]
         }

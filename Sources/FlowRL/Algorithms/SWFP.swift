@@ -85,10 +85,11 @@ public final class SWFP: OffPolicyAgent {
         public var solver = FlowSolver.euler
         /// Follows `batch_size` (`followingKeys`), so by default the actor learns on the critic's minibatch.
         public var actorBatchSize = 256
-        /// Pre-squash by default, so that seeded results and checkpoints written before the key keep
-        /// their behaviour; `"action"` was equal on Pendulum-v1 and kept the 2-D bandit's particles
-        /// off the box's faces (BENCHMARKS.md, "SWFP's entropy space on Pendulum-v1"). `preset =
-        /// "paper"` leaves it: neither value is the paper's (docs/algorithms.md, "SWFP: the paper preset").
+        /// Pre-squash by default, so that seeded results keep their behaviour (checkpoints written
+        /// before the key keep it whatever the default: its legacy value is "pre_squash");
+        /// `"action"` was equal on Pendulum-v1 and kept the 2-D bandit's particles off the box's
+        /// faces (BENCHMARKS.md, "SWFP's entropy space on Pendulum-v1"). `preset = "paper"` leaves
+        /// it: neither value is the paper's (docs/algorithms.md, "SWFP: the paper preset").
         public var entropySpace = EntropySpace.preSquash
         public var preset = Preset.none
 
@@ -138,9 +139,11 @@ public final class SWFP: OffPolicyAgent {
              .number("jko_step", \.jkoStep, in: 1e-6...1e6, "τ, the JKO step size (called tau before; tau is now the critic's Polyak rate, critic_tau)."),
              .number("w2_scale", \.w2Scale, in: 0...1e6, "ε, the scale of the Wasserstein terms (the loss weights them by ε / 2τ)."),
              .choice("w2_terms", \.w2Terms,
-                     "Wasserstein terms: the JKO movement cost and the trust region to the prior's particle (\"both\"), or the trust region alone."),
+                     "Wasserstein terms: the JKO movement cost and the trust region to the prior's particle (\"both\"), or the trust region alone.")
+                .addedLater(legacyValue: .string("both")),
              .choice("trust_region_scale", \.trustRegionScale,
-                     "How the Wasserstein terms are weighed: by w2_scale / 2τ (\"fixed\"), or also by the batch's mean |Q|/α, at least 1 (\"energy\"), so that they keep their pull against the energy whatever the reward scale."),
+                     "How the Wasserstein terms are weighed: by w2_scale / 2τ (\"fixed\"), or also by the batch's mean |Q|/α, at least 1 (\"energy\"), so that they keep their pull against the energy whatever the reward scale.")
+                .addedLater(legacyValue: .string("fixed")),
              .choice("energy_at", \.energyAt, "Where Q is evaluated: at the block's own output, or after the remaining prior blocks."),
              .laggedCopy("prior_update", \.priorUpdate, "Prior policy θ̄: a Polyak rate in (0, 1), or a whole number K ≥ 1 to copy θ every K actor updates."),
              .choice("blocks", \.blocks, "One shared time-conditioned velocity field, or one field per block."),
@@ -148,19 +151,26 @@ public final class SWFP: OffPolicyAgent {
              .choice("divergence", \.divergence, "How a block's log-volume change is computed."),
              .integer("hutchinson_probes", \.hutchinsonProbes, in: 1...1024, "Probes for divergence=\"hutchinson\"."),
              .choice("act_with", \.actWith,
-                     "The policy act(deterministic=False) samples from: θ (\"policy\"), or the lagged prior θ̄ (\"prior\", the paper's Algorithm 1); the deterministic action is θ's."),
+                     "The policy act(deterministic=False) samples from: θ (\"policy\"), or the lagged prior θ̄ (\"prior\", the paper's Algorithm 1); the deterministic action is θ's.")
+                .addedLater(legacyValue: .string("policy")),
              .choice("old_particles", \.oldParticles,
-                     "The block loss's old particles: the prior's chain from fresh noise (\"recomputed\"), or the acting policy's chain stored with each transition at collection (\"stored\", the paper's)."),
+                     "The block loss's old particles: the prior's chain from fresh noise (\"recomputed\"), or the acting policy's chain stored with each transition at collection (\"stored\", the paper's).")
+                .addedLater(legacyValue: .string("recomputed")),
              .choice("value_target", \.valueTarget,
-                     "The next state's value in the critic target: mean(min Q̄ − α log π) (\"soft\"), or the paper's Eq. 18, α log mean exp(min Q̄/α − log π) + α mean log π (\"logsumexp\")."),
-             .integer("value_samples", \.valueSamples, in: 1...256, "M, the policy samples per next state the value target is taken over."),
-             .choice("solver", \.solver, "The flow's ODE solver: \"euler\", or \"midpoint\" (two field evaluations per block, the paper's)."),
+                     "The next state's value in the critic target: mean(min Q̄ − α log π) (\"soft\"), or the paper's Eq. 18, α log mean exp(min Q̄/α − log π) + α mean log π (\"logsumexp\").")
+                .addedLater(legacyValue: .string("soft")),
+             .integer("value_samples", \.valueSamples, in: 1...256, "M, the policy samples per next state the value target is taken over.")
+                .addedLater(legacyValue: .integer(1)),
+             .choice("solver", \.solver, "The flow's ODE solver: \"euler\", or \"midpoint\" (two field evaluations per block, the paper's).")
+                .addedLater(legacyValue: .string("euler")),
              .integer("actor_batch_size", \.actorBatchSize, in: 1...1_000_000,
                       "States per block-loss step: the critic's minibatch, its first rows when fewer, or it and further replay rows when more."),
              .choice("entropy_space", \.entropySpace,
-                     "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), where the target exp(Q(tanh x)/α) has no finite mass, or the action's (\"action\": the tanh's log-Jacobian added to the energy, as the critic target's and the α step's log π have it)."),
+                     "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), where the target exp(Q(tanh x)/α) has no finite mass, or the action's (\"action\": the tanh's log-Jacobian added to the energy, as the critic target's and the α step's log π have it).")
+                .addedLater(legacyValue: .string("pre_squash")),
              .choice("preset", \.preset,
-                     "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters.")]
+                     "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters.")
+                .addedLater(legacyValue: .string("none"))]
                 + ConfigKey<Self>.velocityNetwork
         }
 

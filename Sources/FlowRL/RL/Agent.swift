@@ -24,7 +24,8 @@ public protocol Agent: AnyObject {
     /// changes, so a refused call changes nothing. Other keys are refused by name.
     func setConfiguration(json: String) throws
     /// A configuration read from a checkpoint, with keys renamed since it was written given their
-    /// new names (the configuration then decodes as one written today).
+    /// new names and keys added since given their legacy values, so that it decodes to what it
+    /// meant when it was written (`AgentConfiguration.migrated`).
     static func migratedConfiguration(json: String) -> String
     /// Progress counters reported by `info` (updates, transitions seen, …).
     var counters: [String: Int] { get }

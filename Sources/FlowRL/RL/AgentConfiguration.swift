@@ -26,6 +26,10 @@ public protocol AgentConfiguration: Codable, Equatable, Sendable {
     /// configuration is read with them migrated (`migrated(json:)`); a caller's configuration that
     /// uses an old name is refused, naming the new one.
     static var renamedKeys: [String: String] { get }
+    /// Keys added since checkpoints were first written → their legacy values (`ConfigKey.legacyValue`):
+    /// what a stored configuration without the key means. `migrated(json:)` fills them in; a
+    /// caller's new configuration without the key takes the default instead.
+    static var legacyValues: [String: JSONValue] { get }
     /// The keys a live agent may change (`changing(json:algorithm:)`; the schema's `"settable"`).
     static var settableKeys: Set<String> { get }
 }
@@ -39,20 +43,8 @@ extension AgentConfiguration {
     public static var renamedKeys: [String: String] { [:] }
     /// None by default.
     public static var settableKeys: Set<String> { [] }
-
-    /// A stored configuration (a checkpoint's) in today's key names: each renamed key's value moved
-    /// to its new name, unless that name is present too. Text that is not a JSON object is returned
-    /// as it is, for `decode` to refuse.
-    public static func migrated(json: String) -> String {
-        guard !renamedKeys.isEmpty, case .object(var object)? = try? JSONValue.parse(json) else { return json }
-        var changed = false
-        for (old, new) in renamedKeys.sorted(by: { $0.key < $1.key }) where object[new] == nil {
-            guard let value = object.removeValue(forKey: old) else { continue }
-            object[new] = value
-            changed = true
-        }
-        return changed ? JSONValue.object(object).text : json
-    }
+    /// None by default.
+    public static var legacyValues: [String: JSONValue] { [:] }
 
     /// This configuration with the keys of the JSON object `json` changed, each checked exactly as
     /// `decode` checks a new configuration (types, ranges, relations between keys). Only

@@ -39,7 +39,8 @@ public struct CommonSettings: ConfigurationGroup {
         [.number("learning_rate", \.learningRate, in: 0...1, settable: true,
                  "Adam's learning rate for the policy (and for α when it is tuned); 0 freezes them."),
          .numberOrAuto("pretrain_learning_rate", \.pretrainLearningRate, in: 1e-8...1,
-                       "The policy's learning rate in pretrain(); \"auto\" uses learning_rate."),
+                       "The policy's learning rate in pretrain(); \"auto\" uses learning_rate.")
+             .addedLater(legacyValue: .string("auto")),
          .unsigned("seed", \.seed, "Seeds every random choice: initial weights, noise, minibatches, the loop's random actions.")]
     }
 }
@@ -114,14 +115,21 @@ public struct CriticSettings: ConfigurationGroup {
          .number("critic_learning_rate", \.learningRate, in: 0...1, settable: true, "Adam's learning rate for the critic; 0 freezes it."),
          .number("gamma", \.gamma, in: 0...1, "Discount factor γ."),
          .number("critic_tau", \.criticTau, in: 0...1, "Polyak rate τ_Q of the critic's target networks."),
-         .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets."),
+         // SAC's from the start; SWFP's targets moved on every update before it had the key.
+         .integer("target_update_interval", \.targetUpdateInterval, in: 1...1_000_000, "Updates between Polyak steps of the critic targets.")
+             .addedLater(legacyValue: .integer(1)),
          .integer("policy_delay", \.policyDelay, in: 1...1_000_000, "Critic updates per actor (and α) update; 1 updates the actor every time."),
          .integerOrAuto("critic_warmup_steps", \.criticWarmupSteps, in: 0...10_000_000,
-                        "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (τ_w·(1 − γ)) rounded, at most 20,000, τ_w being the warm-up's target rate."),
+                        "Critic-only updates pretrain() runs on whole transitions once they are stored (actor, α and lagged copies held); 0 for none; \"auto\" for 3 / (τ_w·(1 − γ)) rounded, at most 20,000, τ_w being the warm-up's target rate.")
+             // Before the key there was no warm-up (0), but the key was added with a warm-up for
+             // every agent, old checkpoints included, and they have loaded with 2000 since.
+             .addedLater(legacyValue: .integer(2000)),
          .numberOrAuto("critic_warmup_tau", \.criticWarmupTau, in: 1e-6...1,
-                       "Polyak rate of the critic targets on every step of the critic warm-up; \"auto\" keeps the critic's own schedule (critic_tau every target_update_interval updates)."),
+                       "Polyak rate of the critic targets on every step of the critic warm-up; \"auto\" keeps the critic's own schedule (critic_tau every target_update_interval updates).")
+             .addedLater(legacyValue: .string("auto")),
          .boolean("critic_layer_norm", \.criticLayerNorm,
-                  "A layer norm (learned scale and offset) after each hidden layer of both Q-networks and their targets, before the activation (as RLPD, arXiv 2302.02948): bounds how far Q extrapolates to actions outside the data.")]
+                  "A layer norm (learned scale and offset) after each hidden layer of both Q-networks and their targets, before the activation (as RLPD, arXiv 2302.02948): bounds how far Q extrapolates to actions outside the data.")
+             .addedLater(legacyValue: .bool(false))]
     }
 }
 
@@ -140,7 +148,10 @@ public struct TemperatureSettings: ConfigurationGroup {
          .number("initial_alpha", \.initialAlpha, in: 1e-8...1e8, "α at the start when it is tuned."),
          .numberOrAuto("target_entropy", \.targetEntropy, "The entropy α is tuned towards; \"auto\" is −(action size), as Stable-Baselines3."),
          .numberOrAuto("alpha_after_pretraining", \.alphaAfterPretraining, in: 1e-8...1e8,
-                       "α when pretrain() on whole transitions ends and α is tuned: a value, or \"auto\" for min(α, 0.1·mean|r|/action size) from the demonstrations' rewards.")]
+                       "α when pretrain() on whole transitions ends and α is tuned: a value, or \"auto\" for min(α, 0.1·mean|r|/action size) from the demonstrations' rewards.")
+             // Before the key α was left as it was, which no value says; old checkpoints have
+             // loaded with "auto" since the key was added with it for every agent.
+             .addedLater(legacyValue: .string("auto"))]
     }
 
     /// The target entropy for `actionSize` action dimensions ("auto": −d, Stable-Baselines3's).
@@ -179,7 +190,10 @@ public struct TrainingLoopSettings: ConfigurationGroup {
          .integer("train_freq", \.trainFreq, in: 1...1_000_000, "Environment steps between update calls of learn()."),
          .integer("gradient_steps", \.gradientSteps, in: 1...1_000_000, "Gradient updates per update call of learn()."),
          .choice("warmup_actions", \.warmupActions,
-                 "Actions before learning starts: uniform random, the policy's, or \"auto\" (random unless the agent was pretrained).")]
+                 "Actions before learning starts: uniform random, the policy's, or \"auto\" (random unless the agent was pretrained).")
+             // Before the key the warm-up was random ("random"), but the key was added with "auto"
+             // for every agent, old checkpoints included, and they have loaded with it since.
+             .addedLater(legacyValue: .string("auto"))]
     }
 }
 
@@ -263,6 +277,10 @@ public struct OffPolicyConfiguration<Options: AlgorithmOptions>: AgentConfigurat
     public static var renamedKeys: [String: String] { Options.renamedKeys }
     /// The keys of the groups the algorithm uses that are marked `settable` (the learning rates).
     public static var settableKeys: Set<String> { Set(keyTable.filter { $0.key.settable }.map { $0.key.name }) }
+    /// The legacy values the keys of the groups the algorithm uses declare (`ConfigKey.addedLater`).
+    public static var legacyValues: [String: JSONValue] {
+        Dictionary(uniqueKeysWithValues: keyTable.compactMap { entry in entry.key.legacyValue.map { (entry.key.name, $0) } })
+    }
 
     /// The keys the algorithm's preset `name` changes, with their values (JSON, as the
     /// configuration encodes them), or nil for an unknown name.

@@ -47,6 +47,13 @@ public struct ConfigKey<Group> {
     /// `"settable": true`): the learning rates, which Stable-Baselines3's schedules move during
     /// training. Every other key is fixed when the agent is created.
     public let settable: Bool
+    /// What a *stored* configuration (a checkpoint's) without this key means: the value that gives
+    /// the behaviour the library had before the key existed, for a key added after checkpoints were
+    /// first written (nil for a key every stored configuration holds). Such a configuration loads
+    /// with the key at this value, not at today's default (`AgentConfiguration.migrated`); a new
+    /// configuration without the key still takes the default. So when you change a default, the
+    /// legacy value keeps old checkpoints meaning what they meant. Declared with `addedLater`.
+    public private(set) var legacyValue: JSONValue?
 
     public init(_ name: String, _ description: String, domain: ConfigDomain, settable: Bool = false,
                 check: @escaping (Group) throws -> Void) {
@@ -55,6 +62,24 @@ public struct ConfigKey<Group> {
         self.domain = domain
         self.settable = settable
         self.check = check
+    }
+
+    /// This key declared as added after checkpoints were first written, with `legacyValue` (see
+    /// there): what a stored configuration without the key means. Every key added from now on needs
+    /// one (CheckpointCompatibilityTests fails for a key the oldest stored checkpoints lack and that
+    /// declares none); it equals the default the key is added with when that keeps the old behaviour.
+    public func addedLater(legacyValue: JSONValue) -> Self {
+        var key = self
+        key.legacyValue = legacyValue
+        return key
+    }
+
+    /// The same key read through `path` from a configuration that holds a `Group` (a group's key
+    /// as its algorithm's configuration publishes it).
+    func lifted<Whole>(_ path: KeyPath<Whole, Group>) -> ConfigKey<Whole> {
+        var key = ConfigKey<Whole>(name, description, domain: domain, settable: settable) { [check] in try check($0[keyPath: path]) }
+        key.legacyValue = legacyValue
+        return key
     }
 
     /// An integer in `range` (and a multiple of `multipleOf`, when given).
@@ -159,9 +184,7 @@ extension OffPolicyConfiguration {
     /// the algorithm's own, then the shared groups.
     static var keyTable: [(group: String, key: ConfigKey<Self>)] {
         func lift<Group>(_ group: String, _ keys: [ConfigKey<Group>], _ path: KeyPath<Self, Group>) -> [(group: String, key: ConfigKey<Self>)] {
-            keys.map { key in
-                (group, ConfigKey<Self>(key.name, key.description, domain: key.domain, settable: key.settable) { try key.check($0[keyPath: path]) })
-            }
+            keys.map { (group, $0.lifted(path)) }
         }
         let groups = Options.groups
         return lift("algorithm", Options.keys, \.options) + lift("common", CommonSettings.keys, \.common)
@@ -173,8 +196,10 @@ extension OffPolicyConfiguration {
 
     /// The configuration's schema (see `flowrl_algorithm_schema` in include/flowrl.h): every key
     /// with its group, type, default (the algorithm's, from `init()`), range or choices and
-    /// description, the values each preset sets (`presets`: name → the keys it changes), and the
-    /// schedule the Python loop uses when the configuration has no such keys.
+    /// description (and, for a key added after checkpoints were first written, its `legacy_value`:
+    /// what a stored configuration without it means), the values each preset sets (`presets`: name
+    /// → the keys it changes), and the schedule the Python loop uses when the configuration has no
+    /// such keys.
     public static func schema(algorithm: String, summary: String) -> JSONValue {
         let defaults = Self()
         guard case .object(let values) = defaults.jsonValue() else { return .null }
@@ -186,6 +211,7 @@ extension OffPolicyConfiguration {
             fields["default"] = values[entry.key.name] ?? .null
             if let source = followingKeys[entry.key.name] { fields["follows"] = .string(source) }
             if entry.key.settable { fields["settable"] = .bool(true) }
+            if let legacy = entry.key.legacyValue { fields["legacy_value"] = legacy }
             return .object(fields)
         }
         guard case .object(let loop) = snakeCaseJSON(defaults.trainingLoop) else { return .null }

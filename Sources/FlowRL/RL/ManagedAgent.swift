@@ -29,7 +29,8 @@ public final class ManagedAgent {
     public convenience init(checkpoint: Checkpoint) throws {
         let agent: any Agent
         do {
-            // Keys renamed since the file was written take their new names (SWFP's `tau` is `jko_step`).
+            // Keys renamed since the file was written take their new names (SWFP's `tau` is `jko_step`),
+            // and keys added since their legacy values, not today's defaults (`ConfigKey.legacyValue`).
             let configurationJSON = try AgentRegistry.type(named: checkpoint.algorithm).migratedConfiguration(json: checkpoint.configurationJSON)
             // The sizes and configuration come from the file: check that it really holds an agent
             // that large before allocating one (a small file must not claim a huge agent).

@@ -361,7 +361,8 @@ extension OffPolicyAgent {
         core.setLearningRates(policy: changed.common.learningRate, critic: changed.critic.learningRate)
     }
 
-    /// A checkpoint's configuration with the algorithm's renamed keys migrated (`AlgorithmOptions.renamedKeys`).
+    /// A checkpoint's configuration with the algorithm's renamed keys migrated (`AlgorithmOptions.renamedKeys`)
+    /// and the keys added since at their legacy values (`ConfigKey.legacyValue`).
     public static func migratedConfiguration(json: String) -> String {
         OffPolicyConfiguration<Options>.migrated(json: json)
     }
