@@ -92,8 +92,10 @@ int32_t flowrl_algorithms(const char **json_out);
  * apply, "minimum" and "maximum" (inclusive bounds of the value, or of each item of a list),
  * "exclusive_minimum": true (the minimum itself excluded), "choices" (the allowed strings),
  * "multiple_of", "min_length" and "max_length" (of a list), "follows" (the key whose value this one
- * takes when only that one is given) and "settable": true (flowrl_agent_set_config may change it on
- * a live agent). "renamed_keys" maps keys renamed since checkpoints were first written to their new
+ * takes when only that one is given), "settable": true (flowrl_agent_set_config may change it on
+ * a live agent) and "legacy_value" (for a key added after checkpoints were first written: what a
+ * stored configuration without it means, the behaviour before it existed; a checkpoint lacking the
+ * key loads with this value, a config_json lacking it gets "default"). "renamed_keys" maps keys renamed since checkpoints were first written to their new
  * names (checkpoints that store an old name still load; a config_json that uses one is refused). An
  * unknown algorithm is FLOWRL_INVALID_ARGUMENT. */
 int32_t flowrl_algorithm_schema(const char *algorithm, const char **json_out);

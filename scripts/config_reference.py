@@ -45,7 +45,10 @@ hidden_sizes=[64, 64])`), and `help(flowrl.SWFP)` shows the same table. Ranges a
 unless marked. Keys marked *settable* may change on a live agent through `flowrl_agent_set_config`
 (Python: `agent.set_config(...)`, or a learning-rate schedule); all others are fixed at creation.
 A key that *follows* another takes that key's value when only that one is given. Keys of the group
-*training loop* are read by the Python loop (`learn`), not by the core.
+*training loop* are read by the Python loop (`learn`), not by the core. A key *added later* came
+after checkpoints were first written: a checkpoint without it loads the value shown (its legacy
+value, the behaviour before the key existed), while a new configuration without it takes the
+default.
 """
 
 
@@ -81,6 +84,8 @@ def _notes(key: _schema.Key) -> str:
         notes.append(f"Follows `{key.follows}`.")
     if key.settable:
         notes.append("*Settable.*")
+    if key.legacy_value is not None:
+        notes.append(f"*Added later: a checkpoint without it loads `{_value(key.legacy_value)}`.*")
     return " ".join(notes)
 
 

@@ -58,6 +58,10 @@ class Key:
         True for a key a live agent may change (the learning rates): it takes a Stable-Baselines3
         schedule, a callable of the progress remaining, which :meth:`~flowrl.Agent.learn`
         evaluates before each update.
+    legacy_value : Any, optional
+        For a key added after checkpoints were first written: what a stored configuration without
+        it means (the behaviour before the key existed). The core loads such a checkpoint with the
+        key at this value, not at ``default``, which may have changed since.
     """
 
     name: str
@@ -74,6 +78,7 @@ class Key:
     max_length: Optional[int] = None
     follows: Optional[str] = None
     settable: bool = False
+    legacy_value: Any = None
 
     @property
     def type_name(self) -> str:
@@ -145,6 +150,23 @@ class Schema:
     def defaults(self) -> dict[str, Any]:
         """Every key's default."""
         return {key.name: key.default for key in self.keys}
+
+    def stored_meaning(self, configuration: dict[str, Any]) -> dict[str, Any]:
+        """A stored agent configuration (a checkpoint's, a trial's record) with the keys it lacks
+        filled in as the core fills them when it loads a checkpoint: a key added since at its
+        ``legacy_value`` (the behaviour before it existed, not today's default), a key that follows
+        another at that key's stored value, any other at its default."""
+        meaning = dict(configuration)
+        for key in self.keys:
+            if key.name in meaning:
+                continue
+            if key.legacy_value is not None:
+                meaning[key.name] = key.legacy_value
+            elif key.follows is not None and key.follows in configuration:
+                meaning[key.name] = configuration[key.follows]
+            else:
+                meaning[key.name] = key.default
+        return meaning
 
 
 def _number(value: Any) -> str:

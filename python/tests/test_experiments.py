@@ -601,9 +601,9 @@ def test_a_trial_whose_settings_resolve_otherwise_now_is_not_resumed(tmp_path: P
 
 
 def test_a_trial_stored_before_a_key_was_added_resumes(tmp_path: Path) -> None:
-    """A core key added since a trial was stored takes the default that keeps the old behaviour
-    (critic_layer_norm: false), so the record without it still matches; a key of the record whose
-    value has changed is still refused."""
+    """A core key added since a trial was stored counts at its legacy value, the old behaviour
+    (critic_layer_norm: false, today's default too), so the record without it still matches; a key
+    of the record whose value has changed is still refused."""
     spec = experiments.expand(**GRID)[0]
     folder = tmp_path / spec.name
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -616,6 +616,22 @@ def test_a_trial_stored_before_a_key_was_added_resumes(tmp_path: Path) -> None:
     (folder / "config.json").write_text(json.dumps(stored))
     with pytest.raises(flowrl.InvalidArgumentError, match="core key critic_layer_norm: True then, False now"):
         experiments.run_trial(spec, folder)
+
+
+def test_a_key_added_since_a_record_counts_at_its_legacy_value_not_its_default() -> None:
+    """The resume check reads a record as the core reads a checkpoint written then: a core key
+    missing from it meant its legacy value, so after a change of default the same hyperparameters
+    are a difference (they would run another algorithm), and the legacy value is none."""
+    from flowrl import _schema
+    from flowrl.experiments import _trial
+
+    schema = _schema.Schema("toy", "A toy.", (
+        _schema.Key("steps", "algorithm", "integer", 3, "In every record."),
+        _schema.Key("window", "algorithm", "integer", 5, "Added later; its default moved.", legacy_value=2)), {})
+    then = {"core": {"steps": 3}, "python": {}}
+    assert _trial._differences(then, {"core": {"steps": 3, "window": 5}, "python": {}}, schema) == [
+        "core key window: 2 then, 5 now"]
+    assert _trial._differences(then, {"core": {"steps": 3, "window": 2}, "python": {}}, schema) == []
 
 
 def test_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

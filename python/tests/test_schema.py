@@ -86,7 +86,7 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         label = f"{algorithm}.{key['name']}"
         assert {"name", "group", "type", "default", "description"} <= set(key), label
         assert set(key) <= {"name", "group", "type", "default", "description", "minimum", "maximum", "exclusive_minimum",
-                            "choices", "multiple_of", "min_length", "max_length", "follows", "settable"}, label
+                            "choices", "multiple_of", "min_length", "max_length", "follows", "settable", "legacy_value"}, label
         assert key.get("settable", True) is True, label  # present only when true
         assert key["group"] in GROUPS, label
         assert key["description"] and "\n" not in key["description"], label
@@ -116,7 +116,7 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         else:
             pytest.fail(f"{label}: unknown type {key['type']}")
         if "follows" in key:
-            assert key["follows"] in names, label
+            assert key["follows"] in names and "legacy_value" not in key, label  # absent, it follows its source
     for name, value in raw["training_loop_defaults"].items():
         if name in names:
             assert next(key for key in raw["keys"] if key["name"] == name)["default"] == value
@@ -131,6 +131,30 @@ def test_the_schema_is_well_formed(algorithm: str) -> None:
         assert old not in names and new in names, (old, new)
     # Settable: exactly the learning rates the algorithm has (what learning-rate schedules set).
     assert {key["name"] for key in raw["keys"] if key.get("settable")} == {"learning_rate", "critic_learning_rate"} & set(names)
+
+
+def test_keys_added_since_checkpoints_existed_publish_their_legacy_values() -> None:
+    """What a stored configuration without a key means (the behaviour before it existed), as the
+    core loads checkpoints; the recent keys' legacy values are their defaults of today."""
+    swfp = _schema.schema("swfp")
+    assert swfp.key("entropy_space").legacy_value == "pre_squash"
+    assert swfp.key("trust_region_scale").legacy_value == "fixed"
+    assert swfp.key("critic_layer_norm").legacy_value is False
+    assert swfp.key("flow_steps").legacy_value is None  # in every stored configuration
+    assert swfp.key("actor_batch_size").legacy_value is None  # follows batch_size
+    assert _schema.schema("rldt").key("reward_scaling").legacy_value == "none"
+
+
+def test_a_stored_configuration_means_legacy_values_following_keys_and_defaults() -> None:
+    """``Schema.stored_meaning`` fills in keys as the core does for a checkpoint: a legacy value
+    that differs from today's default wins over the default; a following key follows."""
+    schema = _schema.Schema("toy", "A toy.", (
+        _schema.Key("steps", "algorithm", "integer", 3, "In every record."),
+        _schema.Key("window", "algorithm", "integer", 5, "Added later; its default moved.", legacy_value=2),
+        _schema.Key("actor_window", "algorithm", "integer", 5, "Follows window.", follows="window")), {})
+    assert schema.stored_meaning({"steps": 4, "window": 9}) == {"steps": 4, "window": 9, "actor_window": 9}
+    assert schema.stored_meaning({"steps": 4}) == {"steps": 4, "window": 2, "actor_window": 5}
+    assert schema.stored_meaning({}) == {"steps": 3, "window": 2, "actor_window": 5}
 
 
 # --------------------------------------------------------------------------- what Python derives from it

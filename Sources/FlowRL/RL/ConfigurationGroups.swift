@@ -6,7 +6,8 @@
 /// key carries the group's name (`critic_hidden_sizes`) is renamed by its `CodingKeys`.
 ///
 /// A key is its property (holding the default) and its entry in `keys` (name, range or choices,
-/// one-line description), side by side: `validate()` checks the entries, and the algorithm's
+/// one-line description, and for a key added after checkpoints were first written its legacy value,
+/// `ConfigKey.addedLater`), side by side: `validate()` checks the entries, and the algorithm's
 /// schema (`flowrl_algorithm_schema`), from which Python takes its keywords, defaults and
 /// docstrings, publishes them.
 public protocol ConfigurationGroup: Codable, Equatable, Sendable {
@@ -222,7 +223,8 @@ public protocol AlgorithmOptions: ConfigurationGroup {
     static func adjustDefaults(_ configuration: inout OffPolicyConfiguration<Self>)
     /// Keys that, when the user gives only their source key, take its value: key → source. How a
     /// key added later keeps the old behaviour of configurations (and stored checkpoints) written
-    /// before it existed (SAC's `critic_learning_rate` follows `learning_rate`).
+    /// before it existed (SAC's `critic_learning_rate` follows `learning_rate`); such a key declares
+    /// no legacy value (`ConfigKey.legacyValue`), as following is what its absence means.
     static var followingKeys: [String: String] { get }
     /// Named configurations (`preset`): name → the change it makes to the defaults, written in
     /// Swift so that the values are typed and checked; the schema publishes each as the JSON keys

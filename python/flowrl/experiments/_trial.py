@@ -161,8 +161,9 @@ def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], w
     InvalidArgumentError
         When the stored spec differs in what decides the result (naming both values); when the
         stored hyperparameters resolved to another agent configuration than they do now (a key
-        renamed or a default changed since, naming the keys; a core key added since is no change
-        when it has its default, which keeps the old behaviour); and when a ``config.json`` written
+        renamed or a default changed since, naming the keys; a core key added since the record
+        counts at its legacy value, as in a checkpoint written then: no change while it has that
+        value); and when a ``config.json`` written
         before configurations were recorded sets a key that has been renamed since (its meaning
         then cannot be told). An external class's recorded configuration is not compared (its
         library's defaults cannot be read).
@@ -195,7 +196,7 @@ def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], w
                 f"to run it with today's meaning, or sweep with {', '.join(renamed[key] for key in ambiguous)} for the "
                 "old one (another trial)")
         return
-    changed = _differences(then, configuration, _schema.schema(ALGORITHMS[spec.algorithm].algorithm).defaults)
+    changed = _differences(then, configuration, _schema.schema(ALGORITHMS[spec.algorithm].algorithm))
     if changed:
         raise InvalidArgumentError(
             f"{folder}: its hyperparameters {spec.hyperparameters} resolved to another agent configuration when the "
@@ -204,16 +205,17 @@ def check_config(folder: Path, spec: TrialSpec, configuration: dict[str, Any], w
             "again; report() still reads it")
 
 
-def _differences(then: dict[str, Any], now: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+def _differences(then: dict[str, Any], now: dict[str, Any], schema: _schema.Schema) -> list[str]:
     """The keys whose values differ between two agent configurations, each as ``"core key k: a then, b now"``.
-    A core key missing then and at its default now (``defaults``: the algorithm's) was added since
-    with the default that keeps the old behaviour (as checkpoints written before it load): no change."""
+    A core key missing then was added since: it meant its legacy value (``schema.stored_meaning``,
+    the rule by which checkpoints written before it load), whatever its default is now."""
     changed = []
     for part in ("core", "python"):
         before, after = then.get(part, {}), now.get(part, {})
+        if part == "core":
+            before = schema.stored_meaning(before)
         for key in sorted(set(before) | set(after)):
-            added = part == "core" and key not in before and key in defaults and after.get(key) == defaults[key]
-            if before.get(key) != after.get(key) and not added:
+            if before.get(key) != after.get(key):
                 changed.append(f"{part} key {key}: {before.get(key, '(unset)')!r} then, {after.get(key, '(unset)')!r} now")
     return changed
 
