@@ -152,20 +152,22 @@ class Schema:
         return {key.name: key.default for key in self.keys}
 
     def stored_meaning(self, configuration: dict[str, Any]) -> dict[str, Any]:
-        """A stored agent configuration (a checkpoint's, a trial's record) with the keys it lacks
-        filled in as the core fills them when it loads a checkpoint: a key added since at its
-        ``legacy_value`` (the behaviour before it existed, not today's default), a key that follows
-        another at that key's stored value, any other at its default."""
+        """A stored agent configuration (a checkpoint's, a policy file's, a trial's record) as the
+        core reads it when it loads a checkpoint: renamed keys under their new names, and the keys
+        it lacks filled in, a key added since at its ``legacy_value`` (the behaviour before it
+        existed, not today's default), a key that follows another at that key's stored value, any
+        other at its default."""
         meaning = dict(configuration)
+        for old, new in self.renamed_keys.items():
+            if old in meaning and new not in meaning:
+                meaning[new] = meaning.pop(old)
+        # Legacy values first: a key that follows one added since follows its legacy value, as
+        # the core, which fills them in before the following keys, does.
+        meaning.update({key.name: key.legacy_value for key in self.keys if key.name not in meaning and key.legacy_value is not None})
+        given = dict(meaning)
         for key in self.keys:
-            if key.name in meaning:
-                continue
-            if key.legacy_value is not None:
-                meaning[key.name] = key.legacy_value
-            elif key.follows is not None and key.follows in configuration:
-                meaning[key.name] = configuration[key.follows]
-            else:
-                meaning[key.name] = key.default
+            if key.name not in given:
+                meaning[key.name] = given.get(key.follows, key.default) if key.follows is not None else key.default
         return meaning
 
 

@@ -35,7 +35,7 @@ from typing import Any, Optional, TypeVar
 import numpy as np
 from gymnasium import spaces
 
-from . import _checkpoint, _checks, _sb3
+from . import _checkpoint, _checks, _sb3, _schema
 from .core import CoreAgent, PathLike, flat_observation_size, recorded_spaces, registered_class
 from .errors import CheckpointError, InvalidArgumentError, InvalidStateError
 
@@ -242,7 +242,10 @@ class BasePolicy:
         if (flat_observation_size(observation_space), action_space.shape[0]) != (stored.observation_size, stored.action_size):
             raise CheckpointError("the policy file's recorded spaces do not match its sizes")
         try:
-            agent = algorithm_class(observation_space=observation_space, action_space=action_space, **config)
+            # The file's configuration as a checkpoint's is read (keys added since at their legacy
+            # values, not today's defaults), so the agent's shapes are those the file was written with.
+            agent = algorithm_class(observation_space=observation_space, action_space=action_space,
+                                    **_schema.schema(stored.algorithm).stored_meaning(config))
         except (InvalidArgumentError, TypeError) as error:
             raise CheckpointError(f"the policy file's configuration is invalid: {error}") from None
         try:

@@ -151,10 +151,12 @@ def test_a_stored_configuration_means_legacy_values_following_keys_and_defaults(
     schema = _schema.Schema("toy", "A toy.", (
         _schema.Key("steps", "algorithm", "integer", 3, "In every record."),
         _schema.Key("window", "algorithm", "integer", 5, "Added later; its default moved.", legacy_value=2),
-        _schema.Key("actor_window", "algorithm", "integer", 5, "Follows window.", follows="window")), {})
+        _schema.Key("actor_window", "algorithm", "integer", 5, "Follows window.", follows="window")), {},
+        renamed_keys={"width": "window"})
     assert schema.stored_meaning({"steps": 4, "window": 9}) == {"steps": 4, "window": 9, "actor_window": 9}
-    assert schema.stored_meaning({"steps": 4}) == {"steps": 4, "window": 2, "actor_window": 5}
-    assert schema.stored_meaning({}) == {"steps": 3, "window": 2, "actor_window": 5}
+    assert schema.stored_meaning({"steps": 4, "width": 9}) == {"steps": 4, "window": 9, "actor_window": 9}
+    assert schema.stored_meaning({"steps": 4}) == {"steps": 4, "window": 2, "actor_window": 2}
+    assert schema.stored_meaning({"steps": 4, "window": 9, "actor_window": 1}) == {"steps": 4, "window": 9, "actor_window": 1}
 
 
 # --------------------------------------------------------------------------- what Python derives from it
