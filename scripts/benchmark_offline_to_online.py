@@ -70,6 +70,21 @@ def env_id_of(data: Any, given: str | None) -> str:
     return str(env_id)
 
 
+def segments(online_steps: int, eval_every: int, hold_actor_steps: int = 0) -> list[tuple[int, bool, int | None]]:
+    """The online run as `learn` calls: (env steps, whether the actor learns, the step evaluated
+    after the call or None). An evaluation every `eval_every` steps; the first `hold_actor_steps`
+    steps hold the actor, split off where the hold ends inside an evaluation interval."""
+    calls: list[tuple[int, bool, int | None]] = []
+    done = 0
+    for step in range(eval_every, online_steps + 1, eval_every):
+        if done < hold_actor_steps < step:
+            calls.append((hold_actor_steps - done, False, None))
+            done = hold_actor_steps
+        calls.append((step - done, done >= hold_actor_steps, step))
+        done = step
+    return calls
+
+
 def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     data = flowrl.datasets.load(dataset)
     env_id = env_id_of(data, args.env)
@@ -83,10 +98,15 @@ def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str
     pretrain_seconds = time.perf_counter() - started
     curve = {0: evaluate(agent, env_id, args.eval_episodes)}
     online_started = time.perf_counter()
-    for step in range(args.eval_every, args.online_steps + 1, args.eval_every):
-        agent.learn(args.eval_every, reset_num_timesteps=False)
-        curve[step] = evaluate(agent, env_id, args.eval_episodes)
-        print(f"  {row} seed {seed} step {step}: {curve[step]:.1f}", flush=True)
+    learning_rate, learning = agent.config["learning_rate"], True
+    for steps, actor_learns, step in segments(args.online_steps, args.eval_every, args.hold_actor_steps):
+        if actor_learns != learning:  # learning rate 0 holds the policy and α while the critic learns online
+            agent.set_config(learning_rate=learning_rate if actor_learns else 0.0)
+            learning = actor_learns
+        agent.learn(steps, reset_num_timesteps=False)
+        if step is not None:
+            curve[step] = evaluate(agent, env_id, args.eval_episodes)
+            print(f"  {row} seed {seed} step {step}: {curve[step]:.1f}", flush=True)
     online_seconds = time.perf_counter() - online_started
     metrics = offline_to_online_metrics(curve)
     info = agent.info()
@@ -96,7 +116,7 @@ def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str
         "pretrain_steps": args.pretrain_steps if pretrained else 0, "online_steps": args.online_steps,
         **{name: metrics[name] for name in ("start", "worst", "dip", "final", "auc")},
         "curve": curve, "pretrain_metrics": pretrain_metrics, "pretrain_seconds": pretrain_seconds,
-        "online_seconds": online_seconds, "settings": args.config, "config": info["config"], "dataset_size": len(data),
+        "online_seconds": online_seconds, "settings": args.config, "hold_actor_steps": args.hold_actor_steps, "config": info["config"], "dataset_size": len(data),
         "dataset_mean_return": float(np.mean(data.episode_returns())) if data.num_episodes else None,
         "machine": cpu_model(), "date": time.strftime("%Y-%m-%d"),
         "blas": flowrl.info().get("blas", {}),
@@ -180,6 +200,9 @@ def arguments_parser() -> argparse.ArgumentParser:
     parser.add_argument("--online-steps", type=int, default=50_000)
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--hold-actor-steps", type=int, default=0,
+                        help="online steps with the policy's (and α's) learning rate at 0 while the critic learns, "
+                             "then the configured rate (a probe of the fine-tuning dip, docs/finetuning-investigation.md)")
     parser.add_argument("--config", default="{}", help="JSON settings for every row's constructor (e.g. smaller networks)")
     parser.add_argument("--results", type=Path, default=Path("runs/offline-to-online/results.jsonl"))
     parser.add_argument("--summary", action="store_true", help="print the table of --results and stop")

@@ -708,6 +708,22 @@ def test_the_benchmark_grid_files_parse_and_validate(path: Path, tmp_path: Path,
     assert named == ([grid["dataset"]] if grid.get("dataset") else [])  # a dataset is loaded once, before any trial
 
 
+def test_the_offline_to_online_benchmark_holds_the_actor_for_the_steps_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--hold-actor-steps: the online run's learn calls add up to its steps, evaluate at every
+    interval, and hold the actor for exactly the first steps asked, however they fall."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    segments = importlib.import_module("benchmark_offline_to_online").segments
+    assert segments(15_000, 5_000) == [(5_000, True, 5_000), (5_000, True, 10_000), (5_000, True, 15_000)]
+    assert segments(15_000, 5_000, 7_500) == [(5_000, False, 5_000), (2_500, False, None), (2_500, True, 10_000),
+                                              (5_000, True, 15_000)]
+    for hold in (0, 1, 4_999, 5_000, 12_345, 15_000, 20_000):
+        calls = segments(15_000, 5_000, hold)
+        assert sum(steps for steps, _, _ in calls) == 15_000
+        assert [step for _, _, step in calls if step is not None] == [5_000, 10_000, 15_000]
+        assert sum(steps for steps, learns, _ in calls if not learns) == min(hold, 15_000)
+        assert all(learns for _, learns, _ in calls[next((i for i, c in enumerate(calls) if c[1]), len(calls)):])
+
+
 def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     """benchmarks/grids/offline-to-online-hopper.yaml has the rows of
     scripts/benchmark_offline_to_online.py (each entry builds the agent configuration of the
