@@ -43,6 +43,7 @@ from flowrl.experiments import offline_to_online_metrics
 ROWS: dict[str, tuple[Callable[..., flowrl.Agent], bool]] = {
     "swfp": (lambda env, seed, **kw: flowrl.SWFP(env, seed=seed, **kw), True),
     "swfp-trust-region": (lambda env, seed, **kw: flowrl.SWFP(env, seed=seed, w2_terms="trust_region", **kw), True),
+    "swfp-anchored": (lambda env, seed, **kw: flowrl.SWFP(env, seed=seed, preset="anchored", **kw), True),
     "sac-flow-gated": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="gated", **kw), True),
     "sac-flow-decoder": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="decoder", **kw), True),
     "rldt": (lambda env, seed, **kw: flowrl.RLDT(env, seed=seed, **kw), True),

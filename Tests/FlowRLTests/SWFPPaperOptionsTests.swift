@@ -311,6 +311,27 @@ final class SWFPPaperOptionsTests: XCTestCase {
         XCTAssertNil(values["batch_size"], "the preset's batch_size is the default, so it is not listed")
         let preset = keys.first { if case .object(let key) = $0 { return key["name"] == .string("preset") } else { return false } }
         guard case .object(let key)? = preset else { return XCTFail("no preset key") }
-        XCTAssertEqual(key["choices"], .array([.string("none"), .string("paper")]))
+        XCTAssertEqual(key["choices"], .array([.string("none"), .string("paper"), .string("anchored")]))
+    }
+
+    // MARK: The anchored preset
+
+    func testTheAnchoredPresetSetsTheAnchoredTrustRegionAndNothingElse() throws {
+        let anchored = try SWFP.Configuration.decode(json: #"{"preset": "anchored"}"#, algorithm: "swfp")
+        XCTAssertEqual(anchored.options.w2Terms, .trustRegion)
+        XCTAssertEqual(anchored.options.trustRegionScale, .energy)
+        XCTAssertEqual(anchored.options.priorUpdate, 5000)
+        // Everything else is the default: the same configuration with those three keys given.
+        var expected = try SWFP.Configuration.decode(
+            json: #"{"w2_terms": "trust_region", "trust_region_scale": "energy", "prior_update": 5000}"#, algorithm: "swfp")
+        expected.options.preset = .anchored
+        XCTAssertEqual(anchored, expected)
+        XCTAssertEqual(Set(SWFP.Configuration.presetValues("anchored")?.keys ?? [:].keys),
+                       ["w2_terms", "trust_region_scale", "prior_update"])
+        // A key given explicitly wins over the preset's.
+        let mine = try SWFP.Configuration.decode(json: #"{"preset": "anchored", "prior_update": 0.01}"#, algorithm: "swfp")
+        XCTAssertEqual(mine.options.priorUpdate, 0.01)
+        XCTAssertEqual(mine.options.trustRegionScale, .energy)
+        XCTAssertEqual(try SWFP.Configuration.decode(json: mine.jsonString(), algorithm: "swfp"), mine)
     }
 }

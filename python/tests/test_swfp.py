@@ -107,6 +107,17 @@ def test_the_paper_preset_sets_its_values_and_explicit_keywords_win() -> None:
     assert config["actor_batch_size"] == paper["actor_batch_size"]
 
 
+def test_the_anchored_preset_is_the_anchored_trust_region() -> None:
+    anchored = flowrl._schema.schema("swfp").presets["anchored"]
+    assert anchored == {"w2_terms": "trust_region", "trust_region_scale": "energy", "prior_update": 5000}
+    agent = flowrl.SWFP(observation_space=spaces.Box(-1, 1, (3,)), action_space=spaces.Box(-1, 1, (2,)), preset="anchored",
+                        hidden_sizes=[16], critic_hidden_sizes=[16], buffer_size=1000, prior_update=100)
+    config = agent.config
+    assert config["preset"] == "anchored" and config["w2_terms"] == "trust_region"
+    assert config["trust_region_scale"] == "energy" and config["prior_update"] == 100  # the keyword wins
+    agent.close()
+
+
 def test_stored_particles_reach_the_block_loss_through_learn() -> None:
     # Pendulum's actions span [-2, 2]: each action crosses act and observe in the env's units, and
     # the core must still match it to the chain it acted with.
