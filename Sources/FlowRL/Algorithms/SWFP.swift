@@ -129,8 +129,9 @@ public final class SWFP: OffPolicyAgent {
              // Fine-tuning a pretrained policy: the trust region alone (no movement cost, whose
              // minimiser is the zero field), weighed against the energy's scale, to a prior copied
              // from θ only every 5,000 actor updates, so that it stays near the pretrained policy.
-             // On Hopper-medium it kept the policy far better than the defaults on 3/3 seeds
-             // (docs/finetuning-investigation.md, "Three seeds over 50,000 steps").
+             // On Hopper-medium it kept the policy far better than the defaults on 3/3 seeds; from a
+             // poor pretrained policy it slows learning, and copies (not a fixed anchor) still let
+             // it improve (docs/finetuning-investigation.md, "Three seeds over 50,000 steps").
              "anchored": { configuration in
                 configuration.options.w2Terms = .trustRegion
                 configuration.options.trustRegionScale = .energy
@@ -180,7 +181,7 @@ public final class SWFP: OffPolicyAgent {
                      "The space whose entropy the block loss rewards: the flow's pre-squash space (\"pre_squash\"), where the target exp(Q(tanh x)/α) has no finite mass, or the action's (\"action\": the tanh's log-Jacobian added to the energy, as the critic target's and the α step's log π have it).")
                 .addedLater(legacyValue: .string("pre_squash")),
              .choice("preset", \.preset,
-                     "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters; \"anchored\", for fine-tuning a pretrained policy, weighs the trust region alone by the energy's scale towards a prior copied every 5,000 actor updates.")
+                     "A named configuration applied under the keywords given: \"paper\" sets the SWFP paper's choices and hyperparameters; \"anchored\", for fine-tuning a pretrained policy worth keeping, weighs the trust region alone by the energy's scale towards a prior copied every 5,000 actor updates (it slows learning from a poor one).")
                 .addedLater(legacyValue: .string("none"))]
                 + ConfigKey<Self>.velocityNetwork
         }
