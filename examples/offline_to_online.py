@@ -12,6 +12,10 @@
     python examples/offline_to_online.py [--algorithm swfp|sac_flow|rldt|sac] [--transitions 5000]
         [--pretrain-steps 3000] [--online-steps 5000] [--eval-every 1000] [--plot curve.png] [--minari]
         [--config '{"critic_warmup_steps": 5000}']
+
+With SWFP, ``--config '{"preset": "anchored"}'`` holds the policy near the pretrained one by an
+anchored trust region: meant for demonstrations worth keeping, it slows learning from poor ones
+(docs/algorithms.md, "SWFP: choices and defaults").
 """
 
 from __future__ import annotations
