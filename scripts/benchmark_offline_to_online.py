@@ -132,9 +132,10 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 def summary(results: list[dict[str, Any]]) -> str:
     """One markdown row per (dataset, row, online steps): means ± standard deviations over seeds."""
-    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str, int, str], list[dict[str, Any]]] = {}
     for result in results:
-        groups.setdefault((result["dataset"], result["row"], result["online_steps"]), []).append(result)
+        key = (result["dataset"], result["row"], result["online_steps"], result.get("settings", "{}"))
+        groups.setdefault(key, []).append(result)
 
     def cell(values: list[float], digits: int = 1) -> str:
         if len(values) == 1:
@@ -143,7 +144,8 @@ def summary(results: list[dict[str, Any]]) -> str:
 
     lines = ["| dataset | row | seeds | pretrained | worst (dip) | final | final / pretrained | AUC | dip ≤ 10% |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for (dataset, row, steps), runs in sorted(groups.items()):
+    for (dataset, row, steps, settings), runs in sorted(groups.items()):
+        label = row if settings == "{}" else f"{row} `{settings}`"
         # the metrics of each run's curve (JSON keeps the steps as strings)
         metrics = [offline_to_online_metrics({int(step): value for step, value in r["curve"].items()}) for r in runs]
         starts, worsts, finals = ([m[name] for m in metrics] for name in ("start", "worst", "final"))
@@ -155,10 +157,17 @@ def summary(results: list[dict[str, Any]]) -> str:
         pretrained = all(r["pretrained"] for r in runs)
         start_label = cell(starts) if pretrained else f"({cell(starts)} untrained)"
         dip = f"{cell(worsts)} ({cell(dips, 0)}%)" if pretrained else cell(worsts)
-        lines.append(f"| {dataset} ({steps // 1000}k) | {row} | {len(runs)} | {start_label} | {dip} "
+        lines.append(f"| {dataset} ({steps // 1000}k) | {label} | {len(runs)} | {start_label} | {dip} "
                      f"| {cell(finals)} | {ratio if pretrained else '–'} | {cell([m['auc'] for m in metrics])} "
                      f"| {f'{kept}/{len(runs)}' if pretrained else '–'} |")
     return "\n".join(lines)
+
+
+def curve_groups(results: list[dict[str, Any]], dataset: str) -> list[tuple[str, str]]:
+    """The (row, settings) pairs of `dataset`'s runs in the order of `ROWS`, then of first appearance:
+    one curve each, so that a row run with other `--config` settings is never averaged into its defaults."""
+    pairs = list(dict.fromkeys((r["row"], r.get("settings", "{}")) for r in results if r["dataset"] == dataset))
+    return sorted(pairs, key=lambda pair: list(ROWS).index(pair[0]) if pair[0] in ROWS else len(ROWS))
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -170,14 +179,13 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     datasets = sorted({r["dataset"] for r in results})
     figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
     for axis, dataset in zip(axes[0], datasets):
-        for row in ROWS:
-            runs = [r for r in results if r["dataset"] == dataset and r["row"] == row]
-            if not runs:
-                continue
+        for row, settings in curve_groups(results, dataset):
+            runs = [r for r in results if r["dataset"] == dataset and r["row"] == row and r.get("settings", "{}") == settings]
             steps = sorted(int(step) for step in runs[0]["curve"])
             values = np.array([[r["curve"][str(step)] if str(step) in r["curve"] else r["curve"][step] for step in steps] for r in runs])
             mean = values.mean(axis=0)
-            (line,) = axis.plot(steps, mean, label=f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, mean; band: min–max)")
+            name = row if settings == "{}" else f"{row} {settings}"
+            (line,) = axis.plot(steps, mean, label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, mean; band: min–max)")
             if len(runs) > 1:
                 axis.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color())
         axis.set_title(dataset)
@@ -205,33 +213,38 @@ def arguments_parser() -> argparse.ArgumentParser:
                         help="online steps with the policy's (and α's) learning rate at 0 while the critic learns, "
                              "then the configured rate (a probe of the fine-tuning dip, docs/finetuning-investigation.md)")
     parser.add_argument("--config", default="{}", help="JSON settings for every row's constructor (e.g. smaller networks)")
-    parser.add_argument("--results", type=Path, default=Path("runs/offline-to-online/results.jsonl"))
+    parser.add_argument("--results", type=Path, nargs="+", default=[Path("runs/offline-to-online/results.jsonl")],
+                        help="the results file that runs append to; --summary and --plot read every file given")
     parser.add_argument("--summary", action="store_true", help="print the table of --results and stop")
     parser.add_argument("--plot", type=Path, help="write the curves of --results (PNG) and stop")
     return parser
 
 
 def main() -> None:
-    args = arguments_parser().parse_args()
-    results = read(args.results)
+    parser = arguments_parser()
+    args = parser.parse_args()
+    results = [result for path in args.results for result in read(path)]
     if args.summary or args.plot:
         if args.summary:
             print(summary(results))
         if args.plot:
             plot(results, args.plot)
         return
-    args.results.parent.mkdir(parents=True, exist_ok=True)
+    if len(args.results) != 1:
+        parser.error("a run appends to one --results file")
+    output = args.results[0]
+    output.parent.mkdir(parents=True, exist_ok=True)
     for dataset in args.dataset:
         for row in args.rows:
             for seed in args.seeds:
                 done = any((r["dataset"], r["row"], r["seed"], r["online_steps"], r["settings"])
                            == (dataset, row, seed, args.online_steps, args.config) for r in results)
                 if done:
-                    print(f"skip {dataset} {row} seed {seed}: in {args.results}")
+                    print(f"skip {dataset} {row} seed {seed}: in {output}")
                     continue
                 print(f"{dataset} {row} seed {seed}", flush=True)
                 result = run(dataset, row, seed, args)
-                with args.results.open("a") as file:
+                with output.open("a") as file:
                     file.write(json.dumps(result) + "\n")
                 print(f"  start {result['start']:.1f} worst {result['worst']:.1f} final {result['final']:.1f} "
                       f"({result['pretrain_seconds']:.0f} s pretraining, {result['online_seconds']:.0f} s online)", flush=True)

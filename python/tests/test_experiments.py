@@ -724,6 +724,28 @@ def test_the_offline_to_online_benchmark_holds_the_actor_for_the_steps_asked(mon
         assert all(learns for _, learns, _ in calls[next((i for i, c in enumerate(calls) if c[1]), len(calls)):])
 
 
+def test_the_offline_to_online_summary_keeps_each_rows_settings_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row run with other --config settings is its own line of the table and its own curve of the
+    figure, never averaged into the row's defaults."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    benchmark = importlib.import_module("benchmark_offline_to_online")
+
+    def result(row: str, seed: int, settings: str, curve: list[float]) -> dict[str, Any]:
+        return {"dataset": "d", "row": row, "seed": seed, "online_steps": 10_000, "settings": settings,
+                "pretrained": True, "curve": {str(5_000 * i): value for i, value in enumerate(curve)}}
+
+    anchored = '{"reference": "pretrained"}'
+    results = [result("rldt", 0, "{}", [100.0, 10.0, 50.0]), result("rldt", 0, anchored, [100.0, 95.0, 130.0]),
+               result("rldt", 1, anchored, [100.0, 90.0, 120.0]), result("swfp", 0, "{}", [100.0, 80.0, 90.0])]
+    table = benchmark.summary(results).splitlines()[2:]
+    assert len(table) == 3
+    defaults, = [line for line in table if "| rldt |" in line]
+    assert "| 1 |" in defaults and "10.0 (-90%)" in defaults
+    with_anchor, = [line for line in table if anchored in line]
+    assert "| 2 |" in with_anchor and "92.5 ± 3.5 (-8 ± 4%)" in with_anchor
+    assert benchmark.curve_groups(results, "d") == [("swfp", "{}"), ("rldt", "{}"), ("rldt", anchored)]
+
+
 def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     """benchmarks/grids/offline-to-online-hopper.yaml has the rows of
     scripts/benchmark_offline_to_online.py (each entry builds the agent configuration of the
