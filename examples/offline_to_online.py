@@ -13,9 +13,9 @@
         [--pretrain-steps 3000] [--online-steps 5000] [--eval-every 1000] [--plot curve.png] [--minari]
         [--config '{"critic_warmup_steps": 5000}']
 
-With SWFP, ``--config '{"preset": "anchored"}'`` holds the policy near the pretrained one by an
-anchored trust region: meant for demonstrations worth keeping, it slows learning from poor ones
-(docs/algorithms.md, "SWFP: choices and defaults").
+With SWFP or RLDT, ``--config '{"preset": "anchored"}'`` holds the policy near the pretrained one
+by a trust region anchored to it: meant for demonstrations worth keeping, it slows learning from
+poor ones (docs/algorithms.md, "SWFP: choices and defaults" and "RLDT: known problems").
 """
 
 from __future__ import annotations

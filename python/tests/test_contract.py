@@ -99,6 +99,28 @@ def test_defaults_construct(model: Model) -> None:
         assert agent.env is env and agent.get_env().env is env and agent.observation_space == OBSERVATION_SPACE
 
 
+def test_each_preset_sets_its_published_values_under_the_keywords_given(model: Model) -> None:
+    """Every named configuration of the algorithm's schema: it sets exactly the values the schema
+    publishes for it, a keyword given beside it wins, and the agent reports the preset's name."""
+    presets = _schema.schema(model.cls.algorithm).presets
+    if not presets:
+        pytest.skip(f"{model.cls.__name__} has no presets")
+    with model.make() as plain:
+        defaults = plain.config
+    for name, values in presets.items():
+        assert values, name
+        with model.make(preset=name) as agent:
+            config = agent.config
+        assert config["preset"] == name
+        given = set(model.small) | set(model.variant)  # keywords: they win over the preset
+        changed = {key for key in config if key != "preset" and config[key] != defaults[key]}
+        assert changed == {key for key in values if key not in given}, name
+        assert all(config[key] == value for key, value in values.items() if key not in given), name
+        key = next(iter(values))
+        with model.make(preset=name, **{key: defaults[key]}) as agent:
+            assert agent.config[key] == defaults[key], (name, key)
+
+
 # --------------------------------------------------------------------------- acting
 
 
