@@ -47,6 +47,7 @@ ROWS: dict[str, tuple[Callable[..., flowrl.Agent], bool]] = {
     "sac-flow-gated": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="gated", **kw), True),
     "sac-flow-decoder": (lambda env, seed, **kw: flowrl.SACFlow(env, seed=seed, velocity="decoder", **kw), True),
     "rldt": (lambda env, seed, **kw: flowrl.RLDT(env, seed=seed, **kw), True),
+    "rldt-anchored": (lambda env, seed, **kw: flowrl.RLDT(env, seed=seed, preset="anchored", **kw), True),
     "sac-bc": (lambda env, seed, **kw: flowrl.SAC(env, seed=seed, **kw), True),
     "sac-scratch": (lambda env, seed, **kw: flowrl.SAC(env, seed=seed, **kw), False),
 }
