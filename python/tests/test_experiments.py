@@ -746,6 +746,27 @@ def test_the_offline_to_online_summary_keeps_each_rows_settings_apart(monkeypatc
     assert benchmark.curve_groups(results, "d") == [("swfp", "{}"), ("rldt", "{}"), ("rldt", anchored)]
 
 
+def test_the_evaluation_noise_script_starts_at_the_benchmarks_own_episodes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scripts/measure_evaluation_noise.py: set 0 is the benchmark's evaluation (same seeds, same
+    episodes, deterministic), and the other sets are disjoint blocks of seeds after it."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "scripts"))
+    noise = importlib.import_module("measure_evaluation_noise")
+    benchmark = importlib.import_module("benchmark_offline_to_online")
+    calls: list[tuple[int, bool, int]] = []
+
+    class Recorder:
+        def evaluate(self, env: Any, n_episodes: int, deterministic: bool, seed: int) -> tuple[float, float]:
+            calls.append((n_episodes, deterministic, seed))
+            return float(seed), 0.0
+
+    means = noise.set_means(Recorder(), "Pendulum-v1", sets=3, episodes=10)  # type: ignore[arg-type]
+    assert calls == [(10, True, benchmark.EVAL_SEED), (10, True, benchmark.EVAL_SEED + 10), (10, True, benchmark.EVAL_SEED + 20)]
+    assert means == [float(seed) for _, _, seed in calls]
+    calls.clear()
+    assert benchmark.evaluate(Recorder(), "Pendulum-v1", 10) == means[0]  # type: ignore[arg-type]
+    assert calls == [(10, True, benchmark.EVAL_SEED)]
+
+
 def test_the_hopper_grid_is_the_offline_to_online_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
     """benchmarks/grids/offline-to-online-hopper.yaml has the rows of
     scripts/benchmark_offline_to_online.py (each entry builds the agent configuration of the
