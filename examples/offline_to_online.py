@@ -7,7 +7,10 @@
    transitions also seed the replay buffer, α is set from the rewards and the critic warms up.
 3. ``agent.learn`` fine-tunes online, acting with the pretrained policy from the first step; the
    policy is evaluated every ``--eval-every`` steps, and the curve is printed (and drawn to
-   ``--plot`` when matplotlib is installed).
+   ``--plot`` when matplotlib is installed, beside what the papers watch during fine-tuning: how
+   far each actor step moves the policy from its trust region's anchor, ``train/trust_region``
+   (SWFP) or ``train/trust_region_loss`` (RLDT), and the policy's entropy estimate
+   ``train/entropy``, read from the ``progress.csv`` that ``learn`` writes).
 
     python examples/offline_to_online.py [--algorithm swfp|sac_flow|rldt|sac] [--transitions 5000]
         [--pretrain-steps 3000] [--online-steps 5000] [--eval-every 1000] [--plot curve.png] [--minari]
@@ -23,12 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import flowrl
 import gymnasium as gym
 import numpy as np
+from flowrl.plotting import read_curve
 
 ALGORITHMS = {"swfp": flowrl.SWFP, "sac_flow": flowrl.SACFlow, "rldt": flowrl.RLDT, "sac": flowrl.SAC}
 
@@ -77,7 +82,8 @@ def main() -> None:
         print(f"dataset: {len(data)} transitions, {data.num_episodes} episodes, "
               f"mean return {np.mean(data.episode_returns()):.1f}")
 
-        agent = ALGORITHMS[args.algorithm](env, seed=args.seed, **json.loads(args.config))
+        log_dir = Path(tempfile.mkdtemp(prefix="flowrl-offline-to-online-"))
+        agent = ALGORITHMS[args.algorithm](env, seed=args.seed, log_dir=log_dir, **json.loads(args.config))
         metrics = agent.pretrain(dataset, steps=args.pretrain_steps)
         print("pretraining:", {key: round(value, 4) for key, value in sorted(metrics.items())})
 
@@ -87,7 +93,7 @@ def main() -> None:
     curve = {0: evaluate()}
     print(f"step 0 (pretrained): {curve[0]:.1f}")
     for step in range(args.eval_every, args.online_steps + 1, args.eval_every):
-        agent.learn(args.eval_every, reset_num_timesteps=False)
+        agent.learn(args.eval_every, reset_num_timesteps=False, log_interval=1)  # a progress row per episode
         curve[step] = evaluate()
         print(f"step {step}: {curve[step]:.1f}")
     worst = min(value for step, value in curve.items() if step > 0) if len(curve) > 1 else curve[0]
@@ -99,18 +105,37 @@ def main() -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axis = plt.subplots(figsize=(6, 4))
+        watched = training_metrics(log_dir / "progress.csv")
+        figure, axes = plt.subplots(1, 1 + len(watched), figsize=(6 * (1 + len(watched)), 4), squeeze=False)
+        axis = axes[0][0]
         axis.plot(list(curve), list(curve.values()), marker="o", label=args.algorithm)
         axis.set_xlabel("online env steps")
         axis.set_ylabel("evaluation return (10 episodes)")
         axis.set_title("Pendulum-v1: pretrained, then fine-tuned")
         axis.legend()
+        for axis, (key, (steps, values)) in zip(axes[0][1:], watched.items()):
+            axis.plot(steps, values)
+            axis.set_xlabel("online env steps")
+            axis.set_title(key)
         figure.tight_layout()
         figure.savefig(args.plot, dpi=100)
         print(f"wrote {args.plot}")
     agent.close()
     env.close()
     eval_env.close()
+    shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def training_metrics(progress: Path) -> dict[str, tuple[list[float], list[float]]]:
+    """The fine-tuning metrics the papers watch, those of them this algorithm logs: the trust
+    region's size per actor step and the entropy estimate, against the env steps."""
+    watched = {}
+    for key in ("train/trust_region", "train/trust_region_loss", "train/entropy"):
+        try:
+            watched[key] = read_curve(progress, key)
+        except (OSError, ValueError):  # not logged by this algorithm, or no row yet
+            continue
+    return watched
 
 
 if __name__ == "__main__":
