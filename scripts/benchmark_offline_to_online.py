@@ -178,21 +178,21 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     datasets = sorted({r["dataset"] for r in results})
-    figure, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(datasets), figsize=(9 * len(datasets), 7), squeeze=False)
     for axis, dataset in zip(axes[0], datasets):
         for row, settings in curve_groups(results, dataset):
             runs = [r for r in results if r["dataset"] == dataset and r["row"] == row and r.get("settings", "{}") == settings]
             steps = sorted(int(step) for step in runs[0]["curve"])
             values = np.array([[r["curve"][str(step)] if str(step) in r["curve"] else r["curve"][step] for step in steps] for r in runs])
             mean = values.mean(axis=0)
-            name = row if settings == "{}" else f"{row} {settings}"
+            name = row if settings == "{}" else f"{row} " + ", ".join(f"{key}={value}" for key, value in json.loads(settings).items())
             (line,) = axis.plot(steps, mean, label=f"{name} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, mean; band: min–max)")
             if len(runs) > 1:
                 axis.fill_between(steps, values.min(axis=0), values.max(axis=0), alpha=0.2, color=line.get_color())
         axis.set_title(dataset)
         axis.set_xlabel("online env steps")
         axis.set_ylabel("evaluation return (10 episodes)")
-        axis.legend(fontsize=8)
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
