@@ -84,3 +84,30 @@ extension Activation {
         return input
     }
 }
+
+extension Activation {
+    /// Applies `f` in place and returns `f′` at the input: the floats of `callAsFunction` then
+    /// `derivative(input:output:)` on a tape that does not record. SiLU, the flows' activation, in
+    /// one pass (sigmoid once, `x · s` as `Elementwise.SiLU`, then `s + x · s · (1 − s)` in
+    /// `derivative`'s order) instead of six passes and their tensors; the others through those ops.
+    public func applyReturningDerivative(to x: inout Tensor) -> Tensor {
+        guard self == .silu else {
+            let tape = Tape(recording: false)
+            let (input, output) = (tape.constant(x), self(tape.constant(x)))
+            x = output.value
+            return derivative(input: input, output: output).value
+        }
+        let (rows, cols) = (x.rows, x.cols)
+        return x.scalars.withUnsafeMutableBufferPointer { values in
+            Tensor(rows: rows, cols: cols) { slopes, count in
+                let pointer = values.baseAddress!
+                for index in 0..<count {
+                    let pre = pointer[index]
+                    let s = Elementwise.Sigmoid.apply(pre)
+                    pointer[index] = pre * s
+                    slopes[index] = s + pre * s * (1 - s)
+                }
+            }
+        }
+    }
+}

@@ -69,8 +69,7 @@ public final class MLP: Layer, TangentPropagating {
     func inference(_ x: Tensor, kept: UnsafeMutablePointer<Kept>?) -> Tensor {
         var h = x
         for (index, layer) in layers.enumerated() {
-            var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
-            Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
+            var out = layer.inference(h)
             if index < layers.count - 1 {
                 if normalizesHiddenLayers {
                     let normalized = norms[index].inference(out)

@@ -23,6 +23,26 @@ extension Tensor {
         }
     }
 
+    /// The sum of each row of `a ⊙ b` (equal shapes), `[rows, 1]`: the floats of
+    /// `Tensor.zip(a, b, Elementwise.Multiply.self).sumOfEachRow()` (each product rounded, then
+    /// added in column order) without the product's tensor.
+    public static func sumOfEachRow(ofProduct a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.hasShape(of: b), "sumOfEachRow(ofProduct:): \(a.rows)×\(a.cols) with \(b.rows)×\(b.cols)")
+        let (rows, cols) = (a.rows, a.cols)
+        return a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                Tensor(rows: rows, cols: 1) { out, _ in
+                    for row in 0..<rows {
+                        var total: Float = 0
+                        let (x, y) = (pa.baseAddress! + row * cols, pb.baseAddress! + row * cols)
+                        for col in 0..<cols { total += Elementwise.Multiply.apply(x[col], y[col]) }
+                        out[row] = total
+                    }
+                }
+            }
+        }
+    }
+
     /// The sum of each column: `[1, cols]`.
     public func sumOfEachColumn() -> Tensor {
         var out = Tensor(rows: 1, cols: cols)
