@@ -43,6 +43,21 @@ extension Tensor {
         }
     }
 
+    /// Row `r` of `tensors[sources[r]]` for every row `r` (the tensors of one shape, with
+    /// `sources.count` rows each).
+    public static func selecting(rowsFrom tensors: [Tensor], sources: [Int]) -> Tensor {
+        let (rows, cols) = (tensors[0].rows, tensors[0].cols)
+        precondition(sources.count == rows && tensors.allSatisfy { $0.rows == rows && $0.cols == cols },
+                     "selecting(rowsFrom:sources:): one source per row, tensors of one shape")
+        return Tensor(rows: rows, cols: cols) { out, _ in
+            for (row, source) in sources.enumerated() {
+                tensors[source].scalars.withUnsafeBufferPointer { input in
+                    (out + row * cols).update(from: input.baseAddress! + row * cols, count: cols)
+                }
+            }
+        }
+    }
+
     /// The sum of each column: `[1, cols]`.
     public func sumOfEachColumn() -> Tensor {
         var out = Tensor(rows: 1, cols: cols)
