@@ -73,15 +73,30 @@ extension Activation {
     }
 
     /// Applies the activation in place and returns what `multiplyBySlope` needs: the output
-    /// itself (sharing its storage) or a copy of the input.
+    /// itself (sharing its storage) or the input. The input keeps its storage and the output is
+    /// written to a new one (`applied(to:)`), rather than the input copied and overwritten: one
+    /// pass over the batch instead of two.
     public func applyKeepingSlope(to x: inout Tensor) -> Tensor {
         if slopeFromOutput {
             apply(to: &x)
             return x
         }
         let input = x
-        apply(to: &x)
+        x = applied(to: input)
         return input
+    }
+
+    /// `f(x)` in a new tensor (`apply(to:)`'s floats).
+    public func applied(to x: Tensor) -> Tensor {
+        switch self {
+        case .identity: return x
+        case .relu: return x.map(Elementwise.ReLU.self)
+        case .tanh: return x.map(Elementwise.Tanh.self)
+        case .sigmoid: return x.map(Elementwise.Sigmoid.self)
+        case .silu: return x.map(Elementwise.SiLU.self)
+        case .gelu: return x.map(Elementwise.GELU.self)
+        case .softplus: return x.map(Elementwise.Softplus.self)
+        }
     }
 }
 
