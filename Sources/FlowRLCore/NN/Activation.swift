@@ -36,9 +36,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         case .relu: return x.tape.constant(x.value.map(Elementwise.Step.self))  // f″ = 0 almost everywhere
         case .tanh: return 1 - y.squared()
         case .sigmoid: return y * (1 - y)
-        case .silu:
-            let s = x.sigmoid()
-            return s + x * s * (1 - s)
+        case .silu: return x.siluDerivative()   // s + x s (1 − s), s = σ(x), as one op
         case .gelu:  // Φ(x) + x φ(x)
             let cdf = 0.5 * ((x * Float(0.5).squareRoot()).erf() + 1)
             let density = (x.squared() * -0.5).exp() * Float(0.39894228040143268)
