@@ -207,6 +207,27 @@ final class DivergenceTests: XCTestCase {
         }
     }
 
+    /// Without a recording tape a network with two hidden layers takes the tape-free path
+    /// (`MLP.exactDivergenceValue`, a critic target's chain): the same floats, bit for bit, as the
+    /// recorded ops give, for every activation (SiLU's fused slope and the others' ops) and at the
+    /// velocity fields' width.
+    func testTapeFreeShortcutGivesTheRecordedFloats() {
+        let columns = 2..<5, rows = 37
+        for (offset, sizes) in [[9, 16, 12, 4], [30, 256, 256, 3]].enumerated() {
+            for activation in Activation.allCases where activation != .identity {
+                var generator = RandomGenerator(seed: 60 + UInt64(offset))
+                let network = MLP(sizes: sizes, activation: activation, generator: &generator)
+                let input = generator.normalTensor(rows: rows, cols: sizes[0])
+                let recording = Tape()
+                let recorded = network.exactDivergence(recording.input(input), columns: columns)!
+                let free = Tape(recording: false)
+                let tapeFree = network.exactDivergence(free.constant(input), columns: columns)!
+                XCTAssertEqual(tapeFree.output.value, recorded.output.value, "\(sizes) \(activation): velocity")
+                XCTAssertEqual(tapeFree.divergence.value, recorded.divergence.value, "\(sizes) \(activation): divergence")
+            }
+        }
+    }
+
     /// Fields the shortcut does not cover (no hidden layer; the identity activation) fall back to
     /// the tangent pass, so `Divergence.exact` still answers for them.
     func testExactDivergenceFallsBackWhereTheShortcutDoesNotApply() {

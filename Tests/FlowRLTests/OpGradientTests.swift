@@ -26,6 +26,31 @@ final class OpGradientTests: XCTestCase {
         XCTAssertTrue(result.passed, "\(name): \(result)", file: file, line: line)
     }
 
+    /// SiLU's derivative as one op gives the floats of its five ops (`σ`, products, `1 − s`, sum)
+    /// in value and in the gradient reaching x, with x also feeding SiLU itself (as in
+    /// `MLP.exactDivergence`, where the slope's gradient and the activation's meet).
+    func testSiLUDerivativeOpMatchesItsFiveOpsBitForBit() {
+        var generator = RandomGenerator(seed: 91)
+        let input = generator.normalTensor(rows: 37, cols: 29).map(Elementwise.Square.self)   // some large, for σ's tails
+        let signs = generator.normalTensor(rows: 37, cols: 29)
+        let (w1, w2) = (generator.normalTensor(rows: 37, cols: 29), generator.normalTensor(rows: 37, cols: 29))
+        func run(_ slope: (Variable) -> Variable) -> (Tensor, Tensor) {
+            let tape = Tape()
+            let x = tape.input(Tensor.zip(input, signs, Elementwise.Multiply.self))
+            let (h, s) = (x.silu(), slope(x))
+            let loss = (h * tape.constant(w1)).sum() + (s * tape.constant(w2)).sum()
+            tape.backward(from: loss)
+            return (s.value, tape.gradient(of: x))
+        }
+        let fused = run { $0.siluDerivative() }
+        let composite = run { x in
+            let s = x.sigmoid()
+            return s + x * s * (1 - s)
+        }
+        XCTAssertEqual(fused.0, composite.0)
+        XCTAssertEqual(fused.1, composite.1)
+    }
+
     func testBroadcastingArithmetic() {
         let shapes: [((Int, Int), (Int, Int))] = [((3, 4), (3, 4)), ((3, 4), (1, 4)), ((3, 4), (3, 1)),
                                                   ((3, 4), (1, 1)), ((1, 4), (3, 4)), ((3, 1), (1, 4))]

@@ -75,6 +75,38 @@ final class RLDTTests: XCTestCase {
         XCTAssertTrue(agent.reference.parameters.allSatisfy { $0.gradient.scalars.allSatisfy { $0 == 0 } })
     }
 
+    /// The prediction replaying the chain's own pass at each particle's intermediate step (what
+    /// an actor step does) gives the floats of running the field again: chain, points, velocity,
+    /// loss and every parameter's gradient, bit for bit.
+    func testThePredictionReplayingTheChainsPassGivesTheSameFloats() throws {
+        let agent = try smallAgent(#", "flow_steps": 4"#)
+        var generator = RandomGenerator(seed: 21)
+        let rows = 9
+        let observations = generator.normalTensor(rows: rows, cols: 2), noise = generator.normalTensor(rows: rows, cols: 2)
+        let policy = agent.policy
+        let (chain, forwards) = policy.chainKeepingForwards(observations: observations, noise: noise)
+        XCTAssertEqual(chain, policy.chain(observations: observations, noise: noise))
+        let steps = policy.intermediateSteps(rows: rows, in: 0..<policy.steps, generator: &generator)
+        let (points, times) = policy.intermediatePoints(of: chain, at: steps)
+        let field = generator.normalTensor(rows: rows, cols: 2)
+        let loss = RLDTActorLoss(policy: policy, reference: agent.reference, consistencyWeight: 0.5, trustRegionWeight: 0.2)
+        func run(_ forward: MLP.Forward?) -> (velocity: Tensor, loss: Float, gradients: [Tensor]) {
+            let inputs = RLDTActorLoss.Inputs(observations: observations, intermediate: points, times: times, ends: chain[policy.steps],
+                                              trustPoints: chain[policy.steps], trustTimes: times, intermediateForward: forward)
+            let tape = Tape()
+            let passes = loss.passes(inputs, tape: tape)
+            let terms = loss.terms(inputs, passes, field: field)
+            let total = terms.transport + terms.consistency + terms.trustRegion
+            policy.zeroGradients()
+            tape.backward(from: total)
+            return (passes.velocity.value, total.value.scalar, policy.parameters.map(\.gradient))
+        }
+        let replayed = run(policy.intermediateForward(of: forwards, at: steps)), recomputed = run(nil)
+        XCTAssertEqual(replayed.velocity, recomputed.velocity)
+        XCTAssertEqual(replayed.loss.bitPattern, recomputed.loss.bitPattern)
+        XCTAssertEqual(replayed.gradients, recomputed.gradients)
+    }
+
     func testTheLossesAtHandComputedValues() throws {
         // A field v ≡ c (all weights zero, last bias c): every term has a closed form.
         let agent = try smallAgent(#", "flow_steps": 4"#, observationSize: 1, actionSize: 1)

@@ -3,6 +3,26 @@ import XCTest
 
 /// Storage-level behaviour of `Tensor` that the update's roll-back relies on.
 final class TensorTests: XCTestCase {
+    /// Row sums, eight rows at a time, are the floats of one loop per row adding in column order
+    /// (with and without a product), for row counts on and off a multiple of eight.
+    func testRowSumsAreThoseOfAPlainLoopPerRow() {
+        var generator = RandomGenerator(seed: 81)
+        for (rows, cols) in [(256, 256), (13, 7), (5, 3), (9, 1)] {
+            let a = generator.normalTensor(rows: rows, cols: cols), b = generator.normalTensor(rows: rows, cols: cols)
+            var plain = Tensor(rows: rows, cols: 1), plainProduct = Tensor(rows: rows, cols: 1)
+            for row in 0..<rows {
+                var (total, product): (Float, Float) = (0, 0)
+                for col in 0..<cols {
+                    total += a[row, col]
+                    product += a[row, col] * b[row, col]
+                }
+                (plain[row, 0], plainProduct[row, 0]) = (total, product)
+            }
+            XCTAssertEqual(a.sumOfEachRow(), plain, "\(rows)×\(cols)")
+            XCTAssertEqual(Tensor.sumOfEachRow(ofProduct: a, b), plainProduct, "\(rows)×\(cols) product")
+        }
+    }
+
     func testIsFiniteFindsNaNAndInfinityAnywhere() {
         for count in [0, 1, 15, 16, 17, 40] {
             let finite = Tensor(rows: 1, cols: count, scalars: (0..<count).map { Float($0) * 5e36 - 1e38 })

@@ -45,10 +45,41 @@ public enum RLDTExploration {
 extension FlowPolicy {
     /// `v_θ(t, s, x)` of the shared field and the chain's end predicted from `(t, x)` in one jump,
     /// `x̂₁ = x + (1 − t) v_θ(t, s, x)`, row by row (`times` is `[rows, 1]`), on `x`'s tape.
-    public func predictedEnd(observations: Variable, x: Variable, times: Variable) -> (velocity: Variable, predicted: Variable) {
+    /// With `forward`, the field's pass at these very inputs already made (`chainKeepingForwards`),
+    /// the velocity is that pass replayed on the tape (`MLP.callAsFunction(_:replaying:)`): the same
+    /// values and gradients without running the network again.
+    public func predictedEnd(observations: Variable, x: Variable, times: Variable,
+                             replaying forward: MLP.Forward? = nil) -> (velocity: Variable, predicted: Variable) {
         let field = fields[0]
-        let velocity = field.network(field.input(observations: observations, x: x, times: times))
+        let input = field.input(observations: observations, x: x, times: times)
+        let velocity = forward.map { field.network(input, replaying: $0) } ?? field.network(input)
         return (velocity, x + (1 - times) * velocity)
+    }
+
+    /// The chain `x₀ … x_K` from `noise`, the particles `chain` gives, with the shared field's
+    /// pass at each step kept (`MLP.Forward`, step n at `t_n`): a prediction from a particle's
+    /// intermediate step is the field at that step's point, so it can replay the pass
+    /// (`predictedEnd(…replaying:)`, `intermediateForward`) instead of making it again. The Euler
+    /// step as `step` makes it; for a policy with one field and the Euler solver (RLDT's).
+    public func chainKeepingForwards(observations: Tensor, noise: Tensor) -> (particles: [Tensor], forwards: [MLP.Forward]) {
+        precondition(fields.count == 1 && solver == .euler, "chainKeepingForwards: one shared field, Euler steps")
+        let tape = Tape(recording: false), field = fields[0]
+        let s = tape.constant(observations)
+        var x = tape.constant(noise)
+        var particles = [noise], forwards: [MLP.Forward] = []
+        for n in 0..<steps {
+            let forward = field.network.inferenceKeepingForward(field.input(observations: s, x: x, time: time(atStep: n)).value)
+            x = x + dt * tape.constant(forward.output)
+            particles.append(x.value)
+            forwards.append(forward)
+        }
+        return (particles, forwards)
+    }
+
+    /// For each row, the field's pass at its step (`steps`, one per row) of a chain's kept passes
+    /// (`chainKeepingForwards`): the pass at the points `intermediatePoints` gives.
+    public func intermediateForward(of forwards: [MLP.Forward], at steps: [Int]) -> MLP.Forward {
+        MLP.Forward.selecting(rowsFrom: forwards, sources: steps)
     }
 
     /// A step k drawn uniformly from `range` for each of `rows` particles (one `generator.next()`

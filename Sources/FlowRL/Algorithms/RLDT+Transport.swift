@@ -143,21 +143,26 @@ public struct RLDTActorLoss {
         public var trustPoints: Tensor
         /// `τ`, their times, `[rows, 1]`.
         public var trustTimes: Tensor
+        /// The field's pass at `(t_k, s, x_k)` when the chains already made it
+        /// (`FlowPolicy.intermediateForward`), for the prediction to replay; nil to run it.
+        public var intermediateForward: MLP.Forward?
 
-        public init(observations: Tensor, intermediate: Tensor, times: Tensor, ends: Tensor, trustPoints: Tensor, trustTimes: Tensor) {
+        public init(observations: Tensor, intermediate: Tensor, times: Tensor, ends: Tensor, trustPoints: Tensor, trustTimes: Tensor,
+                    intermediateForward: MLP.Forward? = nil) {
             self.observations = observations
             self.intermediate = intermediate
             self.times = times
             self.ends = ends
             self.trustPoints = trustPoints
             self.trustTimes = trustTimes
+            self.intermediateForward = intermediateForward
         }
     }
 
     /// `v_θ(t_k, s, x_k)` and the predicted end `x̂₁` on `tape`.
     public func prediction(_ inputs: Inputs, tape: Tape) -> (velocity: Variable, predicted: Variable) {
         policy.predictedEnd(observations: tape.constant(inputs.observations), x: tape.constant(inputs.intermediate),
-                            times: tape.constant(inputs.times))
+                            times: tape.constant(inputs.times), replaying: inputs.intermediateForward)
     }
 
     /// The network passes of one evaluation: everything of the loss that does not read the field φ.

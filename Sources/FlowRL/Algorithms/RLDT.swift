@@ -277,10 +277,11 @@ public final class RLDT: OffPolicyAgent {
     /// The actor step's inputs and its passes before the critic is read: P chains per state from
     /// the current policy (without gradient), a drawn intermediate step per particle, the trust
     /// region's re-noised copies of the ends, and the passes recorded on the core's tape (reset).
-    /// Reads neither the critic nor the core's generator.
+    /// The prediction replays the chains' own field pass at each particle's step (`Inputs.intermediateForward`):
+    /// the field at `(t_k, s, x_k)` is what step k evaluated. Reads neither the critic nor the core's generator.
     private func recordActorPasses(_ draws: ActorDraws) -> (inputs: RLDTActorLoss.Inputs, passes: RLDTActorLoss.Passes) {
         let s = draws.observations
-        let chain = policy.chain(observations: s, noise: draws.noise)
+        let (chain, forwards) = policy.chainKeepingForwards(observations: s, noise: draws.noise)
         let ends = chain[policy.steps]
         let (intermediate, times) = policy.intermediatePoints(of: chain, at: draws.steps)
         var trustPoints = draws.trustNoise
@@ -289,7 +290,8 @@ public final class RLDT: OffPolicyAgent {
             for c in 0..<trustPoints.cols { trustPoints[row, c] = (1 - tau) * trustPoints[row, c] + tau * ends[row, c] }
         }
         let inputs = RLDTActorLoss.Inputs(observations: s, intermediate: intermediate, times: times, ends: ends,
-                                          trustPoints: trustPoints, trustTimes: draws.trustTimes)
+                                          trustPoints: trustPoints, trustTimes: draws.trustTimes,
+                                          intermediateForward: policy.intermediateForward(of: forwards, at: draws.steps))
         let tape = core.tape
         tape.reset()
         return (inputs, actorLoss.passes(inputs, tape: tape))

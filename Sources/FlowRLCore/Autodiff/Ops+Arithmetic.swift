@@ -119,8 +119,13 @@ public func matmul(_ a: Variable, transposeA: Bool = false, _ b: Variable, trans
 /// The affine map of a linear layer, `x · Wᵀ + b`, fused into one sgemm: `x` is `[batch, in]`,
 /// `weight` is `[out, in]` (PyTorch's layout), `bias` is `[1, out]` or absent.
 public func affine(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    let out = affineProduct(x, weight: weight, bias: bias)
-    return x.tape.record(out, tracked: affineIsTracked(x, weight, bias)) { g, tape in
+    affine(x, weight: weight, bias: bias, known: affineProduct(x, weight: weight, bias: bias))
+}
+
+/// `x · Wᵀ + b` recorded from its value `out`, already computed by a tape-free pass on the same
+/// operands (`MLP.callAsFunction(_:replaying:)`): the node `affine` records, without the product.
+public func affine(_ x: Variable, weight: Variable, bias: Variable?, known out: Tensor) -> Variable {
+    x.tape.record(out, tracked: affineIsTracked(x, weight, bias)) { g, tape in
         accumulateAffineGradients(g, x: x, weight: weight, bias: bias, tape: tape)
     }
 }
@@ -135,7 +140,15 @@ public func affine(_ x: Variable, weight: Variable, bias: Variable?, activation:
         return x.tape.constant(out)
     }
     let kept = activation.applyKeepingSlope(to: &out)
-    return x.tape.record(out, tracked: true) { g, tape in
+    return affine(x, weight: weight, bias: bias, activation: activation, known: out, kept: kept)
+}
+
+/// `f(x · Wᵀ + b)` recorded from its value `out` and the slope `kept` that
+/// `Activation.applyKeepingSlope` kept, already computed by a tape-free pass on the same operands
+/// (`MLP.callAsFunction(_:replaying:)`): the node the op above records, without the product.
+public func affine(_ x: Variable, weight: Variable, bias: Variable?, activation: Activation, known out: Tensor,
+                   kept: Tensor) -> Variable {
+    x.tape.record(out, tracked: affineIsTracked(x, weight, bias)) { g, tape in
         activation.multiplyBySlope(&g, kept: kept)
         accumulateAffineGradients(g, x: x, weight: weight, bias: bias, tape: tape)
     }

@@ -19,6 +19,17 @@ enum Derivative {
     enum GELU: BinaryFunction {
         static func apply(_ g: Float, _ x: Float) -> Float { g * Elementwise.GELUDerivative.apply(x) }
     }
+    /// The backward rule of `siluDerivative`: the gradient the five ops `s = σ(x)`, `t₁ = x·s`,
+    /// `t₂ = 1 − s`, `t₁·t₂`, `s + t₁·t₂` give x on a tape, accumulated in the tape's order (the
+    /// last op first; into s: g, then −g·t₁, then g·t₂·x; into x: g·t₂·s, then σ's rule).
+    enum SiLUDerivative: BinaryFunction {
+        static func apply(_ g: Float, _ x: Float) -> Float {
+            let s = Elementwise.Sigmoid.apply(x)
+            let (t1, t2) = (x * s, 1 - s)
+            let gs = (g + -(g * t1)) + g * t2 * x
+            return g * t2 * s + Sigmoid.apply(gs, s)
+        }
+    }
     enum Softplus: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * Elementwise.Sigmoid.apply(x) } }
     enum LogSigmoid: BinaryFunction { static func apply(_ g: Float, _ x: Float) -> Float { g * Elementwise.Sigmoid.apply(-x) } }
     enum Erf: BinaryFunction {
@@ -37,6 +48,13 @@ extension Elementwise {
     public enum GELUDerivative: UnaryFunction {
         @inlinable public static func apply(_ x: Float) -> Float {
             0.5 * (1 + erf(x * 0.70710678118654752)) + x * 0.39894228040143268 * exp(-0.5 * x * x)
+        }
+    }
+    /// `s + x · s · (1 − s)` with `s = sigmoid(x)`: the derivative of SiLU.
+    public enum SiLUDerivative: UnaryFunction {
+        @inlinable public static func apply(_ x: Float) -> Float {
+            let s = Sigmoid.apply(x)
+            return s + x * s * (1 - s)
         }
     }
     /// `x · sigmoid(x)`.
@@ -75,6 +93,10 @@ extension Variable {
     public func relu() -> Variable { unary(Elementwise.ReLU.self, Derivative.ReLU.self) }
     /// `x · sigmoid(x)` (SiLU / swish).
     public func silu() -> Variable { unary(Elementwise.SiLU.self, Derivative.SiLU.self) }
+    /// SiLU's derivative `s + x · s · (1 − s)`, `s = sigmoid(x)`, as one op with the floats of
+    /// those five ops both ways (`Derivative.SiLUDerivative`): one pass and one node where they
+    /// take five of each, for the exact divergence, which differentiates the slopes.
+    public func siluDerivative() -> Variable { unary(Elementwise.SiLUDerivative.self, Derivative.SiLUDerivative.self) }
     /// `x · Φ(x)` (exact GELU).
     public func gelu() -> Variable { unary(Elementwise.GELU.self, Derivative.GELU.self) }
     /// `log(1 + eˣ)`.

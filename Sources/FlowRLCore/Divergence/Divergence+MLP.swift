@@ -28,6 +28,10 @@ extension MLP {
         precondition(columns.lowerBound >= 0 && columns.upperBound <= inputSize && outputSize >= d,
                      "MLP.exactDivergence: columns \(columns) do not pair with \(inputSize) inputs and \(outputSize) outputs")
         let tape = x.tape, batch = x.rows
+        if hidden == 2 && !tape.isRecording {
+            let (output, divergence) = exactDivergenceValue(x.value, columns: columns)
+            return (tape.constant(output), tape.constant(divergence))
+        }
         // The primal pass with `forward(_:tangents:)`'s ops (a separate affine and activation, not the
         // fused layer), so that the velocity is exactly the one the tangent pass gave.
         var h = x
@@ -55,5 +59,30 @@ extension MLP {
             tangents = affine(tangents, weight: tape.parameter(layers[index].weight), bias: nil) * slopes[index].tiledRows(d)
         }
         return (h, (tangents * matmul(probes, last)).sumOfEachRow().sumOfRowBlocks(blockRows: batch))
+    }
+
+    /// `exactDivergence` of a network with two hidden layers on a tape that does not record (a
+    /// critic target's chain): the same products and element operations in the same order, so the
+    /// same floats, without the tape's intermediate tensors. Each hidden layer's activation and its
+    /// slope come from one pass (`Activation.applyReturningDerivative`), and the trace's product with
+    /// the second slopes is summed as it is formed (`Tensor.sumOfEachRow(ofProduct:_:)`).
+    func exactDivergenceValue(_ x: Tensor, columns: Range<Int>) -> (output: Tensor, divergence: Tensor) {
+        precondition(layers.count == 3, "MLP.exactDivergenceValue: two hidden layers")
+        var h = x
+        var slopes: [Tensor] = []
+        for index in 0..<2 {
+            h = layers[index].inference(h)
+            slopes.append(activation.applyReturningDerivative(to: &h))
+        }
+        let output = layers[2].inference(h)
+        let coupled = Tensor.matmul(slopes[0], divergenceCoupling(columns: columns), transposeB: true)
+        return (output, Tensor.sumOfEachRow(ofProduct: coupled, slopes[1]))
+    }
+
+    /// `A = W₂ ⊙ (W_L[0..<d,:]ᵀ W₁[:, columns]ᵀ)`, the matrix the trace of a network with two hidden
+    /// layers is a bilinear form in (see above), as a plain tensor.
+    func divergenceCoupling(columns: Range<Int>) -> Tensor {
+        let first = layers[0].weight.value.columns(columns), last = layers[2].weight.value.rows(0..<columns.count)
+        return Tensor.zip(layers[1].weight.value, Tensor.matmul(last, transposeA: true, first, transposeB: true), Elementwise.Multiply.self)
     }
 }

@@ -36,9 +36,7 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         case .relu: return x.tape.constant(x.value.map(Elementwise.Step.self))  // f″ = 0 almost everywhere
         case .tanh: return 1 - y.squared()
         case .sigmoid: return y * (1 - y)
-        case .silu:
-            let s = x.sigmoid()
-            return s + x * s * (1 - s)
+        case .silu: return x.siluDerivative()   // s + x s (1 − s), s = σ(x), as one op
         case .gelu:  // Φ(x) + x φ(x)
             let cdf = 0.5 * ((x * Float(0.5).squareRoot()).erf() + 1)
             let density = (x.squared() * -0.5).exp() * Float(0.39894228040143268)
@@ -73,14 +71,56 @@ extension Activation {
     }
 
     /// Applies the activation in place and returns what `multiplyBySlope` needs: the output
-    /// itself (sharing its storage) or a copy of the input.
+    /// itself (sharing its storage) or the input. The input keeps its storage and the output is
+    /// written to a new one (`applied(to:)`), rather than the input copied and overwritten: one
+    /// pass over the batch instead of two.
     public func applyKeepingSlope(to x: inout Tensor) -> Tensor {
         if slopeFromOutput {
             apply(to: &x)
             return x
         }
         let input = x
-        apply(to: &x)
+        x = applied(to: input)
         return input
+    }
+
+    /// `f(x)` in a new tensor (`apply(to:)`'s floats).
+    public func applied(to x: Tensor) -> Tensor {
+        switch self {
+        case .identity: return x
+        case .relu: return x.map(Elementwise.ReLU.self)
+        case .tanh: return x.map(Elementwise.Tanh.self)
+        case .sigmoid: return x.map(Elementwise.Sigmoid.self)
+        case .silu: return x.map(Elementwise.SiLU.self)
+        case .gelu: return x.map(Elementwise.GELU.self)
+        case .softplus: return x.map(Elementwise.Softplus.self)
+        }
+    }
+}
+
+extension Activation {
+    /// Applies `f` in place and returns `f′` at the input: the floats of `callAsFunction` then
+    /// `derivative(input:output:)` on a tape that does not record. SiLU, the flows' activation, in
+    /// one pass (sigmoid once, `x · s` as `Elementwise.SiLU`, then `s + x · s · (1 − s)` in
+    /// `derivative`'s order) instead of six passes and their tensors; the others through those ops.
+    public func applyReturningDerivative(to x: inout Tensor) -> Tensor {
+        guard self == .silu else {
+            let tape = Tape(recording: false)
+            let (input, output) = (tape.constant(x), self(tape.constant(x)))
+            x = output.value
+            return derivative(input: input, output: output).value
+        }
+        let (rows, cols) = (x.rows, x.cols)
+        return x.scalars.withUnsafeMutableBufferPointer { values in
+            Tensor(rows: rows, cols: cols) { slopes, count in
+                let pointer = values.baseAddress!
+                for index in 0..<count {
+                    let pre = pointer[index]
+                    let s = Elementwise.Sigmoid.apply(pre)
+                    pointer[index] = pre * s
+                    slopes[index] = s + pre * s * (1 - s)
+                }
+            }
+        }
     }
 }

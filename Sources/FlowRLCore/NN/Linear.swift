@@ -31,6 +31,14 @@ public final class Linear: Layer, TangentPropagating {
         affine(x, weight: x.tape.parameter(weight), bias: bias.map { x.tape.parameter($0) }, activation: activation)
     }
 
+    /// `x · Wᵀ + b` as a plain tensor, with the product `affine` makes (the bias broadcast, then
+    /// accumulated into by the product), so the tape-free passes give the same floats.
+    public func inference(_ x: Tensor) -> Tensor {
+        var out = bias?.value.broadcast(toRows: x.rows, cols: outputSize) ?? Tensor(rows: x.rows, cols: outputSize)
+        Tensor.gemm(x, weight.value, transposeB: true, beta: bias == nil ? 0 : 1, into: &out)
+        return out
+    }
+
     /// The output and the tangents `t · Wᵀ` (the bias does not move with the input).
     public func forward(_ x: Variable, tangents: Variable) -> (output: Variable, tangents: Variable) {
         let w = x.tape.parameter(weight)

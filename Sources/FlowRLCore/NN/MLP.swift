@@ -69,8 +69,7 @@ public final class MLP: Layer, TangentPropagating {
     func inference(_ x: Tensor, kept: UnsafeMutablePointer<Kept>?) -> Tensor {
         var h = x
         for (index, layer) in layers.enumerated() {
-            var out = layer.bias?.value.broadcast(toRows: h.rows, cols: layer.outputSize) ?? Tensor(rows: h.rows, cols: layer.outputSize)
-            Tensor.gemm(h, layer.weight.value, transposeB: true, beta: layer.bias == nil ? 0 : 1, into: &out)
+            var out = layer.inference(h)
             if index < layers.count - 1 {
                 if normalizesHiddenLayers {
                     let normalized = norms[index].inference(out)
@@ -109,6 +108,64 @@ public final class MLP: Layer, TangentPropagating {
             }
         }
         return (h, t)
+    }
+}
+
+/// A tape-free forward pass kept whole, and recorded on a tape later without running it again:
+/// for a pass whose inputs were already evaluated (RLDT's prediction from a chain's intermediate
+/// step is the chain's own evaluation there).
+extension MLP {
+    /// What a tape-free forward pass computed: each layer's input (the network's input first, then
+    /// each hidden layer's activated output), what each hidden layer's backward needs
+    /// (`Activation.applyKeepingSlope`), and the output. Row by row: row `r` depends on row `r` of
+    /// the input alone.
+    public struct Forward {
+        public var inputs: [Tensor]
+        public var slopes: [Tensor]
+        public var output: Tensor
+
+        /// Row `r` of `forwards[sources[r]]` for every `r` (all of the same shape): the passes of
+        /// rows that were evaluated in different batches, gathered into one.
+        public static func selecting(rowsFrom forwards: [Forward], sources: [Int]) -> Forward {
+            func select(_ tensors: [Tensor]) -> Tensor { Tensor.selecting(rowsFrom: tensors, sources: sources) }
+            let first = forwards[0]
+            return Forward(inputs: first.inputs.indices.map { index in select(forwards.map { $0.inputs[index] }) },
+                           slopes: first.slopes.indices.map { index in select(forwards.map { $0.slopes[index] }) },
+                           output: select(forwards.map(\.output)))
+        }
+    }
+
+    /// `inference` keeping the whole pass (`Forward`). Not for an MLP with layer norms.
+    public func inferenceKeepingForward(_ x: Tensor) -> Forward {
+        precondition(!normalizesHiddenLayers, "MLP.inferenceKeepingForward: not with layer norms")
+        var forward = Forward(inputs: [x], slopes: [], output: x)
+        for (index, layer) in layers.enumerated() {
+            var out = layer.inference(forward.inputs[index])
+            if index == layers.count - 1 {
+                forward.output = out
+            } else {
+                forward.slopes.append(activation.applyKeepingSlope(to: &out))
+                forward.inputs.append(out)
+            }
+        }
+        return forward
+    }
+
+    /// `callAsFunction(x)` recorded from `forward`, a tape-free pass on the same input (checked):
+    /// the same nodes with the same values and backward rules, so the same gradients, without the
+    /// products of the forward pass.
+    public func callAsFunction(_ x: Variable, replaying forward: Forward) -> Variable {
+        precondition(!normalizesHiddenLayers && forward.inputs.count == layers.count, "MLP: a forward pass of another network")
+        precondition(x.value == forward.inputs[0], "MLP: the forward pass replayed was made on another input")
+        var h = x
+        for (index, layer) in layers.enumerated() {
+            let weight = h.tape.parameter(layer.weight), bias = layer.bias.map { h.tape.parameter($0) }
+            h = index == layers.count - 1
+                ? affine(h, weight: weight, bias: bias, known: forward.output)
+                : affine(h, weight: weight, bias: bias, activation: activation, known: forward.inputs[index + 1],
+                         kept: forward.slopes[index])
+        }
+        return h
     }
 }
 

@@ -10,14 +10,64 @@ extension Tensor {
 
     /// The sum of each row: `[rows, 1]`.
     public func sumOfEachRow() -> Tensor {
-        scalars.withUnsafeBufferPointer { source in
+        let (rows, cols) = (self.rows, self.cols)
+        return scalars.withUnsafeBufferPointer { source in
             Tensor(rows: rows, cols: 1) { out, _ in
                 let input = source.baseAddress!
-                for row in 0..<rows {
-                    var total: Float = 0
-                    let start = input + row * cols
-                    for col in 0..<cols { total += start[col] }
-                    out[row] = total
+                Self.rowSums(rows: rows, cols: cols, into: out) { input[$0] }
+            }
+        }
+    }
+
+    /// Each row's sum of `element(row · cols + col)`, added in column order from 0, as one loop
+    /// per row adds them (the same floats), but eight rows at a time in the lanes of a vector: a
+    /// row's additions wait on one another, eight rows' do not, so they overlap.
+    @inline(__always)
+    static func rowSums(rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>, _ element: (Int) -> Float) {
+        var row = 0
+        while row + 8 <= rows {
+            var totals = SIMD8<Float>()
+            for col in 0..<cols {
+                var values = SIMD8<Float>()
+                for lane in 0..<8 { values[lane] = element((row + lane) * cols + col) }
+                totals += values
+            }
+            for lane in 0..<8 { out[row + lane] = totals[lane] }
+            row += 8
+        }
+        for rest in row..<rows {
+            var total: Float = 0
+            for col in 0..<cols { total += element(rest * cols + col) }
+            out[rest] = total
+        }
+    }
+
+    /// The sum of each row of `a ⊙ b` (equal shapes), `[rows, 1]`: the floats of
+    /// `Tensor.zip(a, b, Elementwise.Multiply.self).sumOfEachRow()` (each product rounded, then
+    /// added in column order) without the product's tensor.
+    public static func sumOfEachRow(ofProduct a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.hasShape(of: b), "sumOfEachRow(ofProduct:): \(a.rows)×\(a.cols) with \(b.rows)×\(b.cols)")
+        let (rows, cols) = (a.rows, a.cols)
+        return a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                Tensor(rows: rows, cols: 1) { out, _ in
+                    let (x, y) = (pa.baseAddress!, pb.baseAddress!)
+                    rowSums(rows: rows, cols: cols, into: out) { Elementwise.Multiply.apply(x[$0], y[$0]) }
+                }
+            }
+        }
+    }
+
+    /// Row `r` of `tensors[sources[r]]` for every row `r` (the tensors of one shape, with
+    /// `sources.count` rows each).
+    public static func selecting(rowsFrom tensors: [Tensor], sources: [Int]) -> Tensor {
+        let (rows, cols) = (tensors[0].rows, tensors[0].cols)
+        precondition(sources.count == rows && tensors.allSatisfy { $0.rows == rows && $0.cols == cols },
+                     "selecting(rowsFrom:sources:): one source per row, tensors of one shape")
+        return Tensor(rows: rows, cols: cols) { out, _ in
+            for (row, source) in sources.enumerated() {
+                tensors[source].scalars.withUnsafeBufferPointer { input in
+                    (out + row * cols).update(from: input.baseAddress! + row * cols, count: cols)
                 }
             }
         }
