@@ -5,6 +5,15 @@ import XCTest
 final class TensorTests: XCTestCase {
     /// Row sums, eight rows at a time, are the floats of one loop per row adding in column order
     /// (with and without a product), for row counts on and off a multiple of eight.
+    func testTheSameBitsHoldsForNaNsWhereEqualityDoesNot() {
+        let a = Tensor(rows: 1, cols: 3, scalars: [1, .nan, -.infinity])
+        XCTAssertNotEqual(a, a, "== follows IEEE: NaN is not equal to itself")
+        XCTAssertTrue(a.hasTheSameBits(as: a))
+        XCTAssertFalse(a.hasTheSameBits(as: Tensor(rows: 1, cols: 3, scalars: [1, .nan, .infinity])))
+        XCTAssertFalse(a.hasTheSameBits(as: Tensor(rows: 3, cols: 1, scalars: [1, .nan, -.infinity])), "the shape counts")
+        XCTAssertFalse(Tensor(scalar: 0).hasTheSameBits(as: Tensor(scalar: -0.0)), "signed zeros differ in bits")
+    }
+
     func testRowSumsAreThoseOfAPlainLoopPerRow() {
         var generator = RandomGenerator(seed: 81)
         for (rows, cols) in [(256, 256), (13, 7), (5, 3), (9, 1)] {

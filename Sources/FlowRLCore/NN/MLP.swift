@@ -156,7 +156,8 @@ extension MLP {
     /// products of the forward pass.
     public func callAsFunction(_ x: Variable, replaying forward: Forward) -> Variable {
         precondition(!normalizesHiddenLayers && forward.inputs.count == layers.count, "MLP: a forward pass of another network")
-        precondition(x.value == forward.inputs[0], "MLP: the forward pass replayed was made on another input")
+        // Bits, not `==`: a pass through NaNs (an update that overflows, then is restored) is still this input's.
+        precondition(x.value.hasTheSameBits(as: forward.inputs[0]), "MLP: the forward pass replayed was made on another input")
         var h = x
         for (index, layer) in layers.enumerated() {
             let weight = h.tape.parameter(layer.weight), bias = layer.bias.map { h.tape.parameter($0) }

@@ -26,6 +26,13 @@ public struct Tensor: Equatable, Sendable {
         self.init(rows: rows, cols: cols, scalars: [Float](repeating: value, count: rows * cols))
     }
 
+    /// True when `other` has this shape and every element's bits (so NaNs compare equal to
+    /// themselves, unlike `==`): "the same values", for checks that must hold on non-finite data.
+    public func hasTheSameBits(as other: Tensor) -> Bool {
+        rows == other.rows && cols == other.cols
+            && scalars.withUnsafeBytes { mine in other.scalars.withUnsafeBytes { theirs in mine.elementsEqual(theirs) } }
+    }
+
     /// A `[1, 1]` tensor holding one number.
     public init(scalar: Float) {
         self.init(rows: 1, cols: 1, scalars: [scalar])
