@@ -87,17 +87,21 @@ def segments(online_steps: int, eval_every: int, hold_actor_steps: int = 0) -> l
     return calls
 
 
-def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+def start(dataset: str, row: str, seed: int, args: argparse.Namespace) -> tuple[flowrl.Agent, Any, str, dict[str, float], float]:
+    """The row's agent on the dataset's env, pretrained on the dataset when the row is: the agent,
+    the dataset, the env id, the pretraining's metrics and its seconds (the agent's construction excluded)."""
     data = flowrl.datasets.load(dataset)
     env_id = env_id_of(data, args.env)
     make, pretrained = ROWS[row]
-    env = gym.make(env_id)
-    agent = make(env, seed, **json.loads(args.config))
+    agent = make(gym.make(env_id), seed, **json.loads(args.config))
     started = time.perf_counter()
-    pretrain_metrics: dict[str, float] = {}
-    if pretrained:
-        pretrain_metrics = agent.pretrain(data, steps=args.pretrain_steps)
-    pretrain_seconds = time.perf_counter() - started
+    pretrain_metrics = agent.pretrain(data, steps=args.pretrain_steps) if pretrained else {}
+    return agent, data, env_id, pretrain_metrics, time.perf_counter() - started
+
+
+def run(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    agent, data, env_id, pretrain_metrics, pretrain_seconds = start(dataset, row, seed, args)
+    pretrained = ROWS[row][1]
     curve = {0: evaluate(agent, env_id, args.eval_episodes)}
     online_started = time.perf_counter()
     learning_rate, learning = agent.config["learning_rate"], True

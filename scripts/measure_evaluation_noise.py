@@ -12,7 +12,8 @@ the benchmark's own seeds, so its mean is the benchmark's pretrained score.
 Per run it prints the set means and reports:
 
 - ``spread``: the standard deviation of the set means over their mean (the noise of one evaluation);
-- ``same-policy dip``: the worst of sets 1.. against set 0, the dip the benchmark would report if
+- ``same-policy dip``: the worst of sets 1.. against set 0 (the benchmark's dip,
+  ``flowrl.experiments.offline_to_online_metrics``), the dip the benchmark would report if
   fine-tuning left the policy's return distribution unchanged but moved its trajectories;
 - ``set 0 against the pooled mean``: how lucky the benchmark's pretrained score is.
 
@@ -34,7 +35,8 @@ import gymnasium as gym
 import numpy as np
 
 import flowrl
-from benchmark_offline_to_online import EVAL_SEED, ROWS, env_id_of
+from flowrl.experiments import offline_to_online_metrics
+from benchmark_offline_to_online import EVAL_SEED, ROWS, start
 from benchmark_timing import cpu_model
 
 
@@ -50,14 +52,7 @@ def set_means(agent: flowrl.Agent, env_id: str, sets: int, episodes: int) -> lis
 
 
 def measure(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
-    data = flowrl.datasets.load(dataset)
-    env_id = env_id_of(data, args.env)
-    make, pretrained = ROWS[row]
-    if not pretrained:
-        raise SystemExit(f"row {row!r} is not pretrained: nothing to measure")
-    env = gym.make(env_id)
-    agent = make(env, seed, **json.loads(args.config))
-    agent.pretrain(data, steps=args.pretrain_steps)
+    agent, _, env_id, _, _ = start(dataset, row, seed, args)  # --rows offers the pretrained rows only
     means = set_means(agent, env_id, args.sets, args.episodes)
     agent.close()
     pooled = statistics.mean(means)
@@ -65,7 +60,9 @@ def measure(dataset: str, row: str, seed: int, args: argparse.Namespace) -> dict
         "dataset": dataset, "env": env_id, "row": row, "seed": seed, "settings": args.config,
         "pretrain_steps": args.pretrain_steps, "episodes": args.episodes, "set_means": means,
         "pooled_mean": pooled, "spread": statistics.stdev(means) / abs(pooled),
-        "same_policy_dip": min(means[1:]) / means[0] - 1.0, "set0_against_pooled": means[0] / pooled - 1.0,
+        # the benchmark's own dip (relative to |start|, so returns below zero read the same way)
+        "same_policy_dip": offline_to_online_metrics(dict(enumerate(means)))["dip"],
+        "set0_against_pooled": (means[0] - pooled) / abs(pooled),
         "machine": cpu_model(), "date": time.strftime("%Y-%m-%d"),
     }
 

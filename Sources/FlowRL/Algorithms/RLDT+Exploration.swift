@@ -92,13 +92,7 @@ extension FlowPolicy {
     /// For each row of a chain `x₀ … x_K` (`chain`) and its step k (`steps`, one per row): the
     /// points `x_k` and their times `t_k = k/K` (`[rows, 1]`).
     public func intermediatePoints(of chain: [Tensor], at steps: [Int]) -> (points: Tensor, times: Tensor) {
-        let rows = chain[0].rows, width = chain[0].cols
-        precondition(steps.count == rows, "intermediatePoints: one step per row")
-        var points = Tensor(rows: rows, cols: width), times = Tensor(rows: rows, cols: 1)
-        for (row, k) in steps.enumerated() {
-            times.scalars[row] = time(atStep: k)
-            for c in 0..<width { points[row, c] = chain[k][row, c] }
-        }
-        return (points, times)
+        (Tensor.selecting(rowsFrom: chain, sources: steps),
+         Tensor(rows: steps.count, cols: 1, scalars: steps.map { time(atStep: $0) }))
     }
 }

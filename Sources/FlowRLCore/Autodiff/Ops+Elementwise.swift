@@ -52,10 +52,9 @@ extension Elementwise {
     }
     /// `s + x · s · (1 − s)` with `s = sigmoid(x)`: the derivative of SiLU.
     public enum SiLUDerivative: UnaryFunction {
-        @inlinable public static func apply(_ x: Float) -> Float {
-            let s = Sigmoid.apply(x)
-            return s + x * s * (1 - s)
-        }
+        @inlinable public static func apply(_ x: Float) -> Float { apply(x, sigmoid: Sigmoid.apply(x)) }
+        /// The same, given `s = sigmoid(x)` already computed (a pass that also needs SiLU itself).
+        @inlinable public static func apply(_ x: Float, sigmoid s: Float) -> Float { s + x * s * (1 - s) }
     }
     /// `x · sigmoid(x)`.
     public enum SiLU: UnaryFunction { @inlinable public static func apply(_ x: Float) -> Float { x * Sigmoid.apply(x) } }

@@ -118,7 +118,7 @@ extension Activation {
                     let pre = pointer[index]
                     let s = Elementwise.Sigmoid.apply(pre)
                     pointer[index] = pre * s
-                    slopes[index] = s + pre * s * (1 - s)
+                    slopes[index] = Elementwise.SiLUDerivative.apply(pre, sigmoid: s)
                 }
             }
         }
